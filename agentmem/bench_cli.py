@@ -1,0 +1,64 @@
+"""``agentmem bench``: the benchmarks in ``bench/``, run from the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from agentmem.cli_common import clean_errors
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks (results as tables, JSON and plots).
+
+    Example: agentmem bench locomo ../shared/data/locomo/locomo_dev5.json --k 5 10 25
+    """
+
+
+@bench.command("locomo")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--k", "ks", type=int, multiple=True, help="Turn budgets, e.g. --k 5 10 25 (default 5 10 25).")
+@click.argument("more_ks", nargs=-1, type=int)
+@click.option("--preset", "presets", multiple=True, default=("hybrid",), show_default=True,
+              help="Presets to evaluate besides the baselines.")
+@click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True,
+              help="Where locomo.json and locomo.png go.")
+@clean_errors
+def bench_locomo(file: str, ks: tuple[int, ...], more_ks: tuple[int, ...], presets: tuple[str, ...], out: str) -> None:
+    """Evidence recall@k on LoCoMo, overall and per category, with baselines.
+
+    Example: agentmem bench locomo locomo_dev5.json --k 5 10 25
+    """
+    ks = tuple(dict.fromkeys([*ks, *more_ks])) or (5, 10, 25)
+    from bench.locomo import BASELINES, check_targets, format_table, plot, run_locomo, save
+
+    res = run_locomo(file, list(ks), [*presets, *[b for b in BASELINES if b not in presets]])
+    click.echo(format_table(res))
+    outdir = Path(out)
+    save(res, outdir / "locomo.json")
+    plot(res, outdir / "locomo.png", k=10 if 10 in ks else ks[0])
+    misses = check_targets(res, presets[0])
+    click.echo("\ntargets: " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
+    click.echo(f"wrote {outdir / 'locomo.json'} and {outdir / 'locomo.png'}")
+
+
+@bench.command("synthetic")
+@click.option("--events", "n_events", default=100_000, show_default=True, help="Events in the store.")
+@click.option("--queries", "n_queries", default=200, show_default=True, help="Queries to time.")
+@click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True)
+@clean_errors
+def bench_synthetic(n_events: int, n_queries: int, out: str) -> None:
+    """Ingest rate, index build rate and text+entity+time query latency.
+
+    Example: agentmem bench synthetic --events 100000
+    """
+    from bench.synthetic import format_result, run_synthetic
+
+    res = run_synthetic(n_events=n_events, n_queries=n_queries)
+    click.echo(format_result(res))
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "synthetic.json").write_text(json.dumps(res.to_dict(), indent=2))

@@ -1,0 +1,67 @@
+"""Helpers shared by the CLI modules: options, error handling, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentmem.errors import AgentMemError
+
+DB_HELP = "Memory directory (default: $AGENTMEM_DB or ./memory)."
+
+
+def default_db() -> str:
+    return os.environ.get("AGENTMEM_DB", "memory")
+
+
+def db_option(f: Callable) -> Callable:
+    return click.option("--db", "db", default=default_db, show_default="$AGENTMEM_DB or ./memory",
+                        type=click.Path(file_okay=False), help=DB_HELP)(f)
+
+
+def clean_errors(f: Callable) -> Callable:
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except AgentMemError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+    return wrapper
+
+
+def open_memory(db: str, **kwargs: Any):
+    from agentmem.memory import Memory
+
+    return Memory(db, **kwargs)
+
+
+def progress_bar(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="ev", disable=total < 200 or not sys.stderr.isatty(), file=sys.stderr)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def parse_time_opt(value: str | None, name: str) -> float | None:
+    from agentmem.timeparse import parse_time
+
+    return None if value is None else parse_time(value, field=name)
+
+
+def require_db(db: str) -> None:
+    from agentmem.errors import StoreError
+    from agentmem.store import DB_NAME
+
+    if not (Path(db) / DB_NAME).exists():
+        raise StoreError(f"no memory at {db!r}: create one with `agentmem ingest FILE --db {db}`")

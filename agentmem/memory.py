@@ -1,0 +1,420 @@
+"""The :class:`Memory`: one directory holding entity slots, events, relations and their index.
+
+Examples
+--------
+>>> import tempfile
+>>> from agentmem import Memory
+>>> mem = Memory(tempfile.mkdtemp(), text_embedder=None)
+>>> mem.add_entity("mara", kind="character", name="Mara", aliases=["the keeper"],
+...                attributes={"coat": "yellow raincoat"})
+'mara'
+>>> mem.set_attribute("the keeper", "coat", "red raincoat", t=40)
+>>> mem.state_at("mara", 10)["coat"], mem.state_at("mara", 50)["coat"]
+('yellow raincoat', 'red raincoat')
+>>> mem.close()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentmem.embedders import (
+    DescriptorImageEmbedder,
+    ImageEmbedder,
+    SentenceTransformerEmbedder,
+    TextEmbedder,
+)
+from agentmem.errors import BadInputError, NotFoundError, StoreError, UnknownEntityError
+from agentmem.model import ENTITY_KINDS, EntitySlot, Event, Hit, MediaRef, Merge, Relation
+from agentmem.records import check_id, parse_event
+from agentmem.resolution import best_match, normalize_name, select_diverse
+from agentmem.store import Store
+from agentmem.vector_index import ChromaIndex, IndexConfig, SyncReport, reconcile, sync
+from agentmem.vectors import VectorCache
+
+TEXT_VECTOR_CAP = 8
+IMAGE_VECTOR_CAP = 16
+_DEFAULT = object()
+
+
+class Memory:
+    """A durable multimodal memory in one directory.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The memory's directory; created if missing.
+    text_embedder : TextEmbedder or None, optional
+        Defaults to all-MiniLM-L6-v2 from the offline package (loaded lazily
+        on first use). ``None`` disables dense text search.
+    image_embedder : ImageEmbedder or None, optional
+        Defaults to :class:`~agentmem.embedders.DescriptorImageEmbedder`.
+    chroma_url : str, optional
+        ``http://HOST:PORT`` of a ``chroma run`` server; embedded by default.
+        The choice is remembered in the directory.
+    auto_sync : bool
+        Apply index work right after each write. With ``False``, the index
+        catches up on :meth:`sync_index`; queries still see every event.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        text_embedder: TextEmbedder | None | object = _DEFAULT,
+        image_embedder: ImageEmbedder | None | object = _DEFAULT,
+        chroma_url: str | None = None,
+        auto_sync: bool = True,
+    ):
+        self.dir = Path(directory)
+        self.store = Store(self.dir)
+        self.text = SentenceTransformerEmbedder() if text_embedder is _DEFAULT else text_embedder
+        self.image = DescriptorImageEmbedder() if image_embedder is _DEFAULT else image_embedder
+        self._check_embedders()
+        url = chroma_url if chroma_url is not None else self.store.get_meta("chroma_url")
+        config = IndexConfig.parse(url)
+        with self.store.transaction():
+            self.store.set_meta("chroma_url", config.url or "")
+        namespace = "_" + (self.store.get_meta("uid") or "") if config.url else ""
+        self.index = ChromaIndex(self.dir, config, namespace)
+        self.auto_sync = auto_sync
+        self.vectors = VectorCache(self.store)
+
+    def _check_embedders(self) -> None:
+        with self.store.transaction():
+            if self.store.get_meta("uid") is None:
+                self.store.set_meta("uid", f"{time.time_ns():x}")
+            for key, emb in (("text_embedder", self.text), ("image_embedder", self.image)):
+                if emb is None:
+                    continue
+                saved = self.store.get_meta(key)
+                if saved is None:
+                    self.store.set_meta(key, emb.name)
+                elif saved != emb.name:
+                    raise StoreError(
+                        f"{self.dir} was built with {key} {saved!r}, not {emb.name!r}: "
+                        "open it with the same embedder, or rebuild it into a new directory"
+                    )
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- entities -------------------------------------------------------------
+    def add_entity(
+        self,
+        id: str,
+        *,
+        kind: str | None = None,
+        name: str | None = None,
+        aliases: Sequence[str] = (),
+        attributes: dict[str, str] | None = None,
+        media: Sequence[MediaRef] = (),
+        t: float = 0.0,
+        resolve: bool = True,
+    ) -> str:
+        """Declare or update an entity; returns the canonical id it resolves to.
+
+        A new id whose name or alias matches an existing entity (see
+        :mod:`agentmem.resolution`) is kept as its own record and merged into
+        that entity; the merge is recorded and :meth:`split` undoes it.
+        """
+        check_id(id, f"entity {id!r}")
+        if kind is not None and kind not in ENTITY_KINDS:
+            raise BadInputError(f"entity {id!r}: kind must be one of {list(ENTITY_KINDS)}, got {kind!r}")
+        media_vecs = self._embed_media(list(media))
+        exists = self.store.entity_exists(id)
+        if not exists:
+            kind, name = kind or "other", name or id
+        attributes = attributes or {}
+        described = not exists or "appearance" in attributes or "description" in attributes
+        # Embed before taking the write lock: model inference must not block other writers.
+        desc_vec = self._entity_text_vector(name or self.store.entity_name(id), attributes) if described else None
+        now = time.time()
+        with self.store.transaction():
+            new = not self.store.entity_exists(id)
+            match = self._match_new_entity(id, kind, [name, *aliases], desc_vec) if new and resolve else None
+            if new:
+                self.store.insert_entity(id, kind, name, now)
+            else:
+                self.store.touch_entity(id, now, kind=kind, name=name)
+            for a in dict.fromkeys(x for x in [id, name, *aliases] if x):
+                if normalize_name(a):
+                    self.store.add_alias(id, a, normalize_name(a))
+            for key, value in attributes.items():
+                self.store.set_attribute(id, key, str(value), float(t), "declared")
+            if desc_vec is not None:
+                self.store.add_entity_vector(id, "text", desc_vec, "description", t)
+                self._cap_vectors(id, "text", TEXT_VECTOR_CAP)
+            for m, vec in zip(media, media_vecs):
+                self.store.add_media("entity", id, MediaRef(m.path, m.t, m.caption, m.kind, vec))
+                if vec is not None:
+                    self.store.add_entity_vector(id, "image", np.asarray(vec), m.path or "", m.t)
+            self._cap_vectors(id, "image", IMAGE_VECTOR_CAP)
+            if match is not None:
+                self.store.record_merge(id, match.entity_id, f"{match.stage} match on write", match.score, now)
+        return self.store.canonical(id)
+
+    def _entity_text_vector(self, name: str, attributes: dict[str, str]) -> np.ndarray | None:
+        if self.text is None:
+            return None
+        desc = attributes.get("appearance") or attributes.get("description")
+        return self.text.embed([f"{name}. {desc}" if desc else name])[0]
+
+    def _match_new_entity(self, id: str, kind: str, names: list[str], vec: np.ndarray | None):
+        cands: dict[str, list[str]] = {}
+        kinds: dict[str, str] = {}
+        for eid, k, _ in self.store.canonical_entities():
+            kinds[eid] = k
+            cands[eid] = []
+        for eid, _, norm in self.store.alias_rows():
+            if eid in cands:
+                cands[eid].append(norm)
+        vectors = {}
+        if vec is not None:
+            for eid in cands:
+                vs = self.store.entity_vectors([eid], "text")
+                if vs:
+                    vectors[eid] = max((v for _, v, _ in vs), key=lambda v: float(np.dot(v, vec)))
+        return best_match(names, cands, kind=kind, kinds=kinds, vector=vec, vectors=vectors)
+
+    def _cap_vectors(self, entity_id: str, modality: str, cap: int) -> None:
+        rows = self.store.entity_vectors([entity_id], modality)
+        keep = set(select_diverse([v for _, v, _ in rows], cap))
+        self.store.delete_entity_vectors(r[0] for i, r in enumerate(rows) if i not in keep)
+
+    def resolve_entity(self, ref: str) -> str:
+        """Canonical id of an entity given by id, name or alias."""
+        if self.store.entity_exists(ref):
+            return self.store.canonical(ref)
+        ids = {self.store.canonical(e) for e in self.store.entity_ids_by_norm(normalize_name(ref))}
+        if len(ids) == 1:
+            return ids.pop()
+        if len(ids) > 1:
+            raise UnknownEntityError(f"entity {ref!r} is ambiguous: it names {sorted(ids)}; use an id")
+        raise UnknownEntityError(f"unknown entity {ref!r}: declare it first (see `agentmem entities`)")
+
+    def _raw_entity_id(self, ref: str, where: str) -> str:
+        """The stored id an event should reference: the id itself if it exists, else the resolved one."""
+        if self.store.entity_exists(ref):
+            return ref
+        try:
+            return self.resolve_entity(ref)
+        except UnknownEntityError as exc:
+            raise UnknownEntityError(f"{where}: {exc}") from None
+
+    def set_attribute(self, entity: str, key: str, value: str, t: float, source: str | None = None) -> None:
+        """Give ``entity`` the attribute ``value`` from story time ``t`` on."""
+        eid = self.resolve_entity(entity)
+        with self.store.transaction():
+            self.store.set_attribute(eid, key, str(value), float(t), source)
+            self.store.touch_entity(eid, time.time())
+
+    def entity(self, ref: str) -> EntitySlot:
+        return self.store.entity_slot(self.resolve_entity(ref))
+
+    def entities(self, kind: str | None = None) -> list[EntitySlot]:
+        return [self.store.entity_slot(eid) for eid, k, _ in self.store.canonical_entities() if kind in (None, k)]
+
+    def state_at(self, entity: str, t: float) -> dict[str, str]:
+        """Attribute values of ``entity`` valid at story time ``t``."""
+        return self.entity(entity).state_at(float(t))
+
+    def merge(self, source: str, target: str, reason: str = "manual") -> Merge:
+        """Merge entity ``source`` into ``target``; undo with :meth:`split`."""
+        s, tgt = self.resolve_entity(source), self.resolve_entity(target)
+        if s == tgt:
+            raise BadInputError(f"{source!r} and {target!r} are already the same entity ({s})")
+        with self.store.transaction():
+            mid = self.store.record_merge(s, tgt, reason, 1.0, time.time())
+        return self.store.merge(mid)
+
+    def split(self, merge_id: int) -> Merge:
+        """Undo a recorded merge: the source entity and its events stand alone again."""
+        with self.store.transaction():
+            return self.store.undo_merge(merge_id, time.time())
+
+    def merges(self) -> list[Merge]:
+        return self.store.merges()
+
+    # -- events ---------------------------------------------------------------
+    def add_events(
+        self,
+        events: Iterable[Event | dict[str, Any]],
+        *,
+        embeddings: np.ndarray | None = None,
+        batch_size: int = 2000,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[str]:
+        """Store events durably; returns their ids in input order.
+
+        Every event is validated and its entities resolved before anything is
+        written. Each batch commits in one transaction: when this returns,
+        every event is on disk. Ids already stored are skipped if identical
+        and rejected if different (events are immutable).
+
+        Parameters
+        ----------
+        embeddings : ndarray, optional
+            Precomputed unit text vectors, one row per event (skips the embedder).
+        """
+        evs = [e if isinstance(e, Event) else parse_event(e, f"event {i}") for i, e in enumerate(events)]
+        self._resolve_event_entities(evs)
+        if embeddings is not None and len(embeddings) != len(evs):
+            raise BadInputError(f"embeddings has {len(embeddings)} rows for {len(evs)} events")
+        seen: set[str] = set()
+        for e in evs:
+            if e.id in seen:
+                raise BadInputError(f"event id {e.id!r} appears twice in one ingest")
+            seen.add(e.id)
+        for start in range(0, len(evs), batch_size):
+            chunk = evs[start : start + batch_size]
+            vecs = embeddings[start : start + batch_size] if embeddings is not None else self._embed_events(chunk)
+            self._write_events(chunk, vecs)
+            if progress is not None:
+                progress(len(chunk))
+        if self.auto_sync:
+            self.sync_index()
+        return [e.id for e in evs]
+
+    def _resolve_event_entities(self, evs: list[Event]) -> None:
+        cache: dict[str, str] = {}
+
+        def raw(ref: str, where: str) -> str:
+            if ref not in cache:
+                cache[ref] = self._raw_entity_id(ref, where)
+            return cache[ref]
+
+        for e in evs:
+            e.participants = [raw(p, f"event {e.id} participants") for p in e.participants]
+            if e.location is not None:
+                e.location = raw(e.location, f"event {e.id} location")
+
+    def _embed_events(self, evs: list[Event]) -> np.ndarray | None:
+        if self.text is None:
+            return None
+        return self.text.embed([search_text(e) for e in evs])
+
+    def _embed_media(self, media: list[MediaRef]) -> list[list[float] | None]:
+        paths = [m.path for m in media if m.path and m.embedding is None]
+        vecs = iter(self.image.embed_images(paths)) if (paths and self.image is not None) else iter(())
+        out: list[list[float] | None] = []
+        for m in media:
+            if m.embedding is not None:
+                out.append(m.embedding)
+            elif m.path and self.image is not None:
+                out.append(next(vecs).tolist())
+            else:
+                out.append(None)
+        return out
+
+    def _write_events(self, evs: list[Event], vecs: np.ndarray | None) -> None:
+        media_vecs = [self._embed_media(e.media) for e in evs]
+        now = time.time()
+        with self.store.transaction():
+            existing = self.store.existing_event_ids([e.id for e in evs])
+            if existing:
+                old = self.store.events_by_rid([self.store.rid_of(i) for i in existing])
+                by_id = {o.id: o for o in old.values()}
+                for e in evs:
+                    if e.id in existing and (by_id[e.id].text, by_id[e.id].t_start) != (e.text, e.t_start):
+                        raise BadInputError(f"event {e.id!r} is already stored with other content; events are immutable")
+            for i, e in enumerate(evs):
+                if e.id in existing:
+                    continue
+                e.ingested_at = now
+                self.store.insert_event(e, search_text(e), None if vecs is None else vecs[i])
+                for m, mv in zip(e.media, media_vecs[i]):
+                    mid = self.store.add_media("event", e.id, MediaRef(m.path, m.t, m.caption, m.kind, mv))
+                    if mv is not None:
+                        self.store.enqueue("upsert", "image", mid)
+
+    def event(self, event_id: str) -> Event:
+        rid = self.store.rid_of(event_id)
+        return self.store.events_by_rid([rid])[rid]
+
+    def add_relation(self, relation: Relation) -> int:
+        """Store a fact about two entities (the relation graph builds on these)."""
+        s = self._raw_entity_id(relation.subject, "relation subject")
+        o = self._raw_entity_id(relation.object, "relation object")
+        r = Relation(s, relation.predicate, o, relation.t_from, relation.t_to, relation.evidence, relation.weight)
+        with self.store.transaction():
+            return self.store.insert_relation(r, time.time())
+
+    # -- index ----------------------------------------------------------------
+    def sync_index(self, progress: Callable[[int], None] | None = None) -> SyncReport:
+        """Apply queued vector-index work (Chroma catches up with SQLite)."""
+        return sync(self.store, self.index, progress=progress)
+
+    def reconcile_index(self) -> dict[str, int]:
+        """Compare the index with SQLite, queue the differences and apply them."""
+        try:
+            fixed = reconcile(self.store, self.index)
+        except Exception as exc:  # noqa: BLE001 - an embedded index that will not open is derived data
+            if self.index.config.url is not None:
+                raise
+            moved = self.index.quarantine()
+            report = self.rebuild_index()
+            return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": str(exc)[:200]}
+        self.sync_index()
+        return fixed
+
+    def rebuild_index(self) -> SyncReport:
+        """Drop the vector index and rebuild it from SQLite."""
+        try:
+            self.index.reset()
+        except Exception:  # noqa: BLE001 - an unreadable embedded index is moved aside instead
+            self.index.quarantine()
+        with self.store.transaction():
+            self.store.conn.execute("DELETE FROM outbox")
+            for (rid,) in self.store.conn.execute("SELECT rid FROM events WHERE vec IS NOT NULL").fetchall():
+                self.store.enqueue("upsert", "text", rid)
+            for (mid,) in self.store.conn.execute("SELECT id FROM media WHERE vec IS NOT NULL").fetchall():
+                self.store.enqueue("upsert", "image", mid)
+        return self.sync_index()
+
+    # -- queries --------------------------------------------------------------
+    def query(self, query: Any = None, /, **kwargs: Any) -> list[Hit]:
+        """Search the memory; see :class:`agentmem.retrieval.Query` for the fields."""
+        from agentmem.retrieval import Query, run_query
+
+        q = query if query is not None else Query(**kwargs)
+        return run_query(self, q)
+
+    def stats(self) -> dict[str, Any]:
+        counts = self.store.counts()
+        row = self.store.conn.execute("SELECT MIN(t_start), MAX(t_end) FROM events").fetchone()
+        return {
+            **counts,
+            "t_min": row[0],
+            "t_max": row[1],
+            "text_embedder": self.store.get_meta("text_embedder"),
+            "image_embedder": self.store.get_meta("image_embedder"),
+            "index": self.index.config.url or "embedded",
+            "schema_version": int(self.store.get_meta("schema_version") or 0),
+            "directory": str(self.dir),
+        }
+
+    def get_events(self, ids: Sequence[str]) -> list[Event]:
+        rids = [self.store.rid_of(i) for i in ids]
+        by = self.store.events_by_rid(rids)
+        return [by[r] for r in rids]
+
+
+def search_text(e: Event) -> str:
+    """What lexical and dense search see of an event: its text plus media captions."""
+    captions = [m.caption for m in e.media if m.caption]
+    return e.text if not captions else e.text + " [media: " + "; ".join(captions) + "]"
+
+
+__all__ = ["Memory", "NotFoundError", "search_text"]

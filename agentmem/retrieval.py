@@ -1,0 +1,285 @@
+"""Queries: filters by entity, time and state, and hybrid ranking by text and image.
+
+A query runs in numbered steps (see :func:`run_query`):
+
+1. check the inputs;
+2. resolve the filters (entities any/all, time overlap, as-of, archive) to a
+   candidate set in SQLite, using the (entity, t) index;
+3. read the query text: entity mentions and dated phrases;
+4. rank candidates lexically (FTS5 BM25), densely (MiniLM cosine; exact over
+   filtered candidates, Chroma plus the not-yet-indexed tail otherwise) and by
+   image similarity;
+5. fuse the rankings (:mod:`agentmem.fusion`) and return hits with their
+   score components and provenance.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agentmem.errors import BadInputError, MediaNotFoundError
+from agentmem.fusion import PRESETS, FusionInputs, SearchPreset, fuse
+from agentmem.model import Hit
+from agentmem.resolution import find_mentions
+from agentmem.timeparse import TimeWindow, resolve_temporal_expressions
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves ever also get got
+    would kind type""".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass
+class Query:
+    """What to look for. Every field is optional; filters combine with AND.
+
+    Attributes
+    ----------
+    text : str, optional
+        Free text, ranked by BM25 and dense similarity. Entity names in it boost
+        their events; dated phrases ("last week", "in May 2023") boost events
+        in that span, resolved against ``reference_time``.
+    image : str, optional
+        Path of a picture; ranks events by the similarity of their media.
+    entities : list of str
+        Ids, names or aliases; events involving ANY of them.
+    all_entities : list of str
+        Events involving ALL of them.
+    t0, t1 : float, optional
+        Events overlapping [t0, t1] in story time.
+    as_of : float, optional
+        Only what had happened by then (events starting at or before it).
+    k : int
+        Number of hits.
+    include_archive : bool
+        Also search archived events.
+    reference_time : float, optional
+        "Now" for dated phrases; defaults to the latest event time.
+    preset : str or SearchPreset
+        Ranking weights; see :data:`agentmem.fusion.PRESETS`.
+    """
+
+    text: str | None = None
+    image: str | None = None
+    entities: list[str] = field(default_factory=list)
+    all_entities: list[str] = field(default_factory=list)
+    t0: float | None = None
+    t1: float | None = None
+    as_of: float | None = None
+    k: int = 10
+    include_archive: bool = False
+    reference_time: float | None = None
+    preset: str | SearchPreset = "hybrid"
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH string: the content words of ``text`` OR-ed, each quoted.
+
+    Examples
+    --------
+    >>> fts_query("What did Mara's lamp do?")
+    '"mara" OR "lamp"'
+    >>> fts_query("what is it") is None
+    True
+    """
+    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w for w in dict.fromkeys(words) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return " OR ".join(f'"{w}"' for w in words) or None
+
+
+def check_inputs(q: Query) -> None:
+    if not isinstance(q.k, int) or q.k <= 0:
+        raise BadInputError(f"k must be a positive integer, got {q.k!r}")
+    if q.t0 is not None and q.t1 is not None and q.t0 > q.t1:
+        raise BadInputError(f"time range is empty: from ({q.t0}) is after to ({q.t1})")
+    if q.image is not None and not os.path.exists(q.image):
+        raise MediaNotFoundError(f"query image not found: {q.image}")
+    if q.text is not None and not q.text.strip():
+        raise BadInputError("text is empty; leave it out to list events by filters only")
+    preset = q.preset if isinstance(q.preset, SearchPreset) else PRESETS.get(q.preset)
+    if preset is None:
+        raise BadInputError(f"unknown preset {q.preset!r}; choose one of {sorted(PRESETS)}")
+
+
+def run_query(mem, q: Query) -> list[Hit]:
+    """Execute ``q`` against a :class:`~agentmem.memory.Memory`."""
+    # 1. inputs
+    check_inputs(q)
+    preset = q.preset if isinstance(q.preset, SearchPreset) else PRESETS[q.preset]
+    store = mem.store
+    # 2. filters
+    cands = candidate_rids(mem, q)
+    if q.text is None and q.image is None:
+        return _listing(mem, q, cands)
+    # 3. read the query
+    mentions: dict[str, str] = {}
+    windows: list[TimeWindow] = []
+    if q.text:
+        mentions = find_mentions(q.text, _alias_index(mem))
+        ref = q.reference_time
+        if ref is None:
+            ref = store.conn.execute("SELECT MAX(t_end) FROM events").fetchone()[0] or 0.0
+        windows = resolve_temporal_expressions(q.text, ref)
+    # 4. rankings
+    depth = max(preset.depth, q.k * 4)
+    lexical = _lexical(store, q.text, cands, depth) if q.text and preset.w_bm25 > 0 else []
+    dense = _dense(mem, q.text, cands, depth) if q.text and preset.w_dense > 0 and mem.text is not None else []
+    image = _image(mem, q.image, cands, depth) if q.image else []
+    if cands is None and (not q.include_archive or q.as_of is not None):
+        keep = _admissible(store, {r for r, _ in lexical} | {r for r, _ in dense} | {r for r, _ in image}, q)
+        lexical = [p for p in lexical if p[0] in keep]
+        dense = [p for p in dense if p[0] in keep]
+        image = [p for p in image if p[0] in keep]
+    # 5. fusion
+    inputs = FusionInputs(
+        lexical=lexical, dense=dense, image=image,
+        mention_members={e: set(store.member_ids(e)) for e in mentions}, windows=windows,
+    )
+    ranked = fuse(store, inputs, preset, q.k)
+    events = store.events_by_rid([rid for rid, _, _ in ranked])
+    return [_hit(events[rid], score, comps) for rid, score, comps in ranked]
+
+
+def candidate_rids(mem, q: Query) -> np.ndarray | None:
+    """Row ids passing the entity and time filters, or ``None`` when there are none."""
+    store = mem.store
+    if not (q.entities or q.all_entities or q.t0 is not None or q.t1 is not None):
+        return None
+    lo = -np.inf if q.t0 is None else q.t0
+    hi = np.inf if q.t1 is None else q.t1
+    if q.as_of is not None:
+        hi = min(hi, q.as_of)
+    t_lo = lo - store.max_duration()
+    arch = "" if q.include_archive else " AND e.archived=0"
+    sets: list[set[int]] = []
+    groups = [[e] for e in q.all_entities]
+    if q.entities:
+        groups.append(list(q.entities))
+    for group in groups:
+        ids = sorted({m for ref in group for m in store.member_ids(mem.resolve_entity(ref))})
+        marks = ",".join("?" * len(ids))
+        rows = store.conn.execute(
+            f"SELECT ee.rid FROM event_entities ee JOIN events e ON e.rid=ee.rid WHERE ee.entity_id IN ({marks}) "
+            f"AND ee.t_start>=? AND ee.t_start<=? AND ee.t_end>=?{arch}",
+            [*ids, t_lo, hi, lo],
+        )
+        sets.append({r[0] for r in rows})
+    if not groups:
+        rows = store.conn.execute(
+            f"SELECT rid FROM events e WHERE t_start>=? AND t_start<=? AND t_end>=?{arch}", (t_lo, hi, lo)
+        )
+        sets.append({r[0] for r in rows})
+    out = set.intersection(*sets)
+    return np.array(sorted(out), dtype=np.int64)
+
+
+def _admissible(store, rids: set[int], q: Query) -> set[int]:
+    if not rids:
+        return set()
+    ids = sorted(rids)
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT rid FROM events WHERE rid IN ({marks})"
+    args: list = list(ids)
+    if not q.include_archive:
+        sql += " AND archived=0"
+    if q.as_of is not None:
+        sql += " AND t_start<=?"
+        args.append(q.as_of)
+    return {r[0] for r in store.conn.execute(sql, args)}
+
+
+def _alias_index(mem) -> dict[str, set[str]]:
+    index: dict[str, set[str]] = {}
+    for eid, _, norm in mem.store.alias_rows():
+        index.setdefault(norm, set()).add(mem.store.canonical(eid))
+    return index
+
+
+def _lexical(store, text: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
+    match = fts_query(text)
+    if match is None:
+        return []
+    if cands is not None and len(cands) == 0:
+        return []
+    # bm25() is lower-is-better; keep it as a positive score. With a filter, read deeper and keep candidates.
+    limit = depth if cands is None else max(depth * 20, 5000)
+    rows = store.conn.execute(
+        "SELECT rowid, -bm25(events_fts) FROM events_fts WHERE events_fts MATCH ? ORDER BY rank LIMIT ?",
+        (match, limit),
+    ).fetchall()
+    if cands is not None:
+        allowed = set(cands.tolist())
+        rows = [r for r in rows if r[0] in allowed]
+    return [(int(r), float(s)) for r, s in rows[:depth]]
+
+
+def _dense(mem, text: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
+    qv = mem.text.embed([text])[0]
+    if cands is not None:
+        return mem.vectors.top(qv, depth, cands)
+    pending = mem.store.outbox_refs("text")
+    if len(pending) > 50_000:
+        return mem.vectors.top(qv, depth)
+    found = dict(mem.index.query("text", qv, depth))
+    if pending:
+        # Not yet in Chroma: score exactly so that no acknowledged event is missed.
+        found.update(mem.vectors.top(qv, depth, np.array(sorted(pending), dtype=np.int64)))
+    return sorted(found.items(), key=lambda p: (-p[1], p[0]))[:depth]
+
+
+def _image(mem, path: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
+    if mem.image is None:
+        raise BadInputError("this memory has no image embedder; open it with one to search by image")
+    qv = mem.image.embed_images([path])[0]
+    rows = mem.store.conn.execute(
+        "SELECT e.rid, m.vec FROM media m JOIN events e ON e.id=m.owner_id WHERE m.owner='event' AND m.vec IS NOT NULL"
+    ).fetchall()
+    allowed = None if cands is None else set(cands.tolist())
+    best: dict[int, float] = {}
+    for rid, blob in rows:
+        if allowed is not None and rid not in allowed:
+            continue
+        v = np.frombuffer(blob, dtype=np.float32)
+        if v.shape != qv.shape:
+            continue
+        s = float(v @ qv)
+        if s > best.get(rid, -2.0):
+            best[rid] = s
+    return sorted(best.items(), key=lambda p: (-p[1], p[0]))[:depth]
+
+
+def _listing(mem, q: Query, cands: np.ndarray | None) -> list[Hit]:
+    """Filter-only query: matching events in story-time order."""
+    store = mem.store
+    if cands is None:
+        sql = "SELECT rid FROM events WHERE 1=1"
+        args: list = []
+        if not q.include_archive:
+            sql += " AND archived=0"
+        if q.as_of is not None:
+            sql += " AND t_start<=?"
+            args.append(q.as_of)
+        rids = [r[0] for r in store.conn.execute(sql + " ORDER BY t_start, rid LIMIT ?", [*args, q.k])]
+    else:
+        rids = cands.tolist()
+    events = store.events_by_rid(rids)
+    ordered = sorted(events.items(), key=lambda p: (p[1].t_start, p[0]))[: q.k]
+    return [_hit(e, 1.0, {"filter": 1.0}) for _, e in ordered]
+
+
+def _hit(e, score: float, comps: dict[str, float]) -> Hit:
+    return Hit(
+        id=e.id, kind="event", t_start=e.t_start, t_end=e.t_end, text=e.text, entities=e.entity_ids,
+        score=score, components=comps, provenance=e.provenance, location=e.location, group=e.group,
+        archived=e.archived,
+    )

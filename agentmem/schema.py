@@ -1,0 +1,128 @@
+"""The SQLite schema of a memory directory. SQLite is the source of truth.
+
+Bump :data:`SCHEMA_VERSION` with every change and add the step to
+:data:`MIGRATIONS`; a store written by a newer agentmem refuses to open.
+"""
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS entities (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    merged_into TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entities_merged ON entities(merged_into);
+
+CREATE TABLE IF NOT EXISTS aliases (
+    entity_id TEXT NOT NULL,
+    alias TEXT NOT NULL,
+    norm TEXT NOT NULL,
+    PRIMARY KEY (entity_id, norm)
+);
+CREATE INDEX IF NOT EXISTS aliases_norm ON aliases(norm);
+
+CREATE TABLE IF NOT EXISTS attributes (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    t_from REAL NOT NULL,
+    t_to REAL,
+    source TEXT
+);
+CREATE INDEX IF NOT EXISTS attributes_entity ON attributes(entity_id, key, t_from);
+
+CREATE TABLE IF NOT EXISTS entity_vectors (
+    id INTEGER PRIMARY KEY,
+    entity_id TEXT NOT NULL,
+    modality TEXT NOT NULL,
+    vec BLOB NOT NULL,
+    source TEXT NOT NULL,
+    t REAL
+);
+CREATE INDEX IF NOT EXISTS entity_vectors_entity ON entity_vectors(entity_id, modality);
+
+CREATE TABLE IF NOT EXISTS media (
+    id INTEGER PRIMARY KEY,
+    owner TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    path TEXT,
+    t REAL,
+    caption TEXT,
+    kind TEXT NOT NULL,
+    vec BLOB
+);
+CREATE INDEX IF NOT EXISTS media_owner ON media(owner, owner_id);
+
+CREATE TABLE IF NOT EXISTS events (
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    t_start REAL NOT NULL,
+    t_end REAL NOT NULL,
+    text TEXT NOT NULL,
+    search_text TEXT NOT NULL,
+    location TEXT,
+    camera TEXT,
+    provenance TEXT NOT NULL,
+    importance REAL NOT NULL,
+    grp TEXT,
+    ingested_at REAL NOT NULL,
+    archived INTEGER NOT NULL DEFAULT 0,
+    vec BLOB
+);
+CREATE INDEX IF NOT EXISTS events_t ON events(t_start);
+CREATE INDEX IF NOT EXISTS events_grp ON events(grp, t_start);
+
+CREATE TABLE IF NOT EXISTS event_entities (
+    entity_id TEXT NOT NULL,
+    t_start REAL NOT NULL,
+    rid INTEGER NOT NULL,
+    t_end REAL NOT NULL,
+    role TEXT NOT NULL,
+    PRIMARY KEY (entity_id, t_start, rid, role)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_entities_rid ON event_entities(rid);
+
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
+    search_text, content='events', content_rowid='rid', tokenize='porter unicode61'
+);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY,
+    op TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    ref INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS relations (
+    id INTEGER PRIMARY KEY,
+    subject TEXT NOT NULL,
+    predicate TEXT NOT NULL,
+    object TEXT NOT NULL,
+    t_from REAL NOT NULL,
+    t_to REAL,
+    weight REAL NOT NULL,
+    evidence TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS relations_subject ON relations(subject, predicate);
+CREATE INDEX IF NOT EXISTS relations_object ON relations(object);
+
+CREATE TABLE IF NOT EXISTS merges (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    score REAL NOT NULL,
+    at REAL NOT NULL,
+    undone_at REAL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {}

@@ -1,0 +1,186 @@
+"""The Chroma vector index, kept in step with SQLite through the outbox.
+
+SQLite holds every vector; Chroma is a derived index. Writes queue index work
+in the outbox in the same transaction as the data. :func:`sync` drains the
+outbox with idempotent upserts and acknowledges only what Chroma accepted, so
+a crash at any point leaves work to redo, never a lost or doubled record.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from agentmem.errors import StoreError
+from agentmem.store import Store, blob_to_vec
+
+COLLECTIONS = {"text": "agentmem_events_text", "image": "agentmem_media_image"}
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """Where the index lives: embedded under the memory directory, or a server URL."""
+
+    url: str | None = None
+
+    @classmethod
+    def parse(cls, value: str | None) -> IndexConfig:
+        if value in (None, "", "embedded"):
+            return cls(None)
+        u = urlparse(value)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise StoreError(f"chroma url {value!r}: use http://HOST:PORT or 'embedded'")
+        return cls(value)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    applied: int
+    remaining: int
+    seconds: float
+
+
+class ChromaIndex:
+    """Lazily connected Chroma client with one collection per modality."""
+
+    def __init__(self, directory: Path, config: IndexConfig, namespace: str = ""):
+        self.directory = Path(directory) / "chroma"
+        self.config = config
+        self._client = None
+        self._cols: dict[str, object] = {}
+        # One server may hold many memories: their collections are told apart by the memory's uid.
+        self.namespace = namespace
+
+    def _connect(self):
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings
+
+            settings = Settings(anonymized_telemetry=False)
+            if self.config.url is None:
+                self._client = chromadb.PersistentClient(path=str(self.directory), settings=settings)
+            else:
+                u = urlparse(self.config.url)
+                self._client = chromadb.HttpClient(
+                    host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https", settings=settings
+                )
+        return self._client
+
+    def collection(self, modality: str):
+        if modality not in self._cols:
+            name = COLLECTIONS[modality] + self.namespace
+            self._cols[modality] = self._connect().get_or_create_collection(
+                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        return self._cols[modality]
+
+    def upsert(self, modality: str, ids: list[str], vecs: np.ndarray) -> None:
+        self.collection(modality).upsert(ids=ids, embeddings=vecs)
+
+    def delete(self, modality: str, ids: list[str]) -> None:
+        if ids:
+            self.collection(modality).delete(ids=ids)
+
+    def query(self, modality: str, vec: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """(ref, cosine similarity) of the ``n`` nearest, best first."""
+        col = self.collection(modality)
+        count = col.count()
+        if count == 0:
+            return []
+        res = col.query(query_embeddings=[vec.astype(np.float32)], n_results=min(n, count), include=["distances"])
+        return [(int(i), 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
+
+    def count(self, modality: str) -> int:
+        return int(self.collection(modality).count())
+
+    def all_ids(self, modality: str) -> set[int]:
+        col = self.collection(modality)
+        out: set[int] = set()
+        offset, page = 0, 5000
+        while True:
+            got = col.get(include=[], limit=page, offset=offset)["ids"]
+            out.update(int(i) for i in got)
+            if len(got) < page:
+                return out
+            offset += page
+
+    def reset(self) -> None:
+        """Drop the index; it is derived data and is rebuilt from SQLite."""
+        client = self._connect()
+        for modality in COLLECTIONS:
+            try:
+                client.delete_collection(COLLECTIONS[modality] + self.namespace)
+            except Exception:  # noqa: BLE001 - chroma raises different types for a missing collection
+                pass
+        self._cols.clear()
+
+    def quarantine(self) -> Path | None:
+        """Move an embedded index that will not open aside, keeping it for inspection."""
+        if self.config.url is not None or not self.directory.exists():
+            return None
+        dest = self.directory.with_name(f"chroma.broken-{int(time.time())}")
+        shutil.move(str(self.directory), dest)
+        self._client, self._cols = None, {}
+        return dest
+
+
+def _vectors_for(store: Store, collection: str, refs: list[int]) -> dict[int, np.ndarray]:
+    table = "events WHERE rid" if collection == "text" else "media WHERE id"
+    key = "rid" if collection == "text" else "id"
+    out: dict[int, np.ndarray] = {}
+    for i in range(0, len(refs), 500):
+        chunk = refs[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for ref, blob in store.conn.execute(f"SELECT {key}, vec FROM {table} IN ({marks}) AND vec IS NOT NULL", chunk):
+            out[int(ref)] = blob_to_vec(blob)
+    return out
+
+
+def sync(store: Store, index: ChromaIndex, *, batch: int = 2000, progress=None) -> SyncReport:
+    """Apply queued index work in order; returns how much was applied and what is left."""
+    t0 = time.perf_counter()
+    applied = 0
+    while True:
+        rows = store.outbox_batch(batch)
+        if not rows:
+            break
+        for collection in ("text", "image"):
+            ups = [ref for _, op, col, ref in rows if col == collection and op == "upsert"]
+            dels = [ref for _, op, col, ref in rows if col == collection and op == "delete"]
+            vecs = _vectors_for(store, collection, list(dict.fromkeys(ups)))
+            if vecs:
+                keys = list(vecs)
+                index.upsert(collection, [str(k) for k in keys], np.stack([vecs[k] for k in keys]))
+            index.delete(collection, [str(d) for d in dels])
+        store.ack_outbox(rows[-1][0])
+        applied += len(rows)
+        if progress is not None:
+            progress(len(rows))
+    return SyncReport(applied=applied, remaining=store.outbox_size(), seconds=time.perf_counter() - t0)
+
+
+def reconcile(store: Store, index: ChromaIndex) -> dict[str, int]:
+    """Queue whatever the index lacks and drop what it has extra, by comparing ids with SQLite."""
+    fixed: dict[str, int] = {}
+    for collection, sql in (
+        ("text", "SELECT rid FROM events WHERE vec IS NOT NULL"),
+        ("image", "SELECT id FROM media WHERE vec IS NOT NULL"),
+    ):
+        truth = {int(r[0]) for r in store.conn.execute(sql)}
+        have = index.all_ids(collection)
+        pending = set(store.outbox_refs(collection))
+        missing = sorted(truth - have - pending)
+        extra = sorted(have - truth)
+        with store.transaction():
+            for ref in missing:
+                store.enqueue("upsert", collection, ref)
+            for ref in extra:
+                store.enqueue("delete", collection, ref)
+        fixed[f"{collection}_missing"] = len(missing)
+        fixed[f"{collection}_extra"] = len(extra)
+    return fixed

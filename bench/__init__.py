@@ -1,0 +1,1 @@
+"""Benchmarks of agentmem, runnable with ``agentmem bench ...``."""
