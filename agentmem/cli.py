@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from agentmem.cli_common import (
     require_db,
 )
 
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agentmem")
 def cli() -> None:
@@ -39,18 +41,22 @@ def cli() -> None:
 @click.option("--format", "fmt", type=click.Choice(["events", "locomo"]), default=None,
               help="Input format (detected when left out).")
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines, listing why, instead of storing nothing.")
-@click.option("--chroma-url", default=None, help="Use a chroma server (http://HOST:PORT) instead of the embedded index.")
+@click.option("--chroma-url", default=None, help="Index on a chroma server (http://HOST:PORT), not embedded.")
 @clean_errors
 def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str | None) -> None:
     """Store the entities, events and facts of FILE.
 
     Example: agentmem ingest story.jsonl --db mem
     """
+    from tqdm import tqdm
+
     from agentmem.ingest import ingest_file
 
     with open_memory(db, chroma_url=chroma_url, auto_sync=False) as mem:
-        report = ingest_file(mem, file, format=fmt, skip_bad=skip_bad)
-        s = mem.sync_index()
+        with tqdm(desc="ingest", unit="ev", file=sys.stderr, leave=False) as bar:
+            report = ingest_file(mem, file, format=fmt, skip_bad=skip_bad, progress=bar.update)
+        with tqdm(desc="index", unit="op", file=sys.stderr, leave=False, total=mem.store.outbox_size()) as bar:
+            s = mem.sync_index(progress=bar.update)
     click.echo(f"stored {report.entities} entities, {report.events} events, {report.relations} facts "
                f"({report.format}) in {db}; indexed {s.applied} vectors in {s.seconds:.1f}s")
     for line in report.skipped:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -41,12 +40,6 @@ def open_memory(db: str, **kwargs: Any):
     from agentmem.memory import Memory
 
     return Memory(db, **kwargs)
-
-
-def progress_bar(total: int, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="ev", disable=total < 200 or not sys.stderr.isatty(), file=sys.stderr)
 
 
 def echo_json(obj: Any) -> None:

@@ -41,7 +41,8 @@ def run_demo(directory: Path, *, fresh: bool = True) -> None:
                     f"{report.events} events, {report.relations} facts; {st['outbox']} index jobs pending.", fg="green")
         _print_hits("Events with Mara between t=0s and t=40s", mem.query(Query(entities=["Mara"], t0=0, t1=40)))
         _print_hits("Events with both Mara and Ida", mem.query(Query(all_entities=["mara", "the girl"], k=5)))
-        _print_hits("Text: 'who was rescued from the sea?'", mem.query(Query(text="who was rescued from the sea?", k=3)))
+        question = "who was pulled out of the water?"
+        _print_hits(f"Text: {question!r}", mem.query(Query(text=question, k=3)))
         _print_hits("Text + entity: 'the lamp' with Ida", mem.query(Query(text="the lamp", entities=["Ida"], k=3)))
         _print_hits("Text + time range: 'boat' on day two (t in [86400, 90000])",
                     mem.query(Query(text="boat", t0=86400, t1=90000, k=3)))

@@ -42,12 +42,7 @@ CATEGORY_NAMES: dict[int, str] = {
     5: "adversarial",
 }
 
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-    )
-}
+_MONTHS = "january february march april may june july august september october november december".split()
 _TIME_RE = re.compile(
     r"^\s*(\d{1,2}):(\d{2})\s*([ap])\.?\s*m\.?\s+on\s+(\d{1,2})\s+([A-Za-z]+)\.?,?\s+(\d{4})\s*$",
     re.IGNORECASE,
@@ -146,10 +141,6 @@ class LocomoConversation:
     questions: list[LocomoQuestion]
     session_times: dict[int, float] = field(default_factory=dict)
 
-    def turn(self, dia_id: str) -> LocomoTurn:
-        """Return the turn with this dia_id (raises KeyError if absent)."""
-        return {t.dia_id: t for t in self.turns}[dia_id]
-
 
 def parse_session_time(value: str) -> float:
     """Parse a LoCoMo session date-time such as ``"1:56 pm on 8 May, 2023"``.
@@ -170,7 +161,8 @@ def parse_session_time(value: str) -> float:
         If the string does not have the LoCoMo shape or names an impossible date.
     """
     m = _TIME_RE.match(value) if isinstance(value, str) else None
-    month = _MONTHS.get(m.group(5)[:3].lower()) if m else None
+    name = m.group(5).lower() if m else ""
+    month = next((i + 1 for i, full in enumerate(_MONTHS) if len(name) >= 3 and full.startswith(name)), None)
     if m is None or month is None:
         raise LocomoFormatError(f"unparseable LoCoMo session date-time: {value!r}")
     hour, minute, day, year = int(m.group(1)), int(m.group(2)), int(m.group(4)), int(m.group(6))
@@ -185,7 +177,9 @@ def parse_session_time(value: str) -> float:
     return float(timegm((year, month, day, hour, minute, 0, 0, 0, 0)))
 
 
-def normalize_evidence(raw: Iterable[Any], known_ids: set[str] | frozenset[str]) -> tuple[list[str], list[str]]:
+def normalize_evidence(
+    raw: Iterable[Any], known_ids: set[str] | frozenset[str]
+) -> tuple[list[str], list[str]]:
     """Normalize a question's evidence list against the conversation's dia_ids.
 
     Each entry is split on ``;``, ``,`` and whitespace; ``"D:11:26"`` becomes ``"D11:26"``; zero padding is
@@ -239,9 +233,7 @@ def _parse_conversation(rec: Any, pos: int) -> LocomoConversation:
     conv = rec.get("conversation")
     _require(isinstance(conv, dict), f"{sample_id}: missing or non-object 'conversation'")
     speakers = (conv.get("speaker_a"), conv.get("speaker_b"))
-    _require(
-        all(isinstance(s, str) and s for s in speakers), f"{sample_id}: missing 'speaker_a'/'speaker_b'"
-    )
+    _require(all(isinstance(s, str) and s for s in speakers), f"{sample_id}: missing 'speaker_a'/'speaker_b'")
     sessions = sorted(int(m.group(1)) for k in conv if (m := _SESSION_RE.match(k)))
     _require(bool(sessions), f"{sample_id}: no 'session_N' turn lists")
     raw_times = {int(m.group(1)): v for k, v in conv.items() if (m := _SESSION_TIME_RE.match(k))}
@@ -356,7 +348,9 @@ def load_locomo(path: str | Path) -> list[LocomoConversation]:
         raise LocomoFormatError(f"{p}: {exc}") from exc
 
 
-def evidence_recall_at_k(ranked_dia_id_lists: Sequence[Sequence[str]], evidence: Sequence[str], k: int) -> float:
+def evidence_recall_at_k(
+    ranked_dia_id_lists: Sequence[Sequence[str]], evidence: Sequence[str], k: int
+) -> float:
     """Evidence recall at ``k`` turns.
 
     The ranked items are expanded into their dia_ids in rank order and the first ``k`` distinct dia_ids

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from agentmem.context import refresh_context
 from agentmem.embedders import (
     DescriptorImageEmbedder,
     ImageEmbedder,
@@ -84,6 +85,8 @@ class Memory:
         self.index = ChromaIndex(self.dir, config, namespace)
         self.auto_sync = auto_sync
         self.vectors = VectorCache(self.store)
+        # Per-instance caches of derived read data, each validated against the store before use.
+        self.cache: dict[str, Any] = {}
 
     def _check_embedders(self) -> None:
         with self.store.transaction():
@@ -328,16 +331,23 @@ class Memory:
                 by_id = {o.id: o for o in old.values()}
                 for e in evs:
                     if e.id in existing and (by_id[e.id].text, by_id[e.id].t_start) != (e.text, e.t_start):
-                        raise BadInputError(f"event {e.id!r} is already stored with other content; events are immutable")
+                        raise BadInputError(
+                            f"event {e.id!r} is already stored with other content; events are immutable"
+                        )
+            new_rids = []
             for i, e in enumerate(evs):
                 if e.id in existing:
                     continue
                 e.ingested_at = now
-                self.store.insert_event(e, search_text(e), None if vecs is None else vecs[i])
+                new_rids.append(self.store.insert_event(e, search_text(e), None if vecs is None else vecs[i]))
                 for m, mv in zip(e.media, media_vecs[i]):
                     mid = self.store.add_media("event", e.id, MediaRef(m.path, m.t, m.caption, m.kind, mv))
                     if mv is not None:
                         self.store.enqueue("upsert", "image", mid)
+            if new_rids:
+                fresh = [e for e in evs if e.id not in existing]
+                self.store.note_times(max(e.t_end - e.t_start for e in fresh), max(e.t_end for e in fresh))
+            refresh_context(self.store, new_rids)
 
     def event(self, event_id: str) -> Event:
         rid = self.store.rid_of(event_id)

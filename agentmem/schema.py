@@ -4,7 +4,7 @@ Bump :data:`SCHEMA_VERSION` with every change and add the step to
 :data:`MIGRATIONS`; a store written by a newer agentmem refuses to open.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -93,6 +93,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5(
     search_text, content='events', content_rowid='rid', tokenize='porter unicode61'
 );
 
+CREATE TABLE IF NOT EXISTS groups (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(doc, tokenize='porter unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS group_fts USING fts5(doc, tokenize='porter unicode61');
+
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY,
     op TEXT NOT NULL,
@@ -125,4 +129,71 @@ CREATE TABLE IF NOT EXISTS merges (
 );
 """
 
-MIGRATIONS: dict[int, str] = {}
+# Version 2: the relation graph and its compression (package ``graph``). Event nodes and the
+# participates_in / located_at / next edges are read from the tables above; these hold the rest.
+GRAPH_DDL = """
+CREATE TABLE IF NOT EXISTS graph_nodes (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    t_start REAL,
+    t_end REAL,
+    summary TEXT NOT NULL DEFAULT '',
+    vec BLOB,
+    data TEXT NOT NULL DEFAULT '{}',
+    parent TEXT,
+    archived INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS graph_nodes_type ON graph_nodes(type, archived, t_start);
+CREATE INDEX IF NOT EXISTS graph_nodes_parent ON graph_nodes(parent);
+
+CREATE TABLE IF NOT EXISTS graph_edges (
+    id INTEGER PRIMARY KEY,
+    src TEXT NOT NULL,
+    dst TEXT NOT NULL,
+    type TEXT NOT NULL,
+    predicate TEXT NOT NULL DEFAULT '',
+    t_from REAL NOT NULL,
+    t_to REAL,
+    weight REAL NOT NULL,
+    evidence TEXT NOT NULL DEFAULT '[]',
+    t_last REAL NOT NULL,
+    archived INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS graph_edges_key ON graph_edges(src, type, predicate, dst, t_from);
+CREATE INDEX IF NOT EXISTS graph_edges_dst ON graph_edges(dst, type);
+
+CREATE TABLE IF NOT EXISTS graph_event_episode (
+    rid INTEGER PRIMARY KEY,
+    episode TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_event_episode_ep ON graph_event_episode(episode);
+
+CREATE TABLE IF NOT EXISTS graph_archive (
+    id INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    payload TEXT NOT NULL DEFAULT '{}',
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS graph_archive_run ON graph_archive(run, kind);
+CREATE INDEX IF NOT EXISTS graph_archive_ref ON graph_archive(kind, ref);
+
+CREATE TABLE IF NOT EXISTS graph_runs (
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    steps TEXT NOT NULL DEFAULT '[]',
+    policy TEXT NOT NULL DEFAULT '{}',
+    report TEXT NOT NULL DEFAULT '{}',
+    restored_at REAL
+);
+"""
+
+DDL = DDL + GRAPH_DDL
+
+MIGRATIONS: dict[int, str] = {2: GRAPH_DDL}

@@ -72,7 +72,9 @@ class Store:
                     f"{self.path} has schema version {v}, newer than this agentmem ({SCHEMA_VERSION}): upgrade agentmem"
                 )
             for step in range(v + 1, SCHEMA_VERSION + 1):
-                self.conn.executescript(MIGRATIONS[step])
+                # executescript() would COMMIT the open transaction: run the steps one by one inside it.
+                for stmt in sql_statements(MIGRATIONS[step]):
+                    self.conn.execute(stmt)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
@@ -123,7 +125,9 @@ class Store:
         )
 
     def add_alias(self, entity_id: str, alias: str, norm: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO aliases(entity_id, alias, norm) VALUES (?, ?, ?)", (entity_id, alias, norm))
+        self.conn.execute(
+            "INSERT OR IGNORE INTO aliases(entity_id, alias, norm) VALUES (?, ?, ?)", (entity_id, alias, norm)
+        )
 
     def canonical(self, entity_id: str) -> str:
         """Follow recorded merges to the entity that ``entity_id`` now resolves to."""
@@ -356,15 +360,40 @@ class Store:
         return rids, mat
 
     def max_duration(self) -> float:
-        row = self.conn.execute("SELECT MAX(t_end - t_start) FROM events").fetchone()
-        return float(row[0] or 0.0)
+        """Longest event (t_end - t_start): bounds the index range scan of time-overlap queries."""
+        value = self.get_meta("max_duration")
+        if value is None:
+            row = self.conn.execute("SELECT MAX(t_end - t_start) FROM events").fetchone()
+            return float(row[0] or 0.0)
+        return float(value)
+
+    def latest_time(self) -> float:
+        """Latest ``t_end`` of any event (0 for an empty memory)."""
+        value = self.get_meta("max_t_end")
+        if value is None:
+            row = self.conn.execute("SELECT MAX(t_end) FROM events").fetchone()
+            return float(row[0] or 0.0)
+        return float(value)
+
+    def note_times(self, duration: float, t_end: float) -> None:
+        """Raise the stored maximum event duration and latest time (inside the write transaction)."""
+        for key, value, sql in (("max_duration", duration, "SELECT MAX(t_end - t_start) FROM events"),
+                                ("max_t_end", t_end, "SELECT MAX(t_end) FROM events")):
+            if self.get_meta(key) is None:
+                value = max(value, float(self.conn.execute(sql).fetchone()[0] or value))
+            self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = CAST(MAX(CAST(value AS REAL), CAST(excluded.value AS REAL)) AS TEXT)",
+                (key, repr(float(value))),
+            )
 
     # -- outbox -----------------------------------------------------------
     def enqueue(self, op: str, collection: str, ref: int) -> None:
         self.conn.execute("INSERT INTO outbox(op, collection, ref) VALUES (?, ?, ?)", (op, collection, ref))
 
     def outbox_batch(self, limit: int) -> list[tuple[int, str, str, int]]:
-        return self.conn.execute("SELECT seq, op, collection, ref FROM outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        sql = "SELECT seq, op, collection, ref FROM outbox ORDER BY seq LIMIT ?"
+        return self.conn.execute(sql, (limit,)).fetchall()
 
     def outbox_refs(self, collection: str) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT ref FROM outbox WHERE collection=?", (collection,))]
@@ -415,6 +444,24 @@ class Store:
             "outbox": "SELECT COUNT(*) FROM outbox",
         }
         return {k: int(self.conn.execute(sql).fetchone()[0]) for k, sql in q.items()}
+
+
+def sql_statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements.
+
+    Examples
+    --------
+    >>> sql_statements("CREATE TABLE a(x); CREATE TABLE b(y TEXT DEFAULT ';');")
+    ['CREATE TABLE a(x);', "CREATE TABLE b(y TEXT DEFAULT ';');"]
+    """
+    out, cur = [], ""
+    for piece in script.split(";"):
+        cur += piece + ";"
+        if sqlite3.complete_statement(cur):
+            if cur.strip(" \n\t;"):
+                out.append(cur.strip())
+            cur = ""
+    return out
 
 
 def now_s() -> float:

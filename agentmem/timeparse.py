@@ -117,7 +117,8 @@ _NUM_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five"
 _AGO_RE = re.compile(r"\b(\d+|a|an|one|two|three|four|five|six|few)\s+(day|week|month|year)s?\s+ago\b", re.I)
 _LAST_RE = re.compile(r"\b(last|this|next)\s+(week|month|year|weekend)\b", re.I)
 _REL_DAY_RE = re.compile(r"\b(yesterday|today|tomorrow)\b", re.I)
-_MONTH_YEAR_RE = re.compile(r"\b(?:in\s+)?(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+(\d{4})\b", re.I)
+_MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
+_MONTH_YEAR_RE = re.compile(r"\b(?:in\s+)?(" + _MONTH_NAMES + r")\.?\s+(\d{4})\b", re.I)
 _DAY_MONTH_YEAR_RE = re.compile(
     r"\b(\d{1,2})\s+(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?,?\s+(\d{4})\b", re.I
 )

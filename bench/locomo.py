@@ -54,9 +54,12 @@ def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress:
                workdir: str | None = None) -> LocomoResult:
     from tqdm import tqdm
 
+    from agentmem.embedders import SentenceTransformerEmbedder
     from agentmem.ingest import ingest_locomo
     from agentmem.memory import Memory
     from agentmem.retrieval import Query
+
+    text_embedder = SentenceTransformerEmbedder()
 
     convs = load_locomo(path)
     res = LocomoResult(ks=sorted(ks), presets=presets)
@@ -68,7 +71,7 @@ def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress:
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for conv in convs:
             t0 = time.perf_counter()
-            mem = Memory(Path(tmp) / conv.sample_id)
+            mem = Memory(Path(tmp) / conv.sample_id, text_embedder=text_embedder)
             ingest_locomo(mem, [conv])
             res.ingest_seconds += time.perf_counter() - t0
             res.turns += len(conv.turns)

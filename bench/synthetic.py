@@ -121,7 +121,8 @@ def run_synthetic(n_events: int = 100_000, n_entities: int = 500, n_queries: int
             lat["brute"].append((time.perf_counter() - s) * 1000 + lat["embed"][-1])
             s = time.perf_counter()
             mem.store.conn.execute(
-                "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rank LIMIT 10", (f'"{w[0]}" OR "{w[1]}"',)
+                "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rank LIMIT 10",
+                (f'"{w[0]}" OR "{w[1]}"',),
             ).fetchall()
             lat["fts"].append((time.perf_counter() - s) * 1000)
             qbar.update(1)

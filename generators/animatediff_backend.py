@@ -18,7 +18,7 @@ from typing import Any
 
 from .base import GeneratorInputError, WeightsNotFoundError
 from .conditioning import ShotPlan
-from .diffusers_common import CallSpec, DiffusersGenerator, check_video_inputs, from_pretrained, require
+from .diffusers_common import CallSpec, DiffusersGenerator, from_pretrained, require
 from .references import continuity_source, existing, load_rgb, location_reference_sources
 
 Encoder = Callable[[list[Any]], tuple[Any, Any]]
@@ -147,6 +147,29 @@ def entity_ip_embeds(
     return out, notes
 
 
+def neutral_ip_embeds(layout: IPAdapterLayout, encode: Encoder | None) -> EntityEmbedding:
+    """The "no identity" input for a shot without conditioned entities.
+
+    A UNet with an IP-Adapter loaded requires image embeddings on every call,
+    so a shot with no entity gets the unconditional embedding: zeros for a
+    plain IP-Adapter, the hidden states of a black image for IP-Adapter Plus
+    (what the pipeline itself uses as the negative).
+    """
+    torch = require("torch")
+    if not layout.hidden_states:
+        zeros = torch.zeros(1, layout.embed_dim)
+        return EntityEmbedding("<none>", "neutral", zeros, zeros.clone())
+    if encode is None:
+        raise GeneratorInputError(
+            "animatediff: an IP-Adapter Plus needs an image encoder to build the neutral embedding of a shot "
+            "without entities; pass image_encoder= and feature_extractor=."
+        )
+    from PIL import Image
+
+    _, neg = encode([Image.new("RGB", (224, 224))])
+    return EntityEmbedding("<none>", "neutral", neg, neg.clone())
+
+
 def stack_ip_adapter_embeds(entities: list[EntityEmbedding], do_classifier_free_guidance: bool) -> list[Any]:
     """``ip_adapter_image_embeds`` for one IP-Adapter: [(2 or 1, n_entities, ...)], negative half first."""
     torch = require("torch")
@@ -248,9 +271,7 @@ class AnimateDiffGenerator(DiffusersGenerator):
     def load(self, model: str, **kwargs: Any) -> Any:
         """Load motion adapter, base pipeline, the AnimateDiff DDIM schedule and the IP-Adapter."""
         diffusers = require("diffusers")
-        adapter = from_pretrained(
-            diffusers.MotionAdapter, self.motion_adapter, dtype=kwargs.get("dtype")
-        )
+        adapter = from_pretrained(diffusers.MotionAdapter, self.motion_adapter, dtype=kwargs.get("dtype"))
         pipe = from_pretrained(diffusers.AnimateDiffPipeline, model, motion_adapter=adapter, **kwargs)
         # The motion adapters were trained with this schedule; the base model's own one flickers.
         pipe.scheduler = diffusers.DDIMScheduler.from_config(
@@ -270,19 +291,6 @@ class AnimateDiffGenerator(DiffusersGenerator):
                 ) from err
         return pipe
 
-    def check_inputs(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> None:
-        s = self.settings
-        check_video_inputs(
-            self.name,
-            width,
-            height,
-            num_frames,
-            fps,
-            multiple=8,
-            num_inference_steps=s["num_inference_steps"],
-            guidance_scale=s["guidance_scale"],
-        )
-
     def build_call(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> CallSpec:
         entities: list[EntityEmbedding] = []
         notes: list[str] = []
@@ -298,16 +306,15 @@ class AnimateDiffGenerator(DiffusersGenerator):
                 else None
             )
             entities, notes = entity_ip_embeds(plan, encode, self.layout)
+            if not entities:
+                entities = [neutral_ip_embeds(self.layout, encode)]
+                notes.append("no entity embedding or reference image: neutral IP-Adapter embedding passed")
             dtype = self.pipe.unet.dtype
             for x in entities:
                 x.embeds, x.negative = x.embeds.to(dtype), x.negative.to(dtype)
         spec = build_animatediff_kwargs(
             plan,
-            width=width,
-            height=height,
-            num_frames=num_frames,
-            num_inference_steps=self.settings["num_inference_steps"],
-            guidance_scale=self.settings["guidance_scale"],
+            **self.sampler_args(width, height, num_frames),
             decode_chunk_size=self.decode_chunk_size,
             entity_embeds=entities,
         )

@@ -129,8 +129,9 @@ def pick(value, default):
 
 
 def frames_for_duration(duration: float, fps: int, default: int, max_frames: int = 240) -> int:
-    """Number of frames for a shot of ``duration`` seconds, or ``default`` if the duration is unusable."""
-    if duration is None or not duration > 0:
+    """Frames for ``duration`` seconds at ``fps``, or ``default`` if either is unusable."""
+    usable = isinstance(fps, (int, float)) and fps > 0 and isinstance(duration, (int, float)) and duration > 0
+    if not usable:
         return default
     return int(min(max_frames, max(1, round(duration * fps))))
 

@@ -32,7 +32,7 @@ from PIL import Image
 from .animatediff_backend import AnimateDiffGenerator, build_animatediff_kwargs, entity_ip_embeds
 from .base import GeneratorInputError
 from .conditioning import ShotPlan
-from .diffusers_common import CallSpec, DiffusersGenerator, check_video_inputs, first_frame
+from .diffusers_common import CallSpec, DiffusersGenerator, first_frame
 from .motion import motion_bucket_id
 from .references import continuity_source, entity_reference_sources, load_rgb, location_reference_sources
 
@@ -76,18 +76,23 @@ def build_cogvideox_kwargs(
     ``image`` is the plan's first frame (continuity, location or entity
     reference, else ``fallback_image``) resized to ``width`` x ``height``.
     """
-    image, origin = first_frame(plan, (width, height), fallback_image)
-    kwargs = {
-        "image": image,
-        **_text(plan),
-        "height": height,
-        "width": width,
-        "num_frames": num_frames,
-        "num_inference_steps": num_inference_steps,
-        "guidance_scale": guidance_scale,
-        "use_dynamic_cfg": use_dynamic_cfg,
-        "max_sequence_length": max_sequence_length,
-    }
+    return _image_to_video_call(
+        plan,
+        fallback_image,
+        width=width,
+        height=height,
+        num_frames=num_frames,
+        num_inference_steps=num_inference_steps,
+        guidance_scale=guidance_scale,
+        use_dynamic_cfg=use_dynamic_cfg,
+        max_sequence_length=max_sequence_length,
+    )
+
+
+def _image_to_video_call(plan: ShotPlan, fallback_image: Image.Image | None, **call: Any) -> CallSpec:
+    """Prompt, negative prompt and first frame, plus the pipeline-specific ``call`` arguments."""
+    image, origin = first_frame(plan, (call["width"], call["height"]), fallback_image)
+    kwargs = {"image": image, **_text(plan), **call}
     return CallSpec(
         kwargs, sources={"image": origin, "prompt": "plan.prompt"}, notes=_unused_refs(plan, origin)
     )
@@ -119,6 +124,7 @@ class CogVideoXGenerator(DiffusersGenerator):
     name = "cogvideox"
     pipeline_class = "CogVideoXImageToVideoPipeline"
     default_model = "THUDM/CogVideoX-5b-I2V"
+    size_multiple, temporal_compression = 16, 4
     defaults = {
         "width": 720,
         "height": 480,
@@ -139,28 +145,10 @@ class CogVideoXGenerator(DiffusersGenerator):
         self.max_sequence_length, self.use_dynamic_cfg = max_sequence_length, use_dynamic_cfg
         super().__init__(model, **kwargs)
 
-    def check_inputs(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> None:
-        s = self.settings
-        check_video_inputs(
-            self.name,
-            width,
-            height,
-            num_frames,
-            fps,
-            multiple=16,
-            temporal=4,
-            num_inference_steps=s["num_inference_steps"],
-            guidance_scale=s["guidance_scale"],
-        )
-
     def build_call(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> CallSpec:
         return build_cogvideox_kwargs(
             plan,
-            width=width,
-            height=height,
-            num_frames=num_frames,
-            num_inference_steps=self.settings["num_inference_steps"],
-            guidance_scale=self.settings["guidance_scale"],
+            **self.sampler_args(width, height, num_frames),
             use_dynamic_cfg=self.use_dynamic_cfg,
             max_sequence_length=self.max_sequence_length,
             fallback_image=self.fallback_image(plan, width, height),
@@ -186,23 +174,20 @@ def build_wan_i2v_kwargs(
     ``image`` is the first frame from continuity or scene memory; the pipeline
     computes ``image_embeds`` from it with its own CLIP image encoder.
     """
-    image, origin = first_frame(plan, (width, height), fallback_image)
-    kwargs = {
-        "image": image,
-        **_text(plan),
-        "height": height,
-        "width": width,
-        "num_frames": num_frames,
-        "num_inference_steps": num_inference_steps,
-        "guidance_scale": guidance_scale,
-        "max_sequence_length": max_sequence_length,
-    }
-    return CallSpec(
-        kwargs, sources={"image": origin, "prompt": "plan.prompt"}, notes=_unused_refs(plan, origin)
+    return _image_to_video_call(
+        plan,
+        fallback_image,
+        width=width,
+        height=height,
+        num_frames=num_frames,
+        num_inference_steps=num_inference_steps,
+        guidance_scale=guidance_scale,
+        max_sequence_length=max_sequence_length,
     )
 
 
 class _WanBase(DiffusersGenerator):
+    size_multiple, temporal_compression = 16, 4
     defaults = {
         "width": 832,
         "height": 480,
@@ -215,20 +200,6 @@ class _WanBase(DiffusersGenerator):
     def __init__(self, model: str | None = None, *, max_sequence_length: int = 512, **kwargs: Any) -> None:
         self.max_sequence_length = max_sequence_length
         super().__init__(model, **kwargs)
-
-    def check_inputs(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> None:
-        s = self.settings
-        check_video_inputs(
-            self.name,
-            width,
-            height,
-            num_frames,
-            fps,
-            multiple=16,
-            temporal=4,
-            num_inference_steps=s["num_inference_steps"],
-            guidance_scale=s["guidance_scale"],
-        )
 
 
 class WanI2VGenerator(_WanBase):
@@ -251,11 +222,7 @@ class WanI2VGenerator(_WanBase):
     def build_call(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> CallSpec:
         return build_wan_i2v_kwargs(
             plan,
-            width=width,
-            height=height,
-            num_frames=num_frames,
-            num_inference_steps=self.settings["num_inference_steps"],
-            guidance_scale=self.settings["guidance_scale"],
+            **self.sampler_args(width, height, num_frames),
             max_sequence_length=self.max_sequence_length,
             fallback_image=self.fallback_image(plan, width, height),
         )
@@ -365,11 +332,7 @@ class WanVACEGenerator(_WanBase):
     def build_call(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> CallSpec:
         return build_wan_vace_kwargs(
             plan,
-            width=width,
-            height=height,
-            num_frames=num_frames,
-            num_inference_steps=self.settings["num_inference_steps"],
-            guidance_scale=self.settings["guidance_scale"],
+            **self.sampler_args(width, height, num_frames),
             conditioning_scale=self.conditioning_scale,
             max_sequence_length=self.max_sequence_length,
             max_reference_images=self.max_reference_images,
@@ -470,17 +433,7 @@ class SVDGenerator(DiffusersGenerator):
         super().__init__(model, **kwargs)
 
     def check_inputs(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> None:
-        s = self.settings
-        check_video_inputs(
-            self.name,
-            width,
-            height,
-            num_frames,
-            fps,
-            multiple=8,
-            num_inference_steps=s["num_inference_steps"],
-            guidance_scale=s["guidance_scale"],
-        )
+        super().check_inputs(plan, width, height, num_frames, fps)
         if fps < 2:
             raise GeneratorInputError(f"svd: fps must be >= 2 (SVD conditions on fps - 1), got {fps}.")
 

@@ -70,9 +70,7 @@ def resolve_dtype(dtype: Any, device: str):
     if isinstance(dtype, str):
         name = _DTYPES.get(dtype.lower())
         if name is None:
-            raise GeneratorInputError(
-                f"dtype={dtype!r} is not known; pass one of {sorted(_DTYPES)}."
-            )
+            raise GeneratorInputError(f"dtype={dtype!r} is not known; pass one of {sorted(_DTYPES)}.")
         return getattr(torch, name)
     return dtype
 
@@ -243,6 +241,10 @@ class DiffusersGenerator:
     pipeline_class = ""
     default_model = ""
     defaults: dict[str, Any] = {}
+    # Output geometry rules of the model family: sides divisible by size_multiple (VAE x patch size);
+    # num_frames = temporal_compression * k + 1 when the VAE compresses time.
+    size_multiple = 8
+    temporal_compression: int | None = None
 
     def __init__(
         self,
@@ -268,21 +270,15 @@ class DiffusersGenerator:
                 f"fallback_first_frame must be 'storyboard' or 'error', got {fallback_first_frame!r}."
             )
         self.model = model or self.default_model
-        self.settings = {
-            **self.defaults,
-            **{
-                k: v
-                for k, v in dict(
-                    num_inference_steps=num_inference_steps,
-                    guidance_scale=guidance_scale,
-                    width=width,
-                    height=height,
-                    num_frames=num_frames,
-                    fps=fps,
-                ).items()
-                if v is not None
-            },
+        overrides = {
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": guidance_scale,
+            "width": width,
+            "height": height,
+            "num_frames": num_frames,
+            "fps": fps,
         }
+        self.settings = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
         self.fallback_first_frame = fallback_first_frame
         self.call_kwargs = dict(call_kwargs or {})
         if pipe is None:
@@ -304,10 +300,31 @@ class DiffusersGenerator:
         """Load the pipeline; back ends needing extra parts (adapters) override this."""
         return load_pipeline(self.pipeline_class, model, **kwargs)
 
-    # The two hooks a back end defines.
     def check_inputs(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> None:
-        raise NotImplementedError
+        """Validate a call before anything runs; the error names the argument and the fix."""
+        check_video_inputs(
+            self.name,
+            width,
+            height,
+            num_frames,
+            fps,
+            multiple=self.size_multiple,
+            temporal=self.temporal_compression,
+            num_inference_steps=self.settings["num_inference_steps"],
+            guidance_scale=self.settings["guidance_scale"],
+        )
 
+    def sampler_args(self, width: int, height: int, num_frames: int) -> dict[str, Any]:
+        """Geometry and sampler settings every ``build_*_kwargs`` function takes."""
+        return {
+            "width": width,
+            "height": height,
+            "num_frames": num_frames,
+            "num_inference_steps": self.settings["num_inference_steps"],
+            "guidance_scale": self.settings["guidance_scale"],
+        }
+
+    # The hook every back end defines.
     def build_call(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> CallSpec:
         raise NotImplementedError
 
@@ -317,7 +334,11 @@ class DiffusersGenerator:
             return None
         from .storyboard import StoryboardGenerator
 
-        frame = StoryboardGenerator(caption=False).generate(plan, width=width, height=height, num_frames=1)
+        # Draw at least 64 px on the short side so the figures stay legible, then let first_frame resize.
+        k = max(1.0, 64 / min(width, height))
+        frame = StoryboardGenerator(caption=False).generate(
+            plan, width=round(width * k), height=round(height * k), num_frames=1
+        )
         return Image.fromarray(frame.frames[0])
 
     def generate(

@@ -252,9 +252,7 @@ class StoryboardGenerator:
         width, height, fps = pick(width, self.width), pick(height, self.height), pick(fps, self.fps)
         num_frames = pick(num_frames, self.num_frames)
         if num_frames is None:
-            num_frames = frames_for_duration(
-                plan.duration, fps if isinstance(fps, int) and fps > 0 else 1, 16
-            )
+            num_frames = frames_for_duration(plan.duration, fps, default=16)
         check_size(width, height, num_frames, fps)
         if width < 32 or height < 32:
             raise GeneratorInputError(f"width and height must be at least 32, got {width}x{height}.")
@@ -264,7 +262,11 @@ class StoryboardGenerator:
         action = plan.dynamic.action or plan.prompt
         motion = motion_for(plan.dynamic.motion, action)
         entities = list(plan.static.entities)
-        styles = {e.id: entity_style(e, self._reference_colour(e)) for e in entities}
+        # Reference images are read only for entities whose appearance names no colour.
+        styles = {
+            e.id: entity_style(e, None if colour_mentions(e.appearance) else self._reference_colour(e))
+            for e in entities
+        }
         places = layout(entities, action, motion)
         cam = camera_path(plan.dynamic.camera, num_frames, stable_int("camera", plan.shot_id, plan.seed))
         if not cam.recognised:

@@ -35,7 +35,7 @@ def chroma_server(tmp_path_factory):
         except Exception:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise RuntimeError("chroma run did not start")
+                raise RuntimeError("chroma run did not start") from None
             time.sleep(0.5)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()

@@ -52,7 +52,8 @@ def test_importing_the_package_loads_no_model():
     import sys
 
     code = ("import sys, agentmem, graph, generators; "
-            "bad=[m for m in ('torch','sentence_transformers','chromadb','diffusers','open_clip') if m in sys.modules]; "
+            "heavy=('torch','sentence_transformers','chromadb','diffusers','open_clip'); "
+            "bad=[m for m in heavy if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -98,11 +98,11 @@ def test_bad_entity_input_names_the_field(make_memory):
 def test_embedding_set_is_capped_deterministically(make_memory):
     mem = make_memory()
     for i in range(12):
-        mem.add_entity("mara", kind="character", name="Mara", attributes={"appearance": f"outfit number {i} " + "x" * i})
+        mem.add_entity("mara", kind="character", name="Mara", attributes={"appearance": f"outfit {i} " + "x" * i})
     rows = mem.store.entity_vectors(["mara"], "text")
     assert len(rows) == 8
     mem2 = make_memory("again")
     for i in range(12):
-        mem2.add_entity("mara", kind="character", name="Mara", attributes={"appearance": f"outfit number {i} " + "x" * i})
+        mem2.add_entity("mara", kind="character", name="Mara", attributes={"appearance": f"outfit {i} " + "x" * i})
     import numpy as np
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(rows, mem2.store.entity_vectors(["mara"], "text")))

@@ -45,7 +45,8 @@ BAD_CASES = [
     ('{"t_start": 1, "text": "  "}', BadInputError, "line 3: text is empty"),
     ('{"t_start": 1, "text": "x", "participants": ["ghost"]}', UnknownEntityError, "unknown entity 'ghost'"),
     ('{"t_start": 1, "text": "x"', FormatError, "line 3: broken JSON"),
-    ('{"t_start": 1, "text": "x", "media": ["/no/such.png"]}', MediaNotFoundError, "line 3: media\\[0\\].path does not exist"),
+    ('{"t_start": 1, "text": "x", "media": ["/no/such.png"]}', MediaNotFoundError,
+     "line 3: media\\[0\\].path does not exist"),
     ('{"t_start": 1, "text": "x", "colour": "red"}', BadInputError, "unknown event field"),
     ('{"type": "entity", "id": "z", "kind": "person"}', BadInputError, "kind must be one of"),
 ]

@@ -64,7 +64,14 @@ def test_parse_session_time_exact():
     assert parse_session_time("1:56 pm on 8 May, 2023") == 1683554160.0  # 2023-05-08T13:56:00Z
     assert parse_session_time("12:30 am on 1 January, 2024") == 1704069000.0  # 2024-01-01T00:30:00Z
     assert parse_session_time("12:05 pm on 1 Jan, 2024") == 1704110700.0  # noon + 5 min
-    for bad in ("yesterday", "13:00 pm on 1 May, 2023", "1:00 pm on 30 February, 2023", ""):
+    assert parse_session_time("3:00 PM on 2 Sept, 2023") == 1693666800.0
+    for bad in (
+        "yesterday",
+        "1:00 pm on 2 Mayday, 2023",
+        "13:00 pm on 1 May, 2023",
+        "1:00 pm on 30 February, 2023",
+        "",
+    ):
         with pytest.raises(LocomoFormatError):
             parse_session_time(bad)
 

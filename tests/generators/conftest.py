@@ -63,9 +63,13 @@ def make_plan():
         duration: float = 2.0,
     ) -> ShotPlan:
         if entities is None:
-            entities = [EntityConditioning(id="mara", name="Mara", kind="character", appearance="a red raincoat")]
+            entities = [
+                EntityConditioning(id="mara", name="Mara", kind="character", appearance="a red raincoat")
+            ]
         if location is None:
-            location = LocationConditioning(id="harbor", name="The Harbor", appearance="a grey harbor at dusk")
+            location = LocationConditioning(
+                id="harbor", name="The Harbor", appearance="a grey harbor at dusk"
+            )
         return ShotPlan(
             shot_id=shot_id,
             t=0.0,
@@ -132,7 +136,11 @@ def byte_tokenizer(max_length: int):
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", model_max_length=max_length
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        model_max_length=max_length,
     )
 
 
@@ -143,9 +151,17 @@ def tiny_t5():
     from transformers import T5Config, T5EncoderModel
 
     cfg = T5Config(
-        vocab_size=VOCAB, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
-    )  # fmt: skip
+        vocab_size=VOCAB,
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
     return T5EncoderModel(cfg)
 
 
@@ -153,10 +169,29 @@ def tiny_clip_vision(image_size: int, patch_size: int, hidden: int = 32, project
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     cfg = CLIPVisionConfig(
-        hidden_size=hidden, projection_dim=projection, num_hidden_layers=2, num_attention_heads=4,
-        image_size=image_size, intermediate_size=37, patch_size=patch_size,
-    )  # fmt: skip
+        hidden_size=hidden,
+        projection_dim=projection,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=image_size,
+        intermediate_size=37,
+        patch_size=patch_size,
+    )
     return CLIPVisionModelWithProjection(cfg), CLIPImageProcessor(crop_size=image_size, size=image_size)
+
+
+def evaluated(pipe):
+    """Put every torch module of ``pipe`` in eval mode, as ``from_pretrained`` does.
+
+    Modules built from configs start in training mode, where dropout (T5 has
+    0.1) makes two runs with the same seed differ.
+    """
+    import torch
+
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()
+    return pipe
 
 
 def tiny_wan_vae():
@@ -169,7 +204,7 @@ def tiny_wan_vae():
 
 @pytest.fixture(scope="session")
 def tiny_cogvideox():
-    """CogVideoXImageToVideoPipeline for 16x16, 9 frames, prompts of up to 16 tokens."""
+    """CogVideoXImageToVideoPipeline for 16x16, 9 frames, prompts of up to 32 tokens (bytes)."""
     import torch
     from diffusers import (
         AutoencoderKLCogVideoX,
@@ -180,22 +215,43 @@ def tiny_cogvideox():
 
     torch.manual_seed(0)
     transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=2, attention_head_dim=16, in_channels=8, out_channels=4, time_embed_dim=2,
-        text_embed_dim=32, num_layers=1, sample_width=2, sample_height=2, sample_frames=9, patch_size=2,
-        temporal_compression_ratio=4, max_text_seq_length=16, use_rotary_positional_embeddings=True,
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=8,
+        out_channels=4,
+        time_embed_dim=2,
+        text_embed_dim=32,
+        num_layers=1,
+        sample_width=2,
+        sample_height=2,
+        sample_frames=9,
+        patch_size=2,
+        temporal_compression_ratio=4,
+        max_text_seq_length=32,
+        use_rotary_positional_embeddings=True,
         use_learned_positional_embeddings=True,
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     vae = AutoencoderKLCogVideoX(
-        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
-        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
-        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4,
-    )  # fmt: skip
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=2,
+        temporal_compression_ratio=4,
+    )
     torch.manual_seed(0)
-    return CogVideoXImageToVideoPipeline(
-        tokenizer=byte_tokenizer(16), text_encoder=tiny_t5(), vae=vae, transformer=transformer,
+    pipe = CogVideoXImageToVideoPipeline(
+        tokenizer=byte_tokenizer(32),
+        text_encoder=tiny_t5(),
+        vae=vae,
+        transformer=transformer,
         scheduler=DDIMScheduler(),
-    )  # fmt: skip
+    )
+    return evaluated(pipe)
 
 
 @pytest.fixture(scope="session")
@@ -210,17 +266,32 @@ def tiny_wan_i2v():
     text_encoder = tiny_t5()
     torch.manual_seed(0)
     transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", rope_max_seq_len=32, image_dim=4,
-    )  # fmt: skip
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=36,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        image_dim=4,
+    )
     torch.manual_seed(0)
     encoder, processor = tiny_clip_vision(32, 1, hidden=4, projection=4)
-    return WanImageToVideoPipeline(
-        tokenizer=byte_tokenizer(16), text_encoder=text_encoder, vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), image_processor=processor, image_encoder=encoder,
+    pipe = WanImageToVideoPipeline(
+        tokenizer=byte_tokenizer(32),
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        image_processor=processor,
+        image_encoder=encoder,
         transformer=transformer,
-    )  # fmt: skip
+    )
+    return evaluated(pipe)
 
 
 @pytest.fixture(scope="session")
@@ -235,14 +306,29 @@ def tiny_wan_vace():
     text_encoder = tiny_t5()
     torch.manual_seed(0)
     transformer = WanVACETransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=3, cross_attn_norm=True,
-        qk_norm="rms_norm_across_heads", rope_max_seq_len=32, vace_layers=[0, 2], vace_in_channels=96,
-    )  # fmt: skip
-    return WanVACEPipeline(
-        tokenizer=byte_tokenizer(16), text_encoder=text_encoder, vae=vae,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), transformer=transformer,
-    )  # fmt: skip
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=16,
+        out_channels=16,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=3,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        vace_layers=[0, 2],
+        vace_in_channels=96,
+    )
+    pipe = WanVACEPipeline(
+        tokenizer=byte_tokenizer(32),
+        text_encoder=text_encoder,
+        vae=vae,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+        transformer=transformer,
+    )
+    return evaluated(pipe)
 
 
 def tiny_ip_adapter_state_dict(unet, image_embed_dim: int) -> dict:
@@ -266,12 +352,16 @@ def tiny_ip_adapter_state_dict(unet, image_embed_dim: int) -> dict:
             hidden = list(reversed(blocks))[int(name[len("up_blocks.")])]
         else:
             hidden = blocks[int(name[len("down_blocks.")])]
-        sd = IPAdapterAttnProcessor(hidden_size=hidden, cross_attention_dim=unet.config.cross_attention_dim).state_dict()
+        sd = IPAdapterAttnProcessor(
+            hidden_size=hidden, cross_attention_dim=unet.config.cross_attention_dim
+        ).state_dict()
         cross[f"{key_id}.to_k_ip.weight"] = sd["to_k_ip.0.weight"]
         cross[f"{key_id}.to_v_ip.weight"] = sd["to_v_ip.0.weight"]
         key_id += 2
     proj = ImageProjection(
-        cross_attention_dim=unet.config.cross_attention_dim, image_embed_dim=image_embed_dim, num_image_text_embeds=4
+        cross_attention_dim=unet.config.cross_attention_dim,
+        image_embed_dim=image_embed_dim,
+        num_image_text_embeds=4,
     ).state_dict()
     image_proj = {
         "proj.weight": proj["image_embeds.weight"],
@@ -286,41 +376,74 @@ def tiny_ip_adapter_state_dict(unet, image_embed_dim: int) -> dict:
 def tiny_animatediff():
     """AnimateDiffPipeline (32x32, a few frames) with a CLIP image encoder and one random IP-Adapter."""
     import torch
-    from diffusers import AnimateDiffPipeline, AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel
+    from diffusers import (
+        AnimateDiffPipeline,
+        AutoencoderKL,
+        DDIMScheduler,
+        MotionAdapter,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, norm_num_groups=2,
-    )  # fmt: skip
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        norm_num_groups=2,
+    )
     torch.manual_seed(0)
     vae = AutoencoderKL(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4, norm_num_groups=2,
-    )  # fmt: skip
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=4,
+        norm_num_groups=2,
+    )
     torch.manual_seed(0)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            bos_token_id=0, eos_token_id=1, pad_token_id=0, hidden_size=32, intermediate_size=37,
-            num_attention_heads=4, num_hidden_layers=2, vocab_size=VOCAB, max_position_embeddings=77,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=0,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=VOCAB,
+            max_position_embeddings=77,
         )
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     motion_adapter = MotionAdapter(
-        block_out_channels=(32, 64), motion_layers_per_block=1, motion_norm_num_groups=2, motion_num_attention_heads=4
+        block_out_channels=(32, 64),
+        motion_layers_per_block=1,
+        motion_norm_num_groups=2,
+        motion_num_attention_heads=4,
     )
     torch.manual_seed(0)
     encoder, processor = tiny_clip_vision(32, 4)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="linear", clip_sample=False)
     pipe = AnimateDiffPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=byte_tokenizer(77), unet=unet, motion_adapter=motion_adapter,
-        scheduler=scheduler, feature_extractor=processor, image_encoder=encoder,
-    )  # fmt: skip
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=byte_tokenizer(77),
+        unet=unet,
+        motion_adapter=motion_adapter,
+        scheduler=scheduler,
+        feature_extractor=processor,
+        image_encoder=encoder,
+    )
     torch.manual_seed(0)
     pipe.unet._load_ip_adapter_weights([tiny_ip_adapter_state_dict(pipe.unet, image_embed_dim=32)])
-    return pipe
+    return evaluated(pipe)
 
 
 @pytest.fixture(scope="session")
@@ -336,23 +459,43 @@ def tiny_svd():
 
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=8, out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=8,
+        in_channels=8,
+        out_channels=4,
         down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
-        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"), cross_attention_dim=32,
-        num_attention_heads=8, projection_class_embeddings_input_dim=96, addition_time_embed_dim=32,
-    )  # fmt: skip
+        up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
+        cross_attention_dim=32,
+        num_attention_heads=8,
+        projection_class_embeddings_input_dim=96,
+        addition_time_embed_dim=32,
+    )
     scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", interpolation_type="linear",
-        num_train_timesteps=1000, prediction_type="v_prediction", sigma_max=700.0, sigma_min=0.002, steps_offset=1,
-        timestep_spacing="leading", timestep_type="continuous", use_karras_sigmas=True,
-    )  # fmt: skip
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        interpolation_type="linear",
+        num_train_timesteps=1000,
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        use_karras_sigmas=True,
+    )
     torch.manual_seed(0)
     vae = AutoencoderKLTemporalDecoder(
-        block_out_channels=[32, 64], in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"] * 2,
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
         latent_channels=4,
-    )  # fmt: skip
+    )
     torch.manual_seed(0)
     encoder, processor = tiny_clip_vision(224, 32)
-    return StableVideoDiffusionPipeline(
+    pipe = StableVideoDiffusionPipeline(
         vae=vae, image_encoder=encoder, unet=unet, scheduler=scheduler, feature_extractor=processor
     )
+    return evaluated(pipe)

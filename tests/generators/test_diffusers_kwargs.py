@@ -42,13 +42,27 @@ def _scene(make_plan, image_file, *, continuity=True, loc_ref=True, ent_refs=Tru
         "tomas": image_file((200, 200, 10)),
     }
     ents = [
-        EntityConditioning(id="mara", name="Mara", kind="character", appearance="red raincoat",
-                           reference_images=[files["mara"]] if ent_refs else []),
-        EntityConditioning(id="tomas", name="Tomas", kind="character", appearance="yellow oilskin",
-                           reference_images=["/missing.png", files["tomas"]] if ent_refs else []),
-    ]  # fmt: skip
-    loc = LocationConditioning(id="harbor", name="Harbor", appearance="grey harbor",
-                               reference_frames=[FrameRef("s00", 4, files["loc"])] if loc_ref else [])  # fmt: skip
+        EntityConditioning(
+            id="mara",
+            name="Mara",
+            kind="character",
+            appearance="red raincoat",
+            reference_images=[files["mara"]] if ent_refs else [],
+        ),
+        EntityConditioning(
+            id="tomas",
+            name="Tomas",
+            kind="character",
+            appearance="yellow oilskin",
+            reference_images=["/missing.png", files["tomas"]] if ent_refs else [],
+        ),
+    ]
+    loc = LocationConditioning(
+        id="harbor",
+        name="Harbor",
+        appearance="grey harbor",
+        reference_frames=[FrameRef("s00", 4, files["loc"])] if loc_ref else [],
+    )
     plan = make_plan(entities=ents, location=loc, continue_from=files["cont"] if continuity else None, **kw)
     return plan, files
 
@@ -66,7 +80,10 @@ def test_cogvideox_kwargs_use_prompt_and_first_frame(make_plan, image_file):
 
 def test_first_frame_falls_back_from_continuity_to_location_to_entity(make_plan, image_file):
     no_cont, files = _scene(make_plan, image_file, continuity=False)
-    assert build_wan_i2v_kwargs(no_cont, width=16, height=16).sources["image"] == f"location_reference:{files['loc']}"
+    assert (
+        build_wan_i2v_kwargs(no_cont, width=16, height=16).sources["image"]
+        == f"location_reference:{files['loc']}"
+    )
     ent_only, files = _scene(make_plan, image_file, continuity=False, loc_ref=False)
     spec = build_wan_i2v_kwargs(ent_only, width=16, height=16)
     assert spec.sources["image"] == f"entity_reference:{files['mara']}"
@@ -86,12 +103,21 @@ def test_wan_vace_reference_images_and_continuity_video(make_plan, image_file):
     spec = build_wan_vace_kwargs(plan, width=32, height=16, num_frames=5, conditioning_scale=0.7)
     kw = spec.kwargs
     colours = [tuple(_pixels(im)[0, 0]) for im in kw["reference_images"]]
-    assert colours == [(10, 10, 200), (200, 200, 10), (200, 10, 10)]  # Mara, Tomas (missing file skipped), place
+    assert colours == [
+        (10, 10, 200),
+        (200, 200, 10),
+        (200, 10, 10),
+    ]  # Mara, Tomas (missing file skipped), place
     assert spec.sources["reference_images"] == [
-        f"entity:mara:{files['mara']}", f"entity:tomas:{files['tomas']}", f"location:harbor:{files['loc']}"
+        f"entity:mara:{files['mara']}",
+        f"entity:tomas:{files['tomas']}",
+        f"location:harbor:{files['loc']}",
     ]
     assert len(kw["video"]) == len(kw["mask"]) == 5
-    assert tuple(_pixels(kw["video"][0])[0, 0]) == (10, 200, 10) and tuple(_pixels(kw["video"][1])[0, 0]) == (127,) * 3
+    assert (
+        tuple(_pixels(kw["video"][0])[0, 0]) == (10, 200, 10)
+        and tuple(_pixels(kw["video"][1])[0, 0]) == (127,) * 3
+    )
     assert [int(np.asarray(m).max()) for m in kw["mask"]] == [0, 255, 255, 255, 255]
     assert kw["conditioning_scale"] == 0.7
     capped = build_wan_vace_kwargs(plan, width=32, height=16, num_frames=5, max_reference_images=1)
@@ -104,7 +130,12 @@ def test_svd_kwargs_motion_bucket_and_fps(make_plan, image_file):
     plan, _ = _scene(make_plan, image_file, motion="run", camera="orbit")
     spec = build_svd_kwargs(plan, width=64, height=32, num_frames=7, fps=6, noise_aug_strength=0.1)
     kw = spec.kwargs
-    assert (kw["motion_bucket_id"], kw["fps"], kw["noise_aug_strength"], kw["decode_chunk_size"]) == (220, 6, 0.1, 7)
+    assert (kw["motion_bucket_id"], kw["fps"], kw["noise_aug_strength"], kw["decode_chunk_size"]) == (
+        220,
+        6,
+        0.1,
+        7,
+    )
     assert "prompt" not in kw and "SVD is image-only" in spec.notes[0]
     still, _ = _scene(make_plan, image_file, action="Mara waits")
     assert build_svd_kwargs(still).kwargs["motion_bucket_id"] == 40
@@ -142,11 +173,12 @@ def test_entity_ip_embeds_prefer_matching_plan_embeddings(make_plan, image_file)
     red, blue = image_file((255, 0, 0)), image_file((0, 0, 255))
     ents = [
         EntityConditioning(id="a", name="A", kind="character", appearance="", reference_images=[red, blue]),
-        EntityConditioning(id="b", name="B", kind="character", appearance="", embedding=[1.0] * 6,
-                           reference_images=[red]),
+        EntityConditioning(
+            id="b", name="B", kind="character", appearance="", embedding=[1.0] * 6, reference_images=[red]
+        ),
         EntityConditioning(id="c", name="C", kind="character", appearance="", embedding=[1.0] * 5),
         EntityConditioning(id="d", name="D", kind="character", appearance=""),
-    ]  # fmt: skip
+    ]
     out, notes = entity_ip_embeds(make_plan(entities=ents), _fake_encode, IPAdapterLayout(False, 6))
     assert [(x.entity_id, x.source) for x in out] == [("a", "reference_images:2"), ("b", "plan.embedding")]
     assert out[0].embeds.tolist() == [[127.5, 0.0, 127.5, 127.5, 0.0, 127.5]]  # mean of red and blue
@@ -159,8 +191,14 @@ def test_entity_ip_embeds_prefer_matching_plan_embeddings(make_plan, image_file)
 
 def test_animatediff_kwargs(make_plan):
     ent = EntityEmbedding("mara", "plan.embedding", torch.ones(1, 4), torch.zeros(1, 4))
-    spec = build_animatediff_kwargs(make_plan(prompt="Mara rows"), width=64, height=32, num_frames=4,
-                                    guidance_scale=1.0, entity_embeds=[ent])  # fmt: skip
+    spec = build_animatediff_kwargs(
+        make_plan(prompt="Mara rows"),
+        width=64,
+        height=32,
+        num_frames=4,
+        guidance_scale=1.0,
+        entity_embeds=[ent],
+    )
     assert spec.kwargs["prompt"] == "Mara rows" and (spec.kwargs["width"], spec.kwargs["height"]) == (64, 32)
     assert spec.kwargs["ip_adapter_image_embeds"][0].shape == (1, 1, 4)  # no CFG -> no negative half
     assert spec.sources["ip_adapter_image_embeds"] == ["mara:plan.embedding"]
@@ -197,4 +235,6 @@ def test_unknown_model_id_offline_raises_weights_not_found(offline, name):
 
 def test_animatediff_missing_motion_adapter_raises_weights_not_found(offline):
     with pytest.raises(WeightsNotFoundError, match="agentmem-tests/no-motion-adapter"):
-        AnimateDiffGenerator("agentmem-tests/no-base", motion_adapter="agentmem-tests/no-motion-adapter", device="cpu")
+        AnimateDiffGenerator(
+            "agentmem-tests/no-base", motion_adapter="agentmem-tests/no-motion-adapter", device="cpu"
+        )

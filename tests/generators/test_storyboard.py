@@ -59,8 +59,12 @@ def test_metadata_pins_what_was_drawn(make_plan):
     assert md["generator"] == "storyboard" and md["shot_id"] == "s01"
     assert md["camera_move"] == "pan-left" and md["motion"] == "run"
     assert md["moving_entities"] == ["mara"]
-    assert md["entity_colours"]["mara"] == {"body": RED, "head": md["entity_colours"]["mara"]["head"],
-                                            "legs": (102, 20, 20), "source": "appearance"}  # fmt: skip
+    assert md["entity_colours"]["mara"] == {
+        "body": RED,
+        "head": md["entity_colours"]["mara"]["head"],
+        "legs": (102, 20, 20),
+        "source": "appearance",
+    }
     assert md["continuity_frame"] is None and md["reference_frames"] == [] and md["notes"] == []
 
 
@@ -79,7 +83,11 @@ def test_coat_colour_changes_entity_pixels_in_the_expected_direction(make_plan):
 
 def test_hair_and_boots_colour_their_own_parts(make_plan):
     ent = _one("a red raincoat, silver hair and blue boots")
-    md = StoryboardGenerator().generate(make_plan(entities=ent), num_frames=1).metadata["entity_colours"]["mara"]
+    md = (
+        StoryboardGenerator()
+        .generate(make_plan(entities=ent), num_frames=1)
+        .metadata["entity_colours"]["mara"]
+    )
     assert (md["body"], md["head"], md["legs"]) == (RED, COLOUR_WORDS["silver"], COLOUR_WORDS["blue"])
 
 
@@ -117,9 +125,15 @@ def test_missing_continuity_file_is_ignored(make_plan):
 
 def test_location_reference_frame_carries_over(make_plan, image_file):
     magenta = image_file((255, 0, 255), size=(W, H))
-    loc = LocationConditioning(id="harbor", name="The Harbor", appearance="a grey harbor",
-                               reference_frames=[FrameRef("s00", 3, magenta), FrameRef("s00", 9, "/missing.png")])  # fmt: skip
-    plain = make_plan(location=LocationConditioning(id="harbor", name="The Harbor", appearance="a grey harbor"))
+    loc = LocationConditioning(
+        id="harbor",
+        name="The Harbor",
+        appearance="a grey harbor",
+        reference_frames=[FrameRef("s00", 3, magenta), FrameRef("s00", 9, "/missing.png")],
+    )
+    plain = make_plan(
+        location=LocationConditioning(id="harbor", name="The Harbor", appearance="a grey harbor")
+    )
     a = StoryboardGenerator().generate(plain, num_frames=1).frames[0].astype(int)
     b_clip = StoryboardGenerator().generate(make_plan(location=loc), num_frames=1)
     b = b_clip.frames[0].astype(int)
@@ -142,14 +156,18 @@ def test_camera_moves_change_the_view(make_plan):
         assert np.abs(frames[0][body].astype(int) - static[0][body]).mean() < 1.0, move  # all start at rest
         assert np.abs(frames[-1][body].astype(int) - static[-1][body]).mean() > 3.0, move
     ends = [f[-1] for f in moves.values()]
-    assert all(not np.array_equal(ends[i], ends[j]) for i in range(len(ends)) for j in range(i + 1, len(ends)))
+    assert all(
+        not np.array_equal(ends[i], ends[j]) for i in range(len(ends)) for j in range(i + 1, len(ends))
+    )
 
 
 def test_camera_directions(make_plan):
     ent = _one("a red coat")
 
     def track(move):
-        frames = StoryboardGenerator().generate(make_plan(entities=ent, camera=move, action="Mara waits")).frames
+        frames = (
+            StoryboardGenerator().generate(make_plan(entities=ent, camera=move, action="Mara waits")).frames
+        )
         return _centroid(frames[0], RED), _centroid(frames[-1], RED)
 
     (x0, _, n0), (x1, _, n1) = track("dolly-in")
@@ -169,7 +187,9 @@ def test_action_moves_the_named_entity(make_plan):
     (xy0, _, _), (xy1, _, _) = _centroid(walk[0], YELLOW), _centroid(walk[-1], YELLOW)
     assert xr1 - xr0 > 0.15 * W  # Mara walks right
     assert abs(xy1 - xy0) < 2  # Tomas is not in the action and stays
-    climb = StoryboardGenerator().generate(make_plan(entities=_one("a red coat"), action="Mara climbs")).frames
+    climb = (
+        StoryboardGenerator().generate(make_plan(entities=_one("a red coat"), action="Mara climbs")).frames
+    )
     assert _centroid(climb[-1], RED)[1] < _centroid(climb[0], RED)[1] - 0.15 * H
 
 
@@ -193,9 +213,14 @@ def test_entity_position_is_stable_across_shots(make_plan):
     """Mara stands in the same place whatever the shot id, prompt or location."""
     a = StoryboardGenerator().generate(make_plan(entities=_one("a red coat")), num_frames=1).frames[0]
     other = LocationConditioning(id="beach", name="Beach", appearance="a sandy beach")
-    b = StoryboardGenerator().generate(
-        make_plan(shot_id="s07", prompt="Later", entities=_one("a red coat"), location=other), num_frames=1
-    ).frames[0]
+    b = (
+        StoryboardGenerator()
+        .generate(
+            make_plan(shot_id="s07", prompt="Later", entities=_one("a red coat"), location=other),
+            num_frames=1,
+        )
+        .frames[0]
+    )
     assert abs(_centroid(a, RED)[0] - _centroid(b, RED)[0]) < 1.0
 
 
@@ -217,3 +242,29 @@ def _timed(gen, plan) -> float:
     t = time.perf_counter()
     gen.generate(plan, width=W, height=H, num_frames=16)
     return time.perf_counter() - t
+
+
+def test_reference_image_colours_an_entity_without_colour_words(make_plan, image_file):
+    teal = image_file((20, 130, 130))
+    ent = [
+        EntityConditioning(
+            id="mara", name="Mara", kind="character", appearance="a tall girl", reference_images=[teal]
+        )
+    ]
+    md = (
+        StoryboardGenerator()
+        .generate(make_plan(entities=ent), num_frames=1)
+        .metadata["entity_colours"]["mara"]
+    )
+    assert (md["body"], md["source"]) == ((20, 130, 130), "reference_image")
+    words = [
+        EntityConditioning(
+            id="mara", name="Mara", kind="character", appearance="red", reference_images=[teal]
+        )
+    ]
+    md = (
+        StoryboardGenerator()
+        .generate(make_plan(entities=words), num_frames=1)
+        .metadata["entity_colours"]["mara"]
+    )
+    assert (md["body"], md["source"]) == (RED, "appearance")  # the conditioned appearance wins

@@ -28,8 +28,14 @@ def test_colour_mentions_assign_parts_and_modifiers():
     assert found[0].rgb == scale(COLOUR_WORDS["blue"], 0.65)
     assert found[1].rgb == scale(COLOUR_WORDS["pink"], 1.35)
     assert colour_mentions("a foggy forest") == []
-    assert [m.word for m in colour_mentions("a foggy forest at night", scene_words=True)] == ["forest", "night"]
-    assert [m.word for m in colour_mentions("a night street, red lamps", scene_words=True)] == ["red", "night"]
+    assert [m.word for m in colour_mentions("a foggy forest at night", scene_words=True)] == [
+        "forest",
+        "night",
+    ]
+    assert [m.word for m in colour_mentions("a night street, red lamps", scene_words=True)] == [
+        "red",
+        "night",
+    ]
 
 
 def test_stable_colour_is_pinned():
@@ -41,8 +47,13 @@ def test_stable_colour_is_pinned():
 def test_stable_colour_does_not_depend_on_hash_seed():
     code = "from generators.palette import stable_colour; print(stable_colour('harbor', 3))"
     outs = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": seed, "PATH": ""},
+        ).stdout
         for seed in ("1", "2")
     }
     assert len(outs) == 1
@@ -78,10 +89,18 @@ def test_motion_bucket_is_pinned():
 
 def test_first_frame_priority(make_plan, image_file):
     cont, loc_ref, ent_ref = image_file((1, 1, 1)), image_file((2, 2, 2)), image_file((3, 3, 3))
-    ents = [EntityConditioning(id="mara", name="Mara", kind="character", appearance="", reference_images=[ent_ref])]
-    loc = LocationConditioning(id="harbor", name="Harbor", appearance="", reference_frames=[FrameRef("s0", 1, loc_ref)])
+    ents = [
+        EntityConditioning(
+            id="mara", name="Mara", kind="character", appearance="", reference_images=[ent_ref]
+        )
+    ]
+    loc = LocationConditioning(
+        id="harbor", name="Harbor", appearance="", reference_frames=[FrameRef("s0", 1, loc_ref)]
+    )
     assert first_frame_source(make_plan(entities=ents, location=loc, continue_from=cont)).role == "continuity"
-    assert first_frame_source(make_plan(entities=ents, location=loc, continue_from="/gone.png")).path == loc_ref
+    assert (
+        first_frame_source(make_plan(entities=ents, location=loc, continue_from="/gone.png")).path == loc_ref
+    )
     assert first_frame_source(make_plan(entities=ents)).path == ent_ref
     assert first_frame_source(make_plan()) is None
 
@@ -104,7 +123,8 @@ def test_weights_error_message_names_model_and_fix():
 def test_importing_generators_loads_no_heavy_module():
     code = (
         "import sys, generators, generators.diffusers_backends, generators.media; "
-        "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'imageio', 'agentmem') if m in sys.modules))"
+        "heavy = ('torch', 'diffusers', 'transformers', 'imageio', 'agentmem'); "
+        "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
