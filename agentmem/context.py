@@ -66,13 +66,17 @@ def refresh_context(store, rids: Sequence[int]) -> None:
     for grp, members in group_members(store, new).items():
         pos = {rid: i for i, (rid, _) in enumerate(members)}
         affected = sorted({j for r in new[grp] for j in range(pos[r] - 2, pos[r] + 3) if 0 <= j < len(members)})
+        stale, rows = [], []
         for j in affected:
             rid = members[j][0]
             for radius in RADII:
                 doc = " ".join(t for _, t in members[max(0, j - radius) : j + radius + 1])
-                rowid = window_rowid(rid, radius)
-                store.conn.execute("DELETE FROM window_fts WHERE rowid=?", (rowid,))
-                store.conn.execute("INSERT INTO window_fts(rowid, doc) VALUES (?, ?)", (rowid, doc))
+                rows.append((window_rowid(rid, radius), doc))
+                if rid not in new[grp]:
+                    # only an older neighbour has a window to replace; new events have none yet
+                    stale.append((window_rowid(rid, radius),))
+        store.conn.executemany("DELETE FROM window_fts WHERE rowid=?", stale)
+        store.conn.executemany("INSERT INTO window_fts(rowid, doc) VALUES (?, ?)", rows)
         gid = group_id(store, grp)
         store.conn.execute("DELETE FROM group_fts WHERE rowid=?", (gid,))
         store.conn.execute("INSERT INTO group_fts(rowid, doc) VALUES (?, ?)", (gid, " ".join(t for _, t in members)))

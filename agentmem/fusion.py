@@ -62,6 +62,7 @@ class SearchPreset:
     w_context: float = 0.25
     rrf_k: int = 10
     depth: int = 300
+    expand: int = 50
     description: str = ""
 
 
@@ -114,7 +115,9 @@ def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
     if not seeds:
         return []
     structured = preset.w_windows > 0 or preset.w_group > 0 or preset.w_context > 0
-    pool = _pool(store, seeds, expand=structured)
+    # Context only matters around strong candidates: expand the groups of each list's top hits.
+    leaders = {rid for ranking in lists.values() for rid, _ in ranking[: preset.expand]}
+    pool = _pool(store, seeds, leaders if structured else set())
     rids = sorted(pool.info)
     cos = inputs.cosine(rids) if (inputs.cosine is not None and structured) else {}
     if preset.w_windows > 0 and cos:
@@ -194,8 +197,8 @@ def _group_scores(pool: Pool, group_bm25: list[tuple[str, float]], cos: dict[int
     return out
 
 
-def _pool(store, seeds: set[int], *, expand: bool) -> Pool:
-    """The seed events, and with ``expand`` every event of their groups (their context)."""
+def _pool(store, seeds: set[int], leaders: set[int]) -> Pool:
+    """The seed events, and every event of the groups of the ``leaders`` (their context)."""
     groups: dict[int, str | None] = {}
     seed_list = sorted(seeds)
     for i in range(0, len(seed_list), 500):
@@ -204,10 +207,10 @@ def _pool(store, seeds: set[int], *, expand: bool) -> Pool:
         for rid, grp in store.conn.execute(f"SELECT rid, grp FROM events WHERE rid IN ({marks})", chunk):
             groups[rid] = grp
     order: dict[str, list[int]] = {}
-    if expand:
+    if leaders:
         from agentmem.context import group_members
 
-        names = {g for g in groups.values() if g is not None}
+        names = {groups[r] for r in leaders if groups.get(r) is not None}
         for g, members in group_members(store, names).items():
             order[g] = [rid for rid, _ in members]
             for rid in order[g]:

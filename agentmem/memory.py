@@ -334,19 +334,21 @@ class Memory:
                         raise BadInputError(
                             f"event {e.id!r} is already stored with other content; events are immutable"
                         )
-            new_rids = []
-            for i, e in enumerate(evs):
-                if e.id in existing:
-                    continue
-                e.ingested_at = now
-                new_rids.append(self.store.insert_event(e, search_text(e), None if vecs is None else vecs[i]))
+            fresh = [i for i, e in enumerate(evs) if e.id not in existing]
+            for i in fresh:
+                evs[i].ingested_at = now
+            new_rids = self.store.insert_events(
+                [(evs[i], search_text(evs[i]), None if vecs is None else vecs[i]) for i in fresh]
+            )
+            for i in fresh:
+                e = evs[i]
                 for m, mv in zip(e.media, media_vecs[i]):
                     mid = self.store.add_media("event", e.id, MediaRef(m.path, m.t, m.caption, m.kind, mv))
                     if mv is not None:
                         self.store.enqueue("upsert", "image", mid)
             if new_rids:
-                fresh = [e for e in evs if e.id not in existing]
-                self.store.note_times(max(e.t_end - e.t_start for e in fresh), max(e.t_end for e in fresh))
+                added = [evs[i] for i in fresh]
+                self.store.note_times(max(e.t_end - e.t_start for e in added), max(e.t_end for e in added))
             refresh_context(self.store, new_rids)
 
     def event(self, event_id: str) -> Event:

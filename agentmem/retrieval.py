@@ -142,7 +142,7 @@ def run_query(mem, q: Query) -> list[Hit]:
     if match and preset.w_windows > 0:
         lists.update(_window_lexical(store, match, cands, depth))
     if match and preset.w_group > 0:
-        group_bm25 = _group_lexical(store, match, depth)
+        group_bm25 = _group_lexical(store, match, cands, depth)
     if q.text and mem.text is not None and (preset.w_dense > 0 or preset.w_windows > 0 or preset.w_group > 0):
         qv = mem.text.embed([q.text])[0]
         if preset.w_dense > 0:
@@ -305,7 +305,17 @@ def _window_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> 
     return {name: ranking[:depth] for name, ranking in out.items()}
 
 
-def _group_lexical(store, match: str, depth: int) -> list[tuple[str, float]]:
+def _group_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> list[tuple[str, float]]:
+    """BM25 of whole group documents; with a small filter, among the candidates' groups only."""
+    if cands is not None and len(cands) <= SMALL_CANDIDATE_SET:
+        gids = [r[0] for r in store.conn.execute(
+            "SELECT DISTINCT g.id FROM events e JOIN groups g ON g.name = e.grp "
+            "WHERE e.rid IN (SELECT value FROM json_each(?))", (json.dumps(cands.tolist()),))]
+        sql = "SELECT rowid, doc FROM group_fts WHERE rowid IN (SELECT value FROM json_each(?))"
+        ranked = _bm25_among(store, sql, gids, match, depth)
+        names = dict(store.conn.execute(
+            "SELECT id, name FROM groups WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(gids),)))
+        return [(names[g], score) for g, score in ranked]
     rows = store.conn.execute(
         "SELECT g.name, -bm25(group_fts) FROM group_fts JOIN groups g ON g.id = group_fts.rowid "
         "WHERE group_fts MATCH ? ORDER BY rank LIMIT ?", (match, depth)

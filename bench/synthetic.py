@@ -1,6 +1,8 @@
 """Synthetic store benchmark: ingest rate, index build rate and filtered query latency.
 
-Stored event vectors are random unit vectors (embedding 100k texts with MiniLM
+Events come in episodes of 20 (their ``group``), so the context index of
+windows and group documents is built and searched as it would be for real
+stories. Stored event vectors are random unit vectors (embedding 100k texts with MiniLM
 would take ~5 minutes on 2 cores and measures the model, not the memory). The
 *query* is embedded with the real MiniLM, so query latency includes it.
 
@@ -74,6 +76,7 @@ def run_synthetic(n_events: int = 100_000, n_entities: int = 500, n_queries: int
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
         events = [
             {"id": f"s{i}", "t_start": float(t_start[i]), "t_end": float(t_start[i] + dur[i]), "text": _sentence(rng),
+             "group": f"episode{i // 20}",
              "participants": [f"ent{j}" for j in rng.choice(n_entities, int(rng.integers(1, 4)), replace=False)]}
             for i in range(n_events)
         ]
