@@ -62,3 +62,26 @@ def bench_synthetic(n_events: int, n_queries: int, out: str) -> None:
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "synthetic.json").write_text(json.dumps(res.to_dict(), indent=2))
+
+
+@bench.command("compression")
+@click.option("--events", "n_events", default=100_000, show_default=True, help="Events in the synthetic stream.")
+@click.option("--every", default=10_000, show_default=True, help="Compress every this many events.")
+@click.option("--keep-events", default=5_000, show_default=True, help="Newest raw events kept active.")
+@click.option("--queries", "n_queries", default=100, show_default=True, help="Queries timed at each checkpoint.")
+@click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True)
+@clean_errors
+def bench_compression(n_events: int, every: int, keep_events: int, n_queries: int, out: str) -> None:
+    """Bounded working set: active nodes, peak RSS, query latency and compression rate on a synthetic stream.
+
+    Example: agentmem bench compression --events 1000000
+    """
+    from bench.compression import format_result, plot, run_compression_bench
+
+    res = run_compression_bench(n_events=n_events, every=every, keep_events=keep_events, n_queries=n_queries)
+    click.echo(format_result(res))
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "compression.json").write_text(json.dumps(res.to_dict(), indent=2))
+    plot(res, outdir / "compression.png")
+    click.echo(f"wrote {outdir / 'compression.json'} and {outdir / 'compression.png'}")

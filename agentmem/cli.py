@@ -24,6 +24,8 @@ from agentmem.cli_common import (
     parse_time_opt,
     require_db,
 )
+from agentmem.story_cli import bench_planning, eval_group, generate, plan_cmd
+from graph.cli import register as register_graph_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -322,6 +324,11 @@ def demo(db: str, fresh: bool) -> None:
 
 
 cli.add_command(bench)
+bench.add_command(bench_planning)
+cli.add_command(generate)
+cli.add_command(plan_cmd)
+cli.add_command(eval_group)
+register_graph_commands(cli)
 
 
 def main() -> None:

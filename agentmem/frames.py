@@ -11,7 +11,7 @@ middle and last frame), so later shots retrieve what was actually shown:
 - provenance ``{"shot": id, "frame_index": i, "role": "first" | "middle" | "last"}``.
 
 The planner reads them back with :func:`location_frames` (earlier frames of a
-place) and :func:`recent_events`.
+place), :func:`frame_media` and :func:`recent_events`.
 """
 
 from __future__ import annotations
@@ -105,46 +105,99 @@ def shot_in_memory(mem, shot_id: str) -> bool:
     return row is not None
 
 
-def location_frames(mem, location: str, before: float, *, limit: int = 256) -> list[Event]:
-    """Frame events at ``location`` starting before ``before``, most recent first (at most ``limit``).
+@dataclass(frozen=True)
+class FrameRow:
+    """A frame event as the planner needs it: no participants, media read later for the chosen few."""
 
-    The bound keeps planning time flat as memory grows; 256 frame events are
-    the last ~85 shots at one place.
+    rid: int
+    event_id: str
+    t: float
+    shot_id: str
+    frame_index: int
+    role: str
+    pose: tuple[float, float, float, float, float] | None
+    fov: float
+
+
+_FRAME_COLS = "e.rid, e.id, e.t_start, e.camera, e.provenance"
+
+
+def _frame_rows(rows) -> list[FrameRow]:
+    out = []
+    for rid, eid, t, cam, prov in rows:
+        p = json.loads(prov)
+        c = json.loads(cam) if cam else None
+        pose = (c["x"], c["y"], c["z"], c.get("yaw", 0.0), c.get("pitch", 0.0)) if c else None
+        out.append(FrameRow(rid, eid, t, str(p.get("shot")), int(p["frame_index"]), str(p.get("role", "")), pose,
+                            float(c.get("fov", 60.0)) if c else 60.0))
+    return out
+
+
+def location_frames(mem, location: str, before: float, *, limit: int = 64,
+                    pose: CameraPose | None = None) -> list[FrameRow]:
+    """Reference candidates at ``location`` starting before ``before``: one frame per earlier shot.
+
+    The middle keyframe of each shot (or a frame without a role) is a
+    candidate; the most recent ``limit`` are read, which keeps planning time
+    flat as memory grows. With ``pose``, the most recent frame shot from
+    exactly that pose is added even if it is older than the others.
     """
     members = mem.store.member_ids(location)
     marks = ",".join("?" * len(members))
+    base = (f"SELECT {_FRAME_COLS} FROM event_entities ee JOIN events e ON e.rid = ee.rid "
+            f"WHERE ee.entity_id IN ({marks}) AND ee.role='location' AND ee.t_start < ? AND e.archived=0 "
+            "AND e.provenance LIKE '%\"frame_index\"%' "
+            "AND (e.provenance LIKE '%\"role\": \"middle\"%' OR e.provenance NOT LIKE '%\"role\"%')")
+    order = " ORDER BY ee.t_start DESC, e.rid DESC LIMIT ?"
+    rows = mem.store.conn.execute(base + order, [*members, before, limit]).fetchall()
+    # Camera poses are stored as the JSON of CameraPose, so an exact pose is an exact string.
+    cam = json.dumps(pose.__dict__) if pose is not None else None
+    if cam is not None and len(rows) == limit and not any(r[3] == cam for r in rows):
+        # Older than the window: look further back for the most recent frame from exactly this pose.
+        same = mem.store.conn.execute(
+            f"SELECT {_FRAME_COLS} FROM event_entities ee JOIN events e ON e.rid = ee.rid "
+            f"WHERE e.camera = ? AND ee.entity_id IN ({marks}) AND ee.role='location' AND ee.t_start < ? "
+            "AND e.archived=0 AND e.provenance LIKE '%\"frame_index\"%' " + order,
+            [cam, *members, before, 1]).fetchall()
+        rows += same
+    return _frame_rows(rows)
+
+
+def shot_frames(mem, shot_id: str) -> list[FrameRow]:
+    """Keyframe events of one shot, by the id range ``shot:<shot_id>:f...`` (an index lookup)."""
+    lo = frame_event_id(shot_id, 0)[:-1]
     rows = mem.store.conn.execute(
-        "SELECT ee.rid FROM event_entities ee JOIN events e ON e.rid = ee.rid "
-        f"WHERE ee.entity_id IN ({marks}) AND ee.role='location' AND ee.t_start < ? AND e.archived=0 "
-        "AND e.provenance LIKE '%\"frame_index\"%' ORDER BY ee.t_start DESC LIMIT ?",
-        [*members, before, limit],
+        f"SELECT {_FRAME_COLS} FROM events e WHERE e.id >= ? AND e.id < ? AND e.archived=0", (lo, lo[:-1] + "g"),
     ).fetchall()
-    by = mem.store.events_by_rid([r[0] for r in rows])
-    return [by[r[0]] for r in rows if r[0] in by]
+    return [f for f in _frame_rows(rows) if f.shot_id == shot_id]
 
 
-def recent_events(mem, before: float, *, limit: int = 32) -> list[Event]:
-    """Events starting before ``before``, most recent first."""
-    rows = mem.store.conn.execute(
-        "SELECT rid FROM events WHERE t_start < ? AND archived=0 ORDER BY t_start DESC, rid DESC LIMIT ?",
-        (before, limit),
-    ).fetchall()
-    by = mem.store.events_by_rid([r[0] for r in rows])
-    return [by[r[0]] for r in rows if r[0] in by]
-
-
-def media_vectors(mem, event_ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """Image embedding of each event's first media item, where there is one."""
+def frame_media(mem, event_ids: Sequence[str]) -> dict[str, tuple[str | None, np.ndarray | None]]:
+    """(path, image embedding) of each event's first media item."""
     if not event_ids:
         return {}
-    marks = ",".join("?" * len(event_ids))
+    out: dict[str, tuple[str | None, np.ndarray | None]] = {}
+    for i in range(0, len(event_ids), 500):
+        chunk = list(event_ids[i : i + 500])
+        marks = ",".join("?" * len(chunk))
+        rows = mem.store.conn.execute(
+            f"SELECT owner_id, path, vec FROM media WHERE owner='event' AND owner_id IN ({marks}) ORDER BY id", chunk,
+        ).fetchall()
+        for oid, path, blob in rows:
+            out.setdefault(oid, (path, None if blob is None else np.frombuffer(blob, dtype=np.float32)))
+    return out
+
+
+def recent_events(mem, before: float, *, limit: int = 32) -> list[tuple[str, str, str]]:
+    """(event id, text, shot id or event id) of the events starting before ``before``, most recent first."""
     rows = mem.store.conn.execute(
-        f"SELECT owner_id, vec FROM media WHERE owner='event' AND vec IS NOT NULL AND owner_id IN ({marks}) "
-        "ORDER BY id", list(event_ids),
+        "SELECT id, text, provenance FROM events WHERE t_start < ? AND archived=0 ORDER BY t_start DESC, rid DESC "
+        "LIMIT ?", (before, limit),
     ).fetchall()
-    out: dict[str, np.ndarray] = {}
-    for oid, blob in rows:
-        out.setdefault(oid, np.frombuffer(blob, dtype=np.float32))
+    out = []
+    for eid, text, prov in rows:
+        shot = json.loads(prov).get("shot") if prov else None
+        out.append((eid, text, str(shot) if shot is not None else eid))
     return out
 
 
@@ -152,7 +205,3 @@ def shot_of(event: Event) -> str | None:
     """The shot an event came from, if it was written back from one."""
     shot = event.provenance.get("shot") if isinstance(event.provenance, dict) else None
     return str(shot) if shot is not None else None
-
-
-def provenance_json(event: Event) -> str:
-    return json.dumps(event.provenance, sort_keys=True)

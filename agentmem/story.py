@@ -35,7 +35,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,7 +264,9 @@ def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | Non
         if not isinstance(value, str) or value not in entities:
             raise UnknownEntityError(f"{where}: {fld}: unknown entity {value!r}")
         if entities[value].kind != kind:
-            raise FormatError(f"{where}: {fld}: {value!r} is a {entities[value].kind}, not a {kind}")
+            have = entities[value].kind
+            raise FormatError(f"{where}: {fld}: {value!r} is {'an' if have[0] in 'aeiou' else 'a'} {have}, "
+                              f"not a {kind}")
         return value
 
     location = d.get("location")

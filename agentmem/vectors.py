@@ -16,16 +16,37 @@ from agentmem.store import Store
 class VectorCache:
     def __init__(self, store: Store):
         self.store = store
-        self.rids = np.zeros(0, dtype=np.int64)
-        self.mat: np.ndarray | None = None
+        # Grown by doubling: a write-then-query loop (the director writes back every shot) must not copy the
+        # whole matrix on each refresh (100k x 384 float32 is 150 MB, ~0.1 s per copy).
+        self._rids = np.zeros(0, dtype=np.int64)
+        self._mat: np.ndarray | None = None
+        self._n = 0
+
+    @property
+    def rids(self) -> np.ndarray:
+        return self._rids[: self._n]
+
+    @property
+    def mat(self) -> np.ndarray | None:
+        return None if self._mat is None else self._mat[: self._n]
 
     def refresh(self) -> None:
-        last = int(self.rids[-1]) if len(self.rids) else 0
+        last = int(self._rids[self._n - 1]) if self._n else 0
         rids, mat = self.store.event_vectors(after_rid=last)
         if len(rids) == 0:
             return
-        self.rids = np.concatenate([self.rids, rids])
-        self.mat = mat.copy() if self.mat is None else np.vstack([self.mat, mat])
+        need = self._n + len(rids)
+        if self._mat is None or need > len(self._mat):
+            cap = max(need, 2 * (0 if self._mat is None else len(self._mat)))
+            grown = np.empty((cap, mat.shape[1]), dtype=np.float32)
+            grown_rids = np.empty(cap, dtype=np.int64)
+            if self._mat is not None:
+                grown[: self._n] = self._mat[: self._n]
+                grown_rids[: self._n] = self._rids[: self._n]
+            self._mat, self._rids = grown, grown_rids
+        self._mat[self._n : need] = mat
+        self._rids[self._n : need] = rids
+        self._n = need
 
     def scores(self, query: np.ndarray, rids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(rids, cosine) for ``rids`` (all events when ``None``) that have vectors."""

@@ -1,0 +1,58 @@
+"""Reference-frame selection: same pose first, greedy FOV coverage, redundancy removal, recency fallback."""
+
+import numpy as np
+
+from agentmem.views import ViewCandidate, coverage, frustum_points, in_view, select_recent_diverse, select_views
+
+POSE = (0.0, 0.0, 1.6, 90.0, 0.0)
+
+
+def cand(key, t, pose=None, emb=None, fov=60.0):
+    return ViewCandidate(key, key, 3, None, t=t, pose=pose, fov=fov, embedding=emb)
+
+
+def keys(sel):
+    return [s.candidate.key for s in sel]
+
+
+def test_frustum_points_are_in_their_own_view_and_not_behind():
+    pts = frustum_points(POSE, 60)
+    assert in_view(pts, POSE, 60).all()
+    assert not in_view(pts, (0, 0, 1.6, -90, 0), 60).any()
+    poses = [POSE, (0, 0, 1.6, -90, 0)]
+    assert (coverage(pts, poses, [60, 60]) == np.stack([in_view(pts, p, 60) for p in poses])).all()
+
+
+def test_same_pose_is_taken_first_even_if_older():
+    sel = select_views(POSE, 60, [cand("old_same", 0, POSE), cand("new_close", 9, (0, 0, 1.6, 95, 0))], t_now=10)
+    assert keys(sel)[0] == "old_same"
+    assert sel[0].reason.startswith("same camera pose")
+
+
+def test_greedy_coverage_prefers_new_coverage_and_drops_redundant_views():
+    left, right = (0, 0, 1.6, 115, 0), (0, 0, 1.6, 65, 0)
+    cands = [cand("left", 1, left), cand("left_again", 2, left), cand("right", 3, right),
+             cand("away", 4, (0, 0, 1.6, -90, 0))]
+    sel = select_views(POSE, 60, cands, t_now=10)
+    # left and left_again cover the same points: only the more recent one is kept; "away" covers nothing.
+    assert sorted(keys(sel)) == ["left_again", "right"]
+    assert all("FOV overlap" in s.reason for s in sel)
+
+
+def test_k_caps_the_number_of_frames():
+    cands = [cand(f"c{i}", i, (0, 0, 1.6, 90 + 12 * (i - 3.5), 0)) for i in range(8)]
+    assert len(select_views(POSE, 60, cands, t_now=10, k=2)) == 2
+
+
+def test_no_overlap_still_gives_one_frame():
+    sel = select_views(POSE, 60, [cand("away", 1, (0, 0, 1.6, -90, 0))], t_now=5)
+    assert keys(sel) == ["away"] and sel[0].reason.startswith("no posed view overlaps")
+
+
+def test_recency_and_diversity_without_poses():
+    a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    cands = [cand("old_b", 1, emb=b), cand("mid_a", 5, emb=a), cand("new_a", 9, emb=a)]
+    sel = select_views(None, 60, cands, t_now=10)
+    # newest first; the identical mid_a is a duplicate; the older but different old_b is kept.
+    assert keys(sel) == ["new_a", "old_b"]
+    assert keys(select_recent_diverse(cands, 10, k=1)) == ["new_a"]
