@@ -119,15 +119,14 @@ def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
     leaders = {rid for ranking in lists.values() for rid, _ in ranking[: preset.expand]}
     pool = _pool(store, seeds, leaders if structured else set())
     rids = sorted(pool.info)
-    cos = inputs.cosine(rids) if (inputs.cosine is not None and structured) else {}
+    members_all = sorted({m for ms in pool.order.values() for m in ms} | set(rids))
+    cos = inputs.cosine(members_all) if (inputs.cosine is not None and structured) else {}
     if preset.w_windows > 0 and cos:
+        flat = [m for members in pool.order.values() for m in members]
+        sizes = [len(members) for members in pool.order.values()]
+        values = [cos.get(m, 0.0) for m in flat]
         for radius in (1, 2):
-            means = []
-            for members in pool.order.values():
-                for j, rid in enumerate(members):
-                    win = [cos.get(m, 0.0) for m in members[max(0, j - radius) : j + radius + 1]]
-                    means.append((rid, float(np.mean(win))))
-            means.sort(key=lambda p: (-p[1], p[0]))
+            means = sorted(zip(flat, window_means(values, radius, sizes).tolist()), key=lambda p: (-p[1], p[0]))
             lists[f"dense_w{radius}"] = means[: preset.depth]
     weights = {"bm25": preset.w_bm25, "dense": preset.w_dense, "image": preset.w_image,
                "bm25_w1": preset.w_windows, "bm25_w2": preset.w_windows,
@@ -168,13 +167,37 @@ def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
     if preset.w_context > 0:
         for members in pool.order.values():
             for j, rid in enumerate(members):
-                best = max(base[m] for m in members[max(0, j - 1) : j + 2] if m != rid) if len(members) > 1 else 0.0
+                if rid not in comps:
+                    continue
+                best = max((base.get(m, 0.0) for m in members[max(0, j - 1) : j + 2] if m != rid), default=0.0)
                 if best > 0:
                     comps[rid]["context"] = preset.w_context * best
     keep = admissible({rid for rid, b in base.items() if b > 0 or "context" in comps[rid]})
     scored = [(rid, _base(comps[rid]) + comps[rid].get("context", 0.0), comps[rid]) for rid in keep]
     scored.sort(key=lambda p: (-p[1], p[0]))
     return scored[:k]
+
+
+def window_means(values: list[float], radius: int, sizes: list[int] | None = None) -> np.ndarray:
+    """Mean of each value's window of +-``radius`` neighbours, cut at the ends of its group.
+
+    ``values`` holds consecutive groups of the given ``sizes`` (one group when ``None``).
+
+    Examples
+    --------
+    >>> window_means([1.0, 0.0, 2.0, 4.0], 1).tolist()
+    [0.5, 1.0, 2.0, 3.0]
+    >>> window_means([1.0, 0.0, 2.0, 4.0], 1, sizes=[2, 2]).tolist()
+    [0.5, 0.5, 3.0, 3.0]
+    """
+    n = len(values)
+    sizes = [n] if sizes is None else sizes
+    c = np.concatenate([[0.0], np.cumsum(values)])
+    start = np.repeat(np.cumsum([0, *sizes[:-1]]), sizes)
+    end = start + np.repeat(sizes, sizes)
+    idx = np.arange(n)
+    lo, hi = np.maximum(start, idx - radius), np.minimum(end, idx + radius + 1)
+    return (c[hi] - c[lo]) / (hi - lo)
 
 
 _SIGNALS = ("bm25", "dense", "image", "bm25_w1", "bm25_w2", "dense_w1", "dense_w2", "group", "entity", "time",
@@ -198,7 +221,11 @@ def _group_scores(pool: Pool, group_bm25: list[tuple[str, float]], cos: dict[int
 
 
 def _pool(store, seeds: set[int], leaders: set[int]) -> Pool:
-    """The seed events, and every event of the groups of the ``leaders`` (their context)."""
+    """The seeds, and the +-2 neighbours of the ``leaders`` in their groups (their context).
+
+    ``order`` holds the full story order of the leaders' groups, which window
+    means and group scores read; ``info`` holds only the events that can rank.
+    """
     groups: dict[int, str | None] = {}
     seed_list = sorted(seeds)
     for i in range(0, len(seed_list), 500):
@@ -207,22 +234,29 @@ def _pool(store, seeds: set[int], leaders: set[int]) -> Pool:
         for rid, grp in store.conn.execute(f"SELECT rid, grp FROM events WHERE rid IN ({marks})", chunk):
             groups[rid] = grp
     order: dict[str, list[int]] = {}
+    ranked = set(groups)
     if leaders:
-        from agentmem.context import group_members
-
-        names = {groups[r] for r in leaders if groups.get(r) is not None}
-        for g, members in group_members(store, names).items():
-            order[g] = [rid for rid, _ in members]
-            for rid in order[g]:
-                groups[rid] = g
-    all_rids = sorted(groups)
+        names = sorted({groups[r] for r in leaders if groups.get(r) is not None})
+        for i in range(0, len(names), 200):
+            chunk = names[i : i + 200]
+            marks = ",".join("?" * len(chunk))
+            for grp, rid in store.conn.execute(
+                f"SELECT grp, rid FROM events WHERE grp IN ({marks}) ORDER BY grp, t_start, rid", chunk
+            ):
+                order.setdefault(grp, []).append(rid)
+        for members in order.values():
+            for j, rid in enumerate(members):
+                if rid in leaders:
+                    ranked.update(members[max(0, j - 2) : j + 3])
+    all_rids = sorted(ranked)
     info: dict[int, tuple[float, float, set[str], str]] = {}
     for i in range(0, len(all_rids), 500):
         chunk = all_rids[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        for rid, t0, t1, text in store.conn.execute(
-            f"SELECT rid, t_start, t_end, search_text FROM events WHERE rid IN ({marks})", chunk
+        for rid, grp, t0, t1, text in store.conn.execute(
+            f"SELECT rid, grp, t_start, t_end, search_text FROM events WHERE rid IN ({marks})", chunk
         ):
+            groups[rid] = grp
             info[rid] = (t0, t1, set(), text)
         for ent, rid in store.conn.execute(f"SELECT entity_id, rid FROM event_entities WHERE rid IN ({marks})", chunk):
             info[rid][2].add(ent)
