@@ -22,6 +22,9 @@ from pathlib import Path
 from agentmem.locomo import CATEGORY_NAMES, evidence_recall_at_k, load_locomo
 
 BASELINES = ("dense", "lexical", "rrf")
+GRAPH_PREFIX = "graph+"
+"""A preset named ``graph+NAME`` (e.g. ``graph+hybrid``) answers through :func:`graph.search.search`, fusing the
+core ranking of preset NAME with the graph's lists; the graph is built after each conversation's ingest."""
 
 
 @dataclass
@@ -73,6 +76,10 @@ def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress:
             t0 = time.perf_counter()
             mem = Memory(Path(tmp) / conv.sample_id, text_embedder=text_embedder)
             ingest_locomo(mem, [conv])
+            if any(p.startswith(GRAPH_PREFIX) for p in presets):
+                from graph.build import update
+
+                update(mem.store)
             res.ingest_seconds += time.perf_counter() - t0
             res.turns += len(conv.turns)
             mem.query(Query(text="warm up", k=1))
@@ -83,7 +90,7 @@ def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress:
                 cat = CATEGORY_NAMES.get(q.category, str(q.category))
                 for preset in presets:
                     s = time.perf_counter()
-                    hits = mem.query(Query(text=q.question, k=kmax, preset=preset))
+                    hits = _ask(mem, Query(text=q.question, k=kmax), preset)
                     lat[preset].append((time.perf_counter() - s) * 1000)
                     ranked = [dia_ids_of(h) for h in hits]
                     for k in ks:
@@ -100,6 +107,16 @@ def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress:
     first = presets[0]
     res.counts = {c: len(d[min(ks)]) for c, d in per[first].items()}
     return res
+
+
+def _ask(mem, q, preset: str):
+    from dataclasses import replace
+
+    if preset.startswith(GRAPH_PREFIX):
+        from graph.search import search
+
+        return search(mem, replace(q, preset=preset[len(GRAPH_PREFIX):]))
+    return mem.query(replace(q, preset=preset))
 
 
 def format_table(res: LocomoResult) -> str:

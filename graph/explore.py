@@ -1,0 +1,206 @@
+"""Reading the graph around one entity: its neighbours, a path to another, its timeline.
+
+These read SQLite directly (through the indexes on ``graph_edges`` and
+``event_entities``), so they cost the same on a story of minutes or of days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import networkx as nx
+
+from graph.build import canonical_map
+from graph.persist import node_id, read_edges, split_node_id
+
+
+@dataclass
+class Neighbor:
+    """An entity related to another, through one edge."""
+
+    entity: str
+    name: str
+    predicate: str
+    direction: str
+    weight: float
+    t_from: float
+    t_to: float | None
+    evidence: list[str]
+    archived: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def neighbors(mem, entity: str, *, as_of: float | None = None, predicate: str | None = None,
+              include_archive: bool = False) -> list[Neighbor]:
+    """Entities linked to ``entity`` by relation edges, strongest first.
+
+    ``as_of`` keeps facts valid at that time (inferred edges: seen by then).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from agentmem import Memory
+    >>> from graph.build import update
+    >>> mem = Memory(tempfile.mkdtemp(), text_embedder=None, image_embedder=None)
+    >>> for p in ("ann", "bob", "cy"):
+    ...     _ = mem.add_entity(p, kind="character")
+    >>> _ = mem.add_events([{"id": "e1", "t_start": 0, "text": "tea", "participants": ["ann", "bob"]},
+    ...                     {"id": "e2", "t_start": 5, "text": "cake", "participants": ["ann", "bob", "cy"]}])
+    >>> _ = update(mem.store)
+    >>> [(n.entity, n.predicate, n.weight) for n in neighbors(mem, "ann")]
+    [('bob', 'co_participates', 2.0), ('cy', 'co_participates', 1.0)]
+    >>> [(s.src, s.dst) for s in path(mem, "bob", "cy")]
+    [('bob', 'cy')]
+    >>> [e.id for e in timeline(mem, "cy").events]
+    ['e2']
+    >>> mem.close()
+    """
+    store = mem.store
+    canon_id = mem.resolve_entity(entity)
+    members = [node_id("entity", m) for m in store.member_ids(canon_id)]
+    canon = canonical_map(store.conn)
+    marks = ",".join("?" * len(members))
+    where = f"type='relation' AND (src IN ({marks}) OR dst IN ({marks}))"
+    args: list = [*members, *members]
+    if not include_archive:
+        where += " AND archived=0"
+    if predicate:
+        where += " AND predicate=?"
+        args.append(predicate)
+    out = []
+    for e in read_edges(store.conn, where, args):
+        if as_of is not None and (e.t_from > as_of or (e.t_to is not None and e.t_to <= as_of)):
+            continue
+        outgoing = e.src in members
+        other = split_node_id(e.dst if outgoing else e.src)[1]
+        other = canon.get(other, other)
+        if other == canon_id:
+            continue
+        out.append(Neighbor(other, store.entity_name(other), e.predicate, "out" if outgoing else "in", e.weight,
+                            e.t_from, e.t_to, e.evidence, e.archived))
+    out.sort(key=lambda n: (-n.weight, n.predicate, n.entity, n.t_from))
+    return out
+
+
+@dataclass
+class PathStep:
+    """One hop of a path: from, to, and the strongest edge between them."""
+
+    src: str
+    dst: str
+    predicate: str
+    weight: float
+    evidence: list[str] = field(default_factory=list)
+
+
+def path(mem, a: str, b: str) -> list[PathStep]:
+    """The shortest path between two entities over active relation edges (stronger edges are shorter).
+
+    Raises :class:`~agentmem.errors.NotFoundError` when they are not connected.
+    """
+    from agentmem.errors import NotFoundError
+
+    store = mem.store
+    sa, sb = mem.resolve_entity(a), mem.resolve_entity(b)
+    canon = canonical_map(store.conn)
+    G = nx.Graph()
+    for e in read_edges(store.conn, "type='relation' AND archived=0"):
+        u, v = canon.get(split_node_id(e.src)[1]), canon.get(split_node_id(e.dst)[1])
+        if u is None or v is None or u == v:
+            continue
+        if not G.has_edge(u, v) or G.edges[u, v]["weight"] < e.weight:
+            G.add_edge(u, v, weight=e.weight, cost=1.0 / e.weight, predicate=e.predicate, evidence=e.evidence)
+    if sa == sb:
+        return []
+    try:
+        nodes = nx.shortest_path(G, sa, sb, weight="cost")
+    except (nx.NodeNotFound, nx.NetworkXNoPath):
+        raise NotFoundError(f"no path between {sa!r} and {sb!r} in the relation graph") from None
+    return [PathStep(u, v, G.edges[u, v]["predicate"], G.edges[u, v]["weight"], list(G.edges[u, v]["evidence"]))
+            for u, v in zip(nodes, nodes[1:], strict=False)]
+
+
+@dataclass
+class TimelineEvent:
+    id: str
+    t_start: float
+    t_end: float
+    text: str
+    location: str | None
+    episode: str | None
+    archived: bool
+
+
+@dataclass
+class Timeline:
+    """An entity's events, facts and attribute values over story time."""
+
+    entity: str
+    name: str
+    events: list[TimelineEvent]
+    facts: list[dict]
+    attributes: list[dict]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def timeline(mem, entity: str, *, t0: float | None = None, t1: float | None = None,
+             include_archive: bool = False, limit: int = 5000) -> Timeline:
+    """Events of ``entity`` (and its merged ids) in story order, with its facts and attribute intervals."""
+    store = mem.store
+    eid = mem.resolve_entity(entity)
+    ids = store.member_ids(eid)
+    marks = ",".join("?" * len(ids))
+    sql = (f"SELECT DISTINCT e.id, e.t_start, e.t_end, e.text, e.location, g.episode, e.archived "
+           f"FROM event_entities ee JOIN events e ON e.rid=ee.rid LEFT JOIN graph_event_episode g ON g.rid=e.rid "
+           f"WHERE ee.entity_id IN ({marks})")
+    args: list = list(ids)
+    if not include_archive:
+        sql += " AND e.archived=0"
+    if t0 is not None:
+        sql += " AND e.t_end >= ?"
+        args.append(t0)
+    if t1 is not None:
+        sql += " AND e.t_start <= ?"
+        args.append(t1)
+    rows = store.conn.execute(sql + " ORDER BY e.t_start, e.rid LIMIT ?", [*args, limit]).fetchall()
+    events = [TimelineEvent(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+    facts = [{"subject": r.subject, "predicate": r.predicate, "object": r.object, "t_from": r.t_from, "t_to": r.t_to}
+             for r in store.relations(ids)]
+    attrs = [{"key": a.key, "value": a.value, "t_from": a.t_from, "t_to": a.t_to} for a in store.attributes(ids)]
+    return Timeline(eid, store.entity_name(eid), events, facts, attrs)
+
+
+def graph_stats(store) -> dict:
+    """Nodes and edges by type, active and archived, and the number of compression runs."""
+    conn = store.conn
+
+    def pair(sql: str, args: tuple = ()) -> dict[str, int]:
+        rows = dict(conn.execute(sql, args).fetchall())
+        return {"active": int(rows.get(0, 0)), "archived": int(rows.get(1, 0))}
+
+    nodes = {
+        "entity": {"active": conn.execute("SELECT COUNT(*) FROM entities WHERE merged_into IS NULL").fetchone()[0],
+                   "archived": 0},
+        "event": pair("SELECT archived, COUNT(*) FROM events GROUP BY archived"),
+    }
+    for kind in ("episode", "arc", "community"):
+        nodes[kind] = pair("SELECT archived, COUNT(*) FROM graph_nodes WHERE type=? GROUP BY archived", (kind,))
+    edges = {
+        "participates_in": pair("SELECT e.archived, COUNT(*) FROM event_entities ee JOIN events e ON e.rid=ee.rid "
+                                "WHERE ee.role='participant' GROUP BY e.archived"),
+        "located_at": pair("SELECT e.archived, COUNT(*) FROM event_entities ee JOIN events e ON e.rid=ee.rid "
+                           "WHERE ee.role='location' GROUP BY e.archived"),
+        "summarizes": {"active": conn.execute("SELECT COUNT(*) FROM graph_event_episode").fetchone()[0]
+                       + conn.execute("SELECT COUNT(*) FROM graph_nodes WHERE parent IS NOT NULL").fetchone()[0],
+                       "archived": 0},
+    }
+    for (pred,) in conn.execute("SELECT DISTINCT predicate FROM graph_edges WHERE type='relation' ORDER BY 1"):
+        edges[f"relation:{pred}"] = pair("SELECT archived, COUNT(*) FROM graph_edges WHERE type='relation' AND "
+                                         "predicate=? GROUP BY archived", (pred,))
+    edges["member_of"] = pair("SELECT archived, COUNT(*) FROM graph_edges WHERE type='member_of' GROUP BY archived")
+    runs = conn.execute("SELECT COUNT(*), MAX(id) FROM graph_runs").fetchone()
+    return {"nodes": nodes, "edges": edges, "runs": runs[0], "last_run": runs[1]}

@@ -1,0 +1,470 @@
+"""The hierarchy: events segmented into episodes, episodes grouped into arcs, entities into communities.
+
+**Episode rule** (:class:`SegmentationRule`). Events are read in story-time
+order (ties by arrival). A new episode starts before an event when, checked in
+this order:
+
+1. ``group``: its group (session, scene id) differs from the previous event's;
+2. ``gap``: it starts more than ``gap_s`` seconds after the episode's latest end;
+3. ``location``: it has a location and the episode's last known location differs;
+4. ``length``: the episode already holds ``max_events`` events;
+5. ``participants``: the episode holds at least ``min_events`` events, and the
+   event's participants share no one with the last ``participant_window`` events;
+6. ``shift``: the episode holds at least ``min_events`` events and the cosine
+   between the event's vector and the mean vector of the episode's last
+   ``shift_window`` events is below ``shift_threshold``.
+
+An event that arrives late (it starts before the open episode) joins the
+episode in effect at its time.
+
+**Arcs** (:class:`ArcRule`). Closed episodes join the open arc in order; a new
+arc starts when the open one holds ``max_episodes`` or the episode's vector
+has cosine below ``shift_threshold`` with the arc's. When ``fanout`` closed arcs
+of one level have no parent, the oldest ``fanout`` roll up into one arc of the
+next level, so the arcs form a log-depth tree: a day of video is a handful of
+top-level arcs, and a working set of summaries stays bounded.
+
+**Summaries**. Every parent has a summary text, a vector and ``summarizes``
+links to its children. The offline default (:class:`ExtractiveSummarizer`)
+keeps the most central children's sentences, centrality being the summed
+cosine to the siblings, in story order; the vector is the mean of the
+children's vectors. :class:`TransformersSummarizer` writes abstractive text
+with a local transformers model instead.
+
+**Communities** come from :func:`networkx.community.louvain_communities` over
+the entity graph (relation edges, weighted), with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import networkx as nx
+import numpy as np
+
+from graph.persist import EventRecord, GraphNode, get_mark, read_events, read_nodes, set_mark, write_nodes
+
+
+@dataclass(frozen=True)
+class SegmentationRule:
+    """When a new episode starts; see the module docstring for the order of the checks."""
+
+    gap_s: float = 600.0
+    split_on_group: bool = True
+    split_on_location: bool = True
+    participant_window: int = 3
+    shift_threshold: float = 0.2
+    shift_window: int = 4
+    min_events: int = 3
+    max_events: int = 64
+
+
+@dataclass(frozen=True)
+class ArcRule:
+    """When a new arc starts, and how many closed arcs roll up into one of the next level."""
+
+    max_episodes: int = 8
+    shift_threshold: float = 0.2
+    fanout: int = 8
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def segment(events: Sequence[EventRecord], rule: SegmentationRule = SegmentationRule(),
+            tail: Sequence[EventRecord] = (), tail_count: int = 0,
+            tail_location: str | None = None) -> list[tuple[int, str]]:
+    """Where new episodes start among ``events`` (in story order), with the reason.
+
+    ``tail`` holds the last events of the episode still open before ``events``
+    (``tail_count`` events in all, last known location ``tail_location``).
+
+    Examples
+    --------
+    >>> ev = lambda i, t, loc, ps: EventRecord(i, f"e{i}", t, t + 1, "", ps, loc)
+    >>> segment([ev(1, 0, "pier", ["a"]), ev(2, 2, "pier", ["a", "b"]), ev(3, 4, "inn", ["b"]),
+    ...          ev(4, 5000, "inn", ["b"])])
+    [(0, 'start'), (2, 'location'), (3, 'gap')]
+    """
+    out: list[tuple[int, str]] = []
+    count = tail_count
+    last = tail[-1] if tail else None
+    last_end = max((e.t_end for e in tail), default=-np.inf)
+    loc = tail_location
+    recent: deque[frozenset[str]] = deque((frozenset(e.participants) for e in tail), maxlen=rule.participant_window)
+    window: deque[np.ndarray] = deque((e.vec for e in tail if e.vec is not None), maxlen=rule.shift_window)
+    wsum = np.sum(window, axis=0) if window else None  # kept up to date: a sum per event would dominate
+    for i, e in enumerate(events):
+        reason = None
+        if last is None:
+            reason = "start"
+        elif rule.split_on_group and e.group != last.group:
+            reason = "group"
+        elif e.t_start - last_end > rule.gap_s:
+            reason = "gap"
+        elif rule.split_on_location and e.location and loc and e.location != loc:
+            reason = "location"
+        elif count >= rule.max_events:
+            reason = "length"
+        elif count >= rule.min_events and e.participants and recent and not (
+                set(e.participants) & frozenset().union(*recent)):
+            reason = "participants"
+        elif count >= rule.min_events and e.vec is not None and window and wsum is not None:
+            norm = float(np.sqrt(wsum @ wsum))
+            if norm > 0 and float(e.vec @ wsum) / norm < rule.shift_threshold:
+                reason = "shift"
+        if reason is not None:
+            out.append((i, reason))
+            count, last_end, loc = 0, -np.inf, None
+            recent.clear()
+            window.clear()
+            wsum = None
+        count += 1
+        last = e
+        last_end = max(last_end, e.t_end)
+        loc = e.location or loc
+        if e.participants:
+            recent.append(frozenset(e.participants))
+        if e.vec is not None:
+            if wsum is None or wsum.shape != e.vec.shape:
+                window.clear()
+                wsum = np.zeros_like(e.vec, dtype=np.float64)
+            if len(window) == window.maxlen:
+                wsum -= window[0]
+            window.append(e.vec)
+            wsum += e.vec
+    return out
+
+
+# -- summaries -------------------------------------------------------------------------------
+@runtime_checkable
+class Summarizer(Protocol):
+    """Writes the summary text of a parent from its children's texts (and vectors, if any)."""
+
+    name: str
+
+    def summarize(self, texts: Sequence[str], vecs: np.ndarray | None) -> str: ...
+
+
+def central_order(vecs: np.ndarray) -> list[int]:
+    """Children by centrality (summed cosine to the others), most central first; ties keep story order.
+
+    Examples
+    --------
+    >>> central_order(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
+    [1, 0, 2]
+    """
+    X = np.asarray(vecs, dtype=np.float32)
+    c = X @ X.sum(axis=0)
+    return sorted(range(len(X)), key=lambda i: (-round(float(c[i]), 5), i))
+
+
+def _word_vectors(texts: Sequence[str]) -> np.ndarray:
+    """Bag-of-words unit vectors: centrality without an embedder."""
+    vocab: dict[str, int] = {}
+    rows = [[vocab.setdefault(w, len(vocab)) for w in t.lower().split()] for t in texts]
+    X = np.zeros((len(texts), max(len(vocab), 1)), dtype=np.float32)
+    for i, r in enumerate(rows):
+        for j in r:
+            X[i, j] = 1.0
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-9)
+
+
+class ExtractiveSummarizer:
+    """The ``n`` most central child texts, in story order, each cut to ``max_chars``.
+
+    Examples
+    --------
+    >>> s = ExtractiveSummarizer(n=1)
+    >>> s.summarize(["a storm", "the storm rises", "tea"], np.array([[1.0, 0], [0.9, 0.44], [0, 1.0]]))
+    'the storm rises'
+    """
+
+    name = "extractive-centrality"
+
+    def __init__(self, n: int = 3, max_chars: int = 240):
+        self.n = n
+        self.max_chars = max_chars
+
+    def summarize(self, texts: Sequence[str], vecs: np.ndarray | None) -> str:
+        if not texts:
+            return ""
+        X = vecs if vecs is not None and len(vecs) == len(texts) else _word_vectors(texts)
+        keep = sorted(central_order(X)[: self.n])
+        return " ".join(_cut(texts[i], self.max_chars) for i in keep)
+
+
+def _cut(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+class TransformersSummarizer:
+    """Abstractive summaries from a local transformers summarization model (loaded on first use).
+
+    Raises :class:`~agentmem.errors.ModelUnavailableError` when the model cannot be loaded.
+    """
+
+    def __init__(self, model: str, max_length: int = 80):
+        self.model = model
+        self.name = f"transformers:{model}"
+        self.max_length = max_length
+        self._pipe = None
+
+    def summarize(self, texts: Sequence[str], vecs: np.ndarray | None) -> str:
+        if self._pipe is None:
+            import os
+            from pathlib import Path
+
+            from agentmem.errors import ModelUnavailableError
+
+            if os.environ.get("HF_HUB_OFFLINE") == "1" and not Path(self.model).exists():
+                raise ModelUnavailableError(f"summarizer {self.model!r} cannot be loaded: offline, and no such "
+                                            "local directory")
+            try:
+                from transformers import pipeline
+
+                self._pipe = pipeline("summarization", model=self.model, device="cpu")
+            except Exception as exc:  # noqa: BLE001 - any load failure means the same thing to the caller
+                raise ModelUnavailableError(f"summarizer {self.model!r} cannot be loaded: {exc}") from None
+        out = self._pipe(" ".join(texts)[:4000], max_length=self.max_length, truncation=True)
+        return out[0]["summary_text"].strip()
+
+
+def centroid(vecs: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray | None:
+    vs = [v for v in vecs if v is not None]
+    if not vs:
+        return None
+    w = np.ones(len(vs)) if weights is None else np.asarray(
+        [w for v, w in zip(vecs, weights, strict=True) if v is not None])
+    return _unit((np.stack(vs) * w[:, None]).sum(axis=0)).astype(np.float32)
+
+
+# -- episodes --------------------------------------------------------------------------------
+def _episode_node(nid: str, members: list[EventRecord], summarizer: Summarizer, open_: bool,
+                  parent: str | None) -> GraphNode:
+    members.sort(key=lambda e: (e.t_start, e.rid))
+    has_vec = all(e.vec is not None for e in members)
+    X = np.stack([e.vec for e in members]) if has_vec else None
+    texts = [e.text for e in members]
+    counts: dict[str, int] = {}
+    for e in members:
+        for p in e.participants:
+            counts[p] = counts.get(p, 0) + 1
+    people = sorted(counts, key=lambda p: (-counts[p], p))
+    locs = [e.location for e in members if e.location]
+    lead = texts[central_order(X if X is not None else _word_vectors(texts))[0]]
+    label = ", ".join(people[:3]) + (f" at {locs[-1]}" if locs else "")
+    data = {"n": len(members), "open": open_, "participants": people[:8], "location": locs[-1] if locs else None,
+            "group": members[-1].group, "lead": _cut(lead, 240), "first": members[0].id, "last": members[-1].id}
+    return GraphNode(nid, "episode", 1, label or nid, members[0].t_start, max(e.t_end for e in members),
+                     summarizer.summarize(texts, X), centroid([e.vec for e in members]), data, parent)
+
+
+def episode_members(conn: sqlite3.Connection, episodes: Sequence[str]) -> dict[str, list[EventRecord]]:
+    out: dict[str, list[EventRecord]] = {ep: [] for ep in episodes}
+    eps = list(episodes)
+    for i in range(0, len(eps), 400):
+        chunk = eps[i : i + 400]
+        marks = ",".join("?" * len(chunk))
+        by_rid = {r: ep for r, ep in conn.execute(
+            f"SELECT rid, episode FROM graph_event_episode WHERE episode IN ({marks})", chunk)}
+        recs = read_events(conn, f"e.rid IN (SELECT rid FROM graph_event_episode WHERE episode IN ({marks}))", chunk,
+                           provenance=False)
+        for e in recs:
+            out[by_rid[e.rid]].append(e)
+    return out
+
+
+def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: SegmentationRule, seq: int
+                    ) -> tuple[list[str], list[str], dict[str, list[EventRecord]]]:
+    """Put ``events`` (new, not yet in any episode) into episodes.
+
+    Returns the touched and the closed episode ids, and the events of the episodes begun here.
+    """
+    events = sorted(events, key=lambda e: (e.t_start, e.rid))
+    open_id = conn.execute("SELECT value FROM meta WHERE key='graph.open_episode'").fetchone()
+    open_id = open_id[0] if open_id else None
+    tail: list[EventRecord] = []
+    count, open_start, tail_loc = 0, -np.inf, None
+    if open_id is not None:
+        node = read_nodes(conn, "id=?", (open_id,))[0]
+        count, open_start, tail_loc = node.data["n"], node.t_start, node.data.get("location")
+        w = max(rule.participant_window, rule.shift_window)
+        tail = read_events(conn, "e.rid IN (SELECT rid FROM graph_event_episode WHERE episode=?)", (open_id,),
+                           order="e.t_start DESC, e.rid DESC", limit=w, provenance=False)[::-1]
+    late = [e for e in events if e.t_start < open_start]
+    fresh = [e for e in events if e.t_start >= open_start]
+    rows: list[tuple[int, str]] = []
+    touched: dict[str, None] = {}
+    for e in late:
+        row = conn.execute("SELECT id FROM graph_nodes WHERE type='episode' AND t_start<=? "
+                           "ORDER BY t_start DESC, id DESC LIMIT 1", (e.t_start,)).fetchone()
+        ep = row[0] if row else conn.execute(
+            "SELECT id FROM graph_nodes WHERE type='episode' ORDER BY t_start, id LIMIT 1").fetchone()[0]
+        rows.append((e.rid, ep))
+        touched[ep] = None
+    closed: list[str] = []
+    starts = dict(segment(fresh, rule, tail, count, tail_loc))
+    cur = open_id
+    counter = int(get_mark(conn, "episode_counter"))
+    new_members: dict[str, list[EventRecord]] = {}
+    for i, e in enumerate(fresh):
+        if i in starts:
+            if cur is not None:
+                closed.append(cur)
+            counter += 1
+            cur = f"episode:{counter}"
+            new_members[cur] = []
+        if cur in new_members:
+            new_members[cur].append(e)
+        rows.append((e.rid, cur))
+        touched[cur] = None
+    conn.executemany("INSERT OR REPLACE INTO graph_event_episode(rid, episode) VALUES (?, ?)", rows)
+    set_mark(conn, "episode_counter", counter)
+    if cur is not None:
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('graph.open_episode', ?)", (cur,))
+    for ep in closed:
+        touched[ep] = None
+    late_eps = {ep for _, ep in rows[: len(late)]}
+    return list(touched), closed, {ep: m for ep, m in new_members.items() if ep not in late_eps}
+
+
+def refresh_episodes(conn: sqlite3.Connection, episodes: Sequence[str], summarizer: Summarizer, seq: int,
+                     known: dict[str, list[EventRecord]] | None = None) -> int:
+    """Recompute the summary, vector and span of each episode from its events.
+
+    ``known`` holds the whole membership of episodes that began in this batch (no need to read it back).
+    """
+    if not episodes:
+        return 0
+    open_id = conn.execute("SELECT value FROM meta WHERE key='graph.open_episode'").fetchone()
+    open_id = open_id[0] if open_id else None
+    old = {n.id: n for n in _nodes_by_id(conn, episodes)}
+    known = {ep: evs for ep, evs in (known or {}).items() if ep not in old}
+    members = {**episode_members(conn, [ep for ep in episodes if ep not in known]), **known}
+    nodes = []
+    for ep in episodes:
+        prev = old.get(ep)
+        node = _episode_node(ep, members[ep], summarizer, ep == open_id, prev.parent if prev else None)
+        node.archived = prev.archived if prev else False
+        nodes.append(node)
+    return write_nodes(conn, nodes, seq)
+
+
+def _nodes_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> list[GraphNode]:
+    out: list[GraphNode] = []
+    ids = list(ids)
+    for i in range(0, len(ids), 400):
+        chunk = ids[i : i + 400]
+        out += read_nodes(conn, f"id IN ({','.join('?' * len(chunk))})", chunk)
+    return out
+
+
+# -- arcs ------------------------------------------------------------------------------------
+def _arc_node(nid: str, level: int, children: list[GraphNode], summarizer: Summarizer,
+              old: GraphNode | None) -> GraphNode:
+    children.sort(key=lambda n: (n.t_start, n.id))
+    weights = [float(c.data.get("n", 1)) for c in children]
+    leads = [c.data.get("lead") or c.summary for c in children]
+    vecs = [c.vec for c in children]
+    X = np.stack(vecs) if all(v is not None for v in vecs) else None
+    data = {"n": int(sum(weights)), "children": len(children), "lead": leads[central_order(
+        X if X is not None else _word_vectors(leads))[0]]}
+    label = f"{children[0].label} … {children[-1].label}" if len(children) > 1 else children[0].label
+    return GraphNode(nid, "arc", level, label[:120], children[0].t_start, max(c.t_end or 0 for c in children),
+                     summarizer.summarize(leads, X), centroid(vecs, weights), data,
+                     old.parent if old else None, old.archived if old else False)
+
+
+def assign_arcs(conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, summarizer: Summarizer,
+                seq: int) -> list[str]:
+    """Put closed episodes into arcs, then roll full levels up; returns the arcs written."""
+    if not closed:
+        return []
+    episodes = sorted(_nodes_by_id(conn, closed), key=lambda n: (n.t_start, n.id))
+    row = conn.execute("SELECT value FROM meta WHERE key='graph.open_arc'").fetchone()
+    old = {}
+    cur, kids = None, []
+    if row:
+        old[row[0]] = read_nodes(conn, "id=?", (row[0],))[0]
+        cur, kids = row[0], read_nodes(conn, "parent=? AND type='episode'", (row[0],))
+    counter = int(get_mark(conn, "arc_counter"))
+    members: dict[str, list[GraphNode]] = {}
+    for ep in episodes:
+        if ep.parent is not None:
+            continue
+        mean = centroid([k.vec for k in kids], [float(k.data.get("n", 1)) for k in kids]) if kids else None
+        if cur is None or len(kids) >= rule.max_episodes or (
+                len(kids) >= 2 and ep.vec is not None and mean is not None
+                and float(ep.vec @ mean) < rule.shift_threshold):
+            counter += 1
+            cur, kids = f"arc:{counter}", []
+        ep.parent = cur
+        kids.append(ep)
+        members[cur] = kids
+    write_nodes(conn, episodes, seq)
+    set_mark(conn, "arc_counter", counter)
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('graph.open_arc', ?)", (cur,))
+    write_nodes(conn, [_arc_node(a, 2, list(ks), summarizer, old.get(a)) for a, ks in members.items()], seq)
+    return [*members, *roll_up_arcs(conn, rule, summarizer, seq)]
+
+
+def roll_up_arcs(conn: sqlite3.Connection, rule: ArcRule, summarizer: Summarizer, seq: int) -> list[str]:
+    """Give each ``fanout`` closed parentless arcs of a level a parent one level up, level by level."""
+    row = conn.execute("SELECT value FROM meta WHERE key='graph.open_arc'").fetchone()
+    open_arc = row[0] if row else ""
+    made: list[str] = []
+    top = int(conn.execute("SELECT COALESCE(MAX(level), 0) FROM graph_nodes WHERE type='arc'").fetchone()[0])
+    level = 2
+    while level <= top:
+        roots = read_nodes(conn, "type='arc' AND level=? AND parent IS NULL AND id<>?", (level, open_arc))
+        roots.sort(key=lambda n: (n.t_start, n.id))
+        while len(roots) >= rule.fanout:
+            group, roots = roots[: rule.fanout], roots[rule.fanout :]
+            counter = int(get_mark(conn, "arc_counter")) + 1
+            set_mark(conn, "arc_counter", counter)
+            parent = _arc_node(f"arc:{counter}", level + 1, group, summarizer, None)
+            for g in group:
+                g.parent = parent.id
+            write_nodes(conn, [*group, parent], seq)
+            made.append(parent.id)
+            top = max(top, level + 1)
+        level += 1
+    return made
+
+
+# -- communities -----------------------------------------------------------------------------
+def entity_graph(conn: sqlite3.Connection, canonical: dict[str, str]) -> nx.Graph:
+    """Undirected weighted graph of canonical entities from the active relation edges."""
+    G = nx.Graph()
+    G.add_nodes_from(sorted(set(canonical.values())))
+    for src, dst, w in conn.execute("SELECT src, dst, weight FROM graph_edges WHERE type='relation' AND archived=0 "
+                                    "ORDER BY id"):
+        a, b = canonical.get(src[7:]), canonical.get(dst[7:])
+        if a is None or b is None or a == b:
+            continue
+        G.add_edge(a, b, weight=G.get_edge_data(a, b, {"weight": 0.0})["weight"] + w)
+    return G
+
+
+def detect_communities(G: nx.Graph, seed: int = 0, resolution: float = 1.0, min_size: int = 2) -> list[list[str]]:
+    """Louvain communities of at least ``min_size`` entities, largest first (ties by first member).
+
+    Examples
+    --------
+    >>> G = nx.Graph([("a", "b"), ("b", "c"), ("a", "c"), ("x", "y"), ("y", "z"), ("x", "z"), ("c", "x")])
+    >>> detect_communities(G)
+    [['a', 'b', 'c'], ['x', 'y', 'z']]
+    """
+    if G.number_of_edges() == 0:
+        return []
+    parts = nx.community.louvain_communities(G, weight="weight", resolution=resolution, seed=seed)
+    groups = [sorted(p) for p in parts if len(p) >= min_size]
+    return sorted(groups, key=lambda g: (-len(g), g[0]))

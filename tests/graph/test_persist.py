@@ -1,0 +1,49 @@
+"""The graph tables: schema migration from version 1, and export files that parse back."""
+
+import json
+import sqlite3
+
+import networkx as nx
+
+from agentmem.store import Store
+from graph.persist import export_graph, read_node_link
+
+V1_TABLES = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE events (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, t_start REAL NOT NULL, t_end REAL NOT NULL,
+    text TEXT NOT NULL, search_text TEXT NOT NULL, location TEXT, camera TEXT, provenance TEXT NOT NULL,
+    importance REAL NOT NULL, grp TEXT, ingested_at REAL NOT NULL, archived INTEGER NOT NULL DEFAULT 0, vec BLOB);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO events VALUES (1, 'old', 0, 1, 'an old event', 'an old event', NULL, NULL, '{}', 0.5, NULL, 0, 0, NULL);
+"""
+
+
+def test_a_version_1_store_upgrades_to_version_2_and_keeps_its_rows(tmp_path):
+    d = tmp_path / "v1"
+    d.mkdir()
+    conn = sqlite3.connect(d / "memory.db")
+    conn.executescript(V1_TABLES)
+    conn.close()
+    store = Store(d)
+    assert store.get_meta("schema_version") == "2"
+    tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"graph_nodes", "graph_edges", "graph_event_episode", "graph_archive", "graph_runs"} <= tables
+    assert store.conn.execute("SELECT id, text FROM events").fetchall() == [("old", "an old event")]
+    store.close()
+
+
+def test_graphml_and_node_link_exports_parse_back(story, tmp_path):
+    story.compress(communities=True)
+    G = story.view()
+    gml = export_graph(G, tmp_path / "g.graphml")
+    H = nx.read_graphml(gml, force_multigraph=True)
+    assert set(H.nodes) == set(G.nodes) and H.number_of_edges() == G.number_of_edges()
+    assert H.nodes["episode:4"]["type"] == "episode" and H.nodes["episode:4"]["level"] == 1
+    holds = [d for u, v, d in H.edges(data=True) if d.get("predicate") == "holds" and u == "entity:mara"]
+    assert holds[0]["t_from"] == 4.0 and json.loads(holds[0]["evidence"]) == ["fact:1"]
+    js = export_graph(G, tmp_path / "g.json")
+    J = read_node_link(js)
+    assert set(J.nodes) == set(G.nodes) and J.number_of_edges() == G.number_of_edges()
+    assert json.loads(js.read_text())["multigraph"] is True
+    assert {d["type"] for *_, d in J.edges(data=True)} == {"participates_in", "located_at", "relation", "next",
+                                                             "summarizes", "member_of"}
