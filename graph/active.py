@@ -51,8 +51,9 @@ def _admissible(conn, rids: np.ndarray, q) -> np.ndarray:
 def active_core(mem, q, qv, floor: int) -> list[tuple[str, Hit]]:
     """The core's signals computed over the active tier only, fused by the core's :func:`agentmem.fusion.fuse`.
 
-    FTS5 reads are bounded below by the archive floor (the lowest rid of an active event), so their cost
-    follows the working set. The core's own query reads the whole index and then drops archived events.
+    FTS5 reads are bounded below by the archive floor (the lowest rid of an active event) and scored with
+    the tier's statistics (:func:`tier_bm25`), so their cost follows the working set. The core's own query
+    reads the whole index and then drops archived events.
     """
     from agentmem.context import centre_of
     from agentmem.fusion import PRESETS, TEMPORAL_QUESTION, FusionInputs, SearchPreset, fuse
@@ -72,13 +73,12 @@ def active_core(mem, q, qv, floor: int) -> list[tuple[str, Hit]]:
         live = _live(conn, [r for r, _ in rows], q.as_of)
         return [(r, s) for r, s in rows if r in live and (allowed is None or r in allowed)]
 
-    if match and preset.w_bm25 > 0:
-        rows = conn.execute("SELECT rowid, -bm25(events_fts) FROM events_fts WHERE events_fts MATCH ? AND "
-                            "rowid >= ? ORDER BY rank LIMIT ?", (match, floor, depth * 2)).fetchall()
-        lists["bm25"] = keep(rows)[:depth]
-    if match and preset.w_windows > 0:
-        rows = conn.execute("SELECT rowid, -bm25(window_fts) FROM window_fts WHERE window_fts MATCH ? AND "
-                            "rowid >= ? ORDER BY rank LIMIT ?", (match, floor * 4, depth * 4)).fetchall()
+    terms = match.split(" OR ") if match else []
+    tier = conn.execute("SELECT COUNT(*) FROM events WHERE rid >= ?", (floor,)).fetchone()[0] if terms else 0
+    if terms and preset.w_bm25 > 0:
+        lists["bm25"] = keep(tier_bm25(conn, "events_fts", terms, floor, tier))[:depth]
+    if terms and preset.w_windows > 0:
+        rows = tier_bm25(conn, "window_fts", terms, floor * 4, 2 * tier)
         for radius in (1, 2):
             lists[f"bm25_w{radius}"] = keep([(centre_of(r)[0], s) for r, s in rows if centre_of(r)[1] == radius])[
                 :depth]
@@ -115,6 +115,42 @@ def active_core(mem, q, qv, floor: int) -> list[tuple[str, Hit]]:
     events = store.events_by_rid([rid for rid, _, _ in ranked])
     return [(events[rid].id, replace(_event_hit(events[rid]), score=score, components=comps))
             for rid, score, comps in ranked]
+
+
+def tier_bm25(conn, table: str, terms: list[str], floor: int, total: int, limit: int = 2000
+              ) -> list[tuple[int, float]]:
+    """BM25 over the rows of an FTS5 ``table`` at or above ``floor``, with that tier's statistics.
+
+    FTS5's own ``bm25()`` counts each term's documents over the whole index (a scan of the term's
+    full doclist, so common terms cost in proportion to the history). Here each term's rows above
+    the floor come from a rowid-bounded MATCH, which seeks; the score is the sum of the matched
+    terms' IDF within the tier (binary term frequency, no length normalization: events and their
+    windows are a sentence or a few). ``total`` is the number of documents in the tier; the best
+    ``limit`` rows are returned, best first (ties by rowid).
+
+    Examples
+    --------
+    >>> import sqlite3
+    >>> c = sqlite3.connect(":memory:")
+    >>> _ = c.execute("CREATE VIRTUAL TABLE t USING fts5(doc)")
+    >>> _ = c.executemany("INSERT INTO t(rowid, doc) VALUES (?, ?)",
+    ...                   [(1, "old storm"), (2, "storm at sea"), (3, "calm sea"), (4, "storm")])
+    >>> [r for r, _ in tier_bm25(c, "t", ['"storm"', '"sea"'], floor=2, total=3)]
+    [2, 3, 4]
+    """
+    hits, weights = [], []
+    for term in terms:
+        r = np.fromiter((row[0] for row in conn.execute(
+            f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid >= ?", (term, floor))), np.int64)
+        if len(r):
+            hits.append(r)
+            weights.append(np.full(len(r), np.log(1 + (max(total, len(r)) - len(r) + 0.5) / (len(r) + 0.5))))
+    if not hits:
+        return []
+    rows, inverse = np.unique(np.concatenate(hits), return_inverse=True)
+    score = np.bincount(inverse, weights=np.concatenate(weights))
+    order = np.lexsort((rows, -score))[:limit]
+    return [(int(rows[i]), float(score[i])) for i in order]
 
 
 def _cosine(conn, rids: np.ndarray, sims: np.ndarray, qv: np.ndarray):
