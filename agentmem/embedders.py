@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from agentmem.bert_encoder import BertMeanEncoder
 from agentmem.errors import MediaNotFoundError, ModelUnavailableError
 
 DEFAULT_TEXT_MODEL = "minilm"
@@ -70,6 +71,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.device = device
         self._model = None
+        self._lean = None
         self._dim: int | None = 384 if model == DEFAULT_TEXT_MODEL else None
 
     @property
@@ -90,13 +92,18 @@ class SentenceTransformerEmbedder:
                     f"cannot load text model {self.model_name!r} ({type(exc).__name__}: {exc}). "
                     "Offline, pass a local directory, or use the default 'minilm'"
                 ) from exc
+            self._lean = BertMeanEncoder.from_sentence_transformer(self._model)
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self._load()
-        with _single_thread(len(texts) <= SMALL_BATCH):
+        small = len(texts) <= SMALL_BATCH
+        if small and self._lean is not None:
+            with _single_thread(True):
+                return self._lean.encode(list(texts))
+        with _single_thread(small):
             vecs = model.encode(
                 list(texts), batch_size=self.batch_size, convert_to_numpy=True,
                 normalize_embeddings=True, show_progress_bar=False,

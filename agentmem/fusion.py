@@ -94,15 +94,20 @@ class FusionInputs:
 
 @dataclass
 class Pool:
-    """Events under consideration with what fusion needs to know about them."""
+    """Events under consideration with what fusion needs to know about them.
 
+    ``ranked`` holds the events that can rank, ``groups`` their group names,
+    ``order`` the full story order of the leaders' groups (which window means
+    and group scores read). ``times``, ``entities`` and ``texts`` are read only
+    when a signal needs them.
+    """
+
+    ranked: list[int]
     groups: dict[int, str | None]
     order: dict[str, list[int]]
-    info: dict[int, tuple[float, float, set[str], str]]
-
-
-def _rrf(ranking: list[tuple[int, float]], w: float, k: int) -> dict[int, float]:
-    return {rid: w / (k + rank) for rank, (rid, _) in enumerate(ranking, start=1)}
+    times: dict[int, tuple[float, float]] = field(default_factory=dict)
+    entities: dict[int, set[str]] = field(default_factory=dict)
+    texts: dict[int, str] = field(default_factory=dict)
 
 
 def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
@@ -117,17 +122,18 @@ def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
     structured = preset.w_windows > 0 or preset.w_group > 0 or preset.w_context > 0
     # Context only matters around strong candidates: expand the groups of each list's top hits.
     leaders = {rid for ranking in lists.values() for rid, _ in ranking[: preset.expand]}
-    pool = _pool(store, seeds, leaders if structured else set())
-    rids = sorted(pool.info)
-    members_all = sorted({m for ms in pool.order.values() for m in ms} | set(rids))
-    cos = inputs.cosine(members_all) if (inputs.cosine is not None and structured) else {}
+    pool = _pool(
+        store, seeds, leaders if structured else set(),
+        times=preset.w_time > 0 and bool(inputs.windows),
+        entities=preset.w_entity > 0 and bool(inputs.mention_members),
+        texts=preset.w_temporal > 0 and inputs.temporal_question,
+    )
+    rids = pool.ranked
+    cos: dict[int, float] = {}
+    if inputs.cosine is not None and structured:
+        cos = inputs.cosine(sorted({m for ms in pool.order.values() for m in ms}.union(rids)))
     if preset.w_windows > 0 and cos:
-        flat = [m for members in pool.order.values() for m in members]
-        sizes = [len(members) for members in pool.order.values()]
-        values = [cos.get(m, 0.0) for m in flat]
-        for radius in (1, 2):
-            means = sorted(zip(flat, window_means(values, radius, sizes).tolist()), key=lambda p: (-p[1], p[0]))
-            lists[f"dense_w{radius}"] = means[: preset.depth]
+        lists.update(_dense_windows(pool.order, cos, preset.depth))
     weights = {"bm25": preset.w_bm25, "dense": preset.w_dense, "image": preset.w_image,
                "bm25_w1": preset.w_windows, "bm25_w2": preset.w_windows,
                "dense_w1": preset.w_windows, "dense_w2": preset.w_windows}
@@ -136,32 +142,32 @@ def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
         w = weights.get(name, 0.0)
         if w <= 0:
             continue
-        for rid, mass in _rrf(ranking, w, rk).items():
-            if rid in comps:
-                comps[rid][name] = mass
-        if name in ("bm25", "dense", "image"):
-            for rid, raw in ranking:
-                if rid in comps:
-                    comps[rid][f"{name}_raw"] = raw
+        raw_name = f"{name}_raw" if name in ("bm25", "dense", "image") else None
+        for rank, (rid, raw) in enumerate(ranking, start=1):
+            c = comps.get(rid)
+            if c is not None:
+                c[name] = w / (rk + rank)
+                if raw_name:
+                    c[raw_name] = raw
     if preset.w_group > 0 and pool.order:
         gscore = _group_scores(pool, inputs.group_bm25, cos, rk)
         for rid in rids:
             g = pool.groups.get(rid)
             if g is not None and gscore.get(g, 0.0) > 0:
                 comps[rid]["group"] = preset.w_group * gscore[g]
-    if inputs.mention_members and preset.w_entity > 0:
+    if pool.entities:
         for rid in rids:
-            ents = pool.info[rid][2]
+            ents = pool.entities.get(rid, set())
             if all(members & ents for members in inputs.mention_members.values()):
                 comps[rid]["entity"] = preset.w_entity * unit
-    if preset.w_time > 0 and inputs.windows:
+    if pool.times:
         for rid in rids:
-            t0, t1 = pool.info[rid][0], pool.info[rid][1]
+            t0, t1 = pool.times[rid]
             if any(t0 <= w.t1 and t1 >= w.t0 for w in inputs.windows):
                 comps[rid]["time"] = preset.w_time * unit
-    if preset.w_temporal > 0 and inputs.temporal_question:
+    if pool.texts:
         for rid in rids:
-            if TEMPORAL_TEXT.search(pool.info[rid][3]):
+            if TEMPORAL_TEXT.search(pool.texts[rid]):
                 comps[rid]["temporal"] = preset.w_temporal * unit
     base = {rid: _base(c) for rid, c in comps.items()}
     if preset.w_context > 0:
@@ -173,9 +179,22 @@ def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
                 if best > 0:
                     comps[rid]["context"] = preset.w_context * best
     keep = admissible({rid for rid, b in base.items() if b > 0 or "context" in comps[rid]})
-    scored = [(rid, _base(comps[rid]) + comps[rid].get("context", 0.0), comps[rid]) for rid in keep]
+    scored = [(rid, base[rid] + comps[rid].get("context", 0.0), comps[rid]) for rid in keep]
     scored.sort(key=lambda p: (-p[1], p[0]))
     return scored[:k]
+
+
+def _dense_windows(order: dict[str, list[int]], cos: dict[int, float], depth: int) -> dict[str, list]:
+    """``dense_w1``/``dense_w2``: events ranked by the mean cosine of their +-1 / +-2 window."""
+    flat = np.array([m for members in order.values() for m in members], dtype=np.int64)
+    sizes = [len(members) for members in order.values()]
+    values = [cos.get(m, 0.0) for m in flat.tolist()]
+    out = {}
+    for radius in (1, 2):
+        means = window_means(values, radius, sizes)
+        top = np.lexsort((flat, -means))[:depth]
+        out[f"dense_w{radius}"] = list(zip(flat[top].tolist(), means[top].tolist()))
+    return out
 
 
 def window_means(values: list[float], radius: int, sizes: list[int] | None = None) -> np.ndarray:
@@ -220,44 +239,46 @@ def _group_scores(pool: Pool, group_bm25: list[tuple[str, float]], cos: dict[int
     return out
 
 
-def _pool(store, seeds: set[int], leaders: set[int]) -> Pool:
-    """The seeds, and the +-2 neighbours of the ``leaders`` in their groups (their context).
-
-    ``order`` holds the full story order of the leaders' groups, which window
-    means and group scores read; ``info`` holds only the events that can rank.
-    """
+def _pool(store, seeds: set[int], leaders: set[int], *, times: bool, entities: bool, texts: bool) -> Pool:
+    """The seeds, and the +-2 neighbours of the ``leaders`` in their groups (their context)."""
     groups: dict[int, str | None] = {}
-    seed_list = sorted(seeds)
-    for i in range(0, len(seed_list), 500):
-        chunk = seed_list[i : i + 500]
+    for chunk in _chunks(sorted(seeds), 500):
         marks = ",".join("?" * len(chunk))
-        for rid, grp in store.conn.execute(f"SELECT rid, grp FROM events WHERE rid IN ({marks})", chunk):
-            groups[rid] = grp
+        groups.update(store.conn.execute(f"SELECT rid, grp FROM events WHERE rid IN ({marks})", chunk))
     order: dict[str, list[int]] = {}
     ranked = set(groups)
     if leaders:
         names = sorted({groups[r] for r in leaders if groups.get(r) is not None})
-        for i in range(0, len(names), 200):
-            chunk = names[i : i + 200]
+        for chunk in _chunks(names, 200):
             marks = ",".join("?" * len(chunk))
             for grp, rid in store.conn.execute(
                 f"SELECT grp, rid FROM events WHERE grp IN ({marks}) ORDER BY grp, t_start, rid", chunk
             ):
                 order.setdefault(grp, []).append(rid)
-        for members in order.values():
+        for grp, members in order.items():
             for j, rid in enumerate(members):
                 if rid in leaders:
-                    ranked.update(members[max(0, j - 2) : j + 3])
-    all_rids = sorted(ranked)
-    info: dict[int, tuple[float, float, set[str], str]] = {}
-    for i in range(0, len(all_rids), 500):
-        chunk = all_rids[i : i + 500]
+                    window = members[max(0, j - 2) : j + 3]
+                    ranked.update(window)
+                    groups.update(dict.fromkeys(window, grp))
+    pool = Pool(ranked=sorted(ranked), groups=groups, order=order)
+    for chunk in _chunks(pool.ranked, 500) if (times or texts) else ():
         marks = ",".join("?" * len(chunk))
-        for rid, grp, t0, t1, text in store.conn.execute(
-            f"SELECT rid, grp, t_start, t_end, search_text FROM events WHERE rid IN ({marks})", chunk
+        for rid, t0, t1, text in store.conn.execute(
+            f"SELECT rid, t_start, t_end, search_text FROM events WHERE rid IN ({marks})", chunk
         ):
-            groups[rid] = grp
-            info[rid] = (t0, t1, set(), text)
+            pool.times[rid] = (t0, t1)
+            pool.texts[rid] = text
+    if not times:
+        pool.times.clear()
+    if not texts:
+        pool.texts.clear()
+    for chunk in _chunks(pool.ranked, 500) if entities else ():
+        marks = ",".join("?" * len(chunk))
         for ent, rid in store.conn.execute(f"SELECT entity_id, rid FROM event_entities WHERE rid IN ({marks})", chunk):
-            info[rid][2].add(ent)
-    return Pool(groups=groups, order=order, info=info)
+            pool.entities.setdefault(rid, set()).add(ent)
+    return pool
+
+
+def _chunks(items: list, size: int):
+    return (items[i : i + size] for i in range(0, len(items), size))

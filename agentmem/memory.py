@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ class Memory:
         self.vectors = VectorCache(self.store)
         # Per-instance caches of derived read data, each validated against the store before use.
         self.cache: dict[str, Any] = {}
+        self._worker: ThreadPoolExecutor | None = None
 
     def _check_embedders(self) -> None:
         with self.store.transaction():
@@ -105,7 +107,20 @@ class Memory:
                     )
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
         self.store.close()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
+        """Run ``fn(*args)`` on this memory's worker thread (created on first use).
+
+        Queries embed their text there while SQLite ranks lexically: both
+        release the GIL for their heavy parts, so on two cores they overlap.
+        """
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentmem")
+        return self._worker.submit(fn, *args)
 
     def __enter__(self) -> Memory:
         return self
