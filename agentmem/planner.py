@@ -22,10 +22,11 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from agentmem.frames import FrameRow, frame_media, location_frames, recent_events, shot_frames
-from agentmem.fusion import SearchPreset
+from agentmem.fusion import PRESETS, SearchPreset
 from agentmem.model import CameraPose, EntitySlot, Relation
 from agentmem.story import Shot
 from agentmem.views import ViewCandidate, select_views
@@ -121,6 +122,8 @@ class Planner:
         trace = _Trace()
         # 1. Inputs: the entities must be in memory; nothing at or after t is read below.
         slots = self.check_inputs(shot)
+        # The action's embedding, the costliest read, is computed on the memory's worker thread meanwhile.
+        action_vector = self.embed_action(shot)
         # 2. Static: each present entity as of t.
         entities = [self.entity_conditioning(slots[e], shot.t, trace) for e in shot.present]
         # 3. Static: the location and reference frames of earlier shots there.
@@ -133,7 +136,7 @@ class Planner:
         recent, seen = self.recent_window(shot, trace)
         if continue_from is not None:
             seen.add(continue_from.shot_id)
-        retrieved = self.retrieve(shot, seen, trace)
+        retrieved = self.retrieve(shot, seen, trace, action_vector)
         # 6. Facts valid at t about the entities of the shot.
         facts = self.facts(shot, slots, trace)
         # 7. Prompt and negative prompt.
@@ -221,7 +224,18 @@ class Planner:
                 break
         return out, seen
 
-    def retrieve(self, shot: Shot, seen: set[str], trace: _Trace) -> list[str]:
+    def embed_action(self, shot: Shot) -> Future | None:
+        """Start embedding the action text for :meth:`retrieve`, or ``None`` when retrieval will not need it."""
+        if not shot.action or self.config.retrieved_events <= 0 or self.mem.text is None:
+            return None
+        preset = self.config.retrieval_preset
+        if isinstance(preset, str):
+            preset = PRESETS.get(preset)
+        if preset is None or max(preset.w_dense, preset.w_windows, preset.w_group) <= 0:
+            return None
+        return self.mem.submit(self.mem.text.embed, [shot.action])
+
+    def retrieve(self, shot: Shot, seen: set[str], trace: _Trace, action_vector: Future | None = None) -> list[str]:
         """Long-term: events before t that match the action and involve the shot's entities."""
         from agentmem.retrieval import Query
 
@@ -235,7 +249,8 @@ class Planner:
         if self.mem.text is None and dense_only:
             preset = "lexical"
         q = Query(text=shot.action, entities=ents, as_of=math.nextafter(shot.t, -math.inf),
-                  k=3 * self.config.retrieved_events + 4, preset=preset)
+                  k=3 * self.config.retrieved_events + 4, preset=preset,
+                  text_vector=action_vector)
         out: list[str] = []
         for h in self.mem.query(q):
             if h.t_start >= shot.t:  # belt and braces: as_of already excludes these

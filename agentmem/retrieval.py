@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,11 @@ class Query:
         "Now" for dated phrases; defaults to the latest event time.
     preset : str or SearchPreset
         Ranking weights; see :data:`agentmem.fusion.PRESETS`.
+    text_vector : numpy.ndarray or concurrent.futures.Future, optional
+        The embedding of ``text`` by this memory's text embedder, when the
+        caller already has it or has started it (a Future is awaited only
+        when the vector is needed; the planner embeds the action while it
+        reads the entities). Otherwise the query embeds ``text`` itself.
     """
 
     text: str | None = None
@@ -83,6 +89,7 @@ class Query:
     include_archive: bool = False
     reference_time: float | None = None
     preset: str | SearchPreset = "hybrid"
+    text_vector: np.ndarray | Future | None = None
 
 
 def fts_query(text: str) -> str | None:
@@ -112,6 +119,8 @@ def check_inputs(q: Query) -> None:
     preset = q.preset if isinstance(q.preset, SearchPreset) else PRESETS.get(q.preset)
     if preset is None:
         raise BadInputError(f"unknown preset {q.preset!r}; choose one of {sorted(PRESETS)}")
+    if q.text_vector is not None and q.text is None:
+        raise BadInputError("text_vector is the embedding of text: give text too")
 
 
 def run_query(mem, q: Query) -> list[Hit]:
@@ -124,7 +133,9 @@ def run_query(mem, q: Query) -> list[Hit]:
         return _listing(mem, q, candidate_rids(mem, q))
     # The query embedding (~12 ms) runs on the memory's worker thread while steps 2-4 work in SQLite.
     needs_vector = bool(q.text) and mem.text is not None and max(preset.w_dense, preset.w_windows, preset.w_group) > 0
-    query_vector = mem.submit(mem.text.embed, [q.text]) if needs_vector else None
+    query_vector = None
+    if needs_vector:
+        query_vector = mem.submit(mem.text.embed, [q.text]) if q.text_vector is None else q.text_vector
     # 2. filters
     cands = candidate_rids(mem, q)
     # 3. read the query
@@ -147,7 +158,7 @@ def run_query(mem, q: Query) -> list[Hit]:
     if match and preset.w_group > 0:
         group_bm25 = _group_lexical(store, match, cands, depth)
     if query_vector is not None:
-        qv = query_vector.result()[0]
+        qv = _vector_of(mem, query_vector)
         if preset.w_dense > 0:
             lists["dense"] = _dense(mem, qv, cands, depth)
         cosine = _cosine_lookup(mem, qv)
@@ -173,6 +184,17 @@ def run_query(mem, q: Query) -> list[Hit]:
     return [_hit(events[rid], score, comps) for rid, score, comps in ranked]
 
 
+def _vector_of(mem, given) -> np.ndarray:
+    """The query vector from what the query was given or has started: an array, or a Future of one or of rows."""
+    v = np.asarray(given.result() if isinstance(given, Future) else given, dtype=np.float32)
+    v = v.reshape(-1)
+    if v.shape[0] != mem.text.dim:
+        raise BadInputError(
+            f"text_vector has {v.shape[0]} dimensions, but this memory's text embedder {mem.text.name} makes "
+            f"{mem.text.dim}: embed the text with the same model, or leave text_vector out")
+    return v
+
+
 def candidate_rids(mem, q: Query) -> np.ndarray | None:
     """Row ids passing the entity and time filters, or ``None`` when there are none."""
     store = mem.store
@@ -188,12 +210,14 @@ def candidate_rids(mem, q: Query) -> np.ndarray | None:
     groups = [[e] for e in q.all_entities]
     if q.entities:
         groups.append(list(q.entities))
+    not_archived = "" if q.include_archive else (
+        " AND NOT EXISTS (SELECT 1 FROM events a INDEXED BY events_archived WHERE a.rid=ee.rid AND a.archived=1)")
     for group in groups:
         ids = sorted({m for ref in group for m in store.member_ids(mem.resolve_entity(ref))})
         marks = ",".join("?" * len(ids))
         rows = store.conn.execute(
-            f"SELECT ee.rid FROM event_entities ee JOIN events e ON e.rid=ee.rid WHERE ee.entity_id IN ({marks}) "
-            f"AND ee.t_start>=? AND ee.t_start<=? AND ee.t_end>=?{arch}",
+            f"SELECT ee.rid FROM event_entities ee WHERE ee.entity_id IN ({marks}) "
+            f"AND ee.t_start>=? AND ee.t_start<=? AND ee.t_end>=?{not_archived}",
             [*ids, t_lo, hi, lo],
         )
         sets.append({r[0] for r in rows})

@@ -40,6 +40,15 @@ def test_text_query_ranks_the_matching_event_first_with_components(story_mem):
     assert hits[0].provenance == {}
 
 
+def test_a_given_text_vector_replaces_embedding_the_text(story_mem, minilm):
+    plain = story_mem.query(text="brass lamp", k=3)
+    given = story_mem.query(text="brass lamp", k=3, text_vector=minilm.embed(["brass lamp"])[0])
+    assert [(h.id, h.components) for h in given] == [(h.id, h.components) for h in plain]
+    # the vector is used as given: the embedding of other words moves the dense ranking
+    other = story_mem.query(text="brass lamp", k=3, preset="dense", text_vector=minilm.embed(["storm at sea"])[0])
+    assert ids(other) != ids(story_mem.query(text="brass lamp", k=3, preset="dense"))
+
+
 def test_text_combined_with_entity_and_time_filters(story_mem):
     # both mention the storm; the filter keeps exactly the two with Tomas before t=35
     assert sorted(ids(story_mem.query(text="storm", entities=["tomas"], t0=0, t1=35, k=5))) == ["e3", "e4"]
@@ -114,6 +123,8 @@ def test_unindexed_events_are_still_found_by_dense_search(make_memory):
     ({"entities": ["nobody"]}, UnknownEntityError, "unknown entity 'nobody'"),
     ({"text": "  "}, BadInputError, "text is empty"),
     ({"text": "x", "preset": "magic"}, BadInputError, "unknown preset"),
+    ({"text_vector": np.ones(384)}, BadInputError, "give text too"),
+    ({"text": "storm", "text_vector": np.ones(512)}, BadInputError, "has 512 dimensions.*makes 384"),
 ])
 def test_bad_queries_raise_specific_errors(story_mem, kwargs, err, msg):
     with pytest.raises(err, match=msg):

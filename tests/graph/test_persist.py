@@ -1,4 +1,4 @@
-"""The graph tables: schema migration from version 1, and export files that parse back."""
+"""Schema migration from version 1 (graph tables, the archived-events index), and export files that parse back."""
 
 import json
 import sqlite3
@@ -18,16 +18,18 @@ INSERT INTO events VALUES (1, 'old', 0, 1, 'an old event', 'an old event', NULL,
 """
 
 
-def test_a_version_1_store_upgrades_to_version_2_and_keeps_its_rows(tmp_path):
+def test_a_version_1_store_upgrades_to_the_current_version_and_keeps_its_rows(tmp_path):
     d = tmp_path / "v1"
     d.mkdir()
     conn = sqlite3.connect(d / "memory.db")
     conn.executescript(V1_TABLES)
     conn.close()
     store = Store(d)
-    assert store.get_meta("schema_version") == "2"
+    assert store.get_meta("schema_version") == "3"
     tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"graph_nodes", "graph_edges", "graph_event_episode", "graph_archive", "graph_runs"} <= tables
+    assert {"graph_nodes", "graph_edges", "graph_event_episode", "graph_archive", "graph_runs"} <= tables  # v2
+    indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    assert "events_archived" in indexes  # v3
     assert store.conn.execute("SELECT id, text FROM events").fetchall() == [("old", "an old event")]
     store.close()
 
