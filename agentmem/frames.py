@@ -150,15 +150,16 @@ def location_frames(mem, location: str, before: float, *, limit: int = 64,
             "AND (e.provenance LIKE '%\"role\": \"middle\"%' OR e.provenance NOT LIKE '%\"role\"%')")
     order = " ORDER BY ee.t_start DESC, e.rid DESC LIMIT ?"
     rows = mem.store.conn.execute(base + order, [*members, before, limit]).fetchall()
-    # Camera poses are stored as the JSON of CameraPose, so an exact pose is an exact string.
-    cam = json.dumps(pose.__dict__) if pose is not None else None
+    # Camera poses are stored as the JSON of CameraPose with float fields, so an exact pose is an exact string.
+    cam = json.dumps({k: float(v) for k, v in pose.__dict__.items()}) if pose is not None else None
     if cam is not None and len(rows) == limit and not any(r[3] == cam for r in rows):
         # Older than the window: look further back for the most recent frame from exactly this pose.
+        # Through the camera index: only the few events shot from this exact pose are read.
         same = mem.store.conn.execute(
-            f"SELECT {_FRAME_COLS} FROM event_entities ee JOIN events e ON e.rid = ee.rid "
-            f"WHERE e.camera = ? AND ee.entity_id IN ({marks}) AND ee.role='location' AND ee.t_start < ? "
-            "AND e.archived=0 AND e.provenance LIKE '%\"frame_index\"%' " + order,
-            [cam, *members, before, 1]).fetchall()
+            f"SELECT {_FRAME_COLS} FROM events e INDEXED BY events_camera JOIN event_entities ee ON ee.rid = e.rid "
+            f"WHERE e.camera = ? AND e.t_start < ? AND ee.entity_id IN ({marks}) AND ee.role='location' "
+            "AND e.archived=0 AND e.provenance LIKE '%\"frame_index\"%' ORDER BY e.t_start DESC, e.rid DESC LIMIT 1",
+            [cam, before, *members]).fetchall()
         rows += same
     return _frame_rows(rows)
 

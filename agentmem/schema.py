@@ -9,6 +9,9 @@ SCHEMA_VERSION = 3
 # Only archived events are in it: the entity and time filters read it to drop them without visiting the wide
 # events rows (2-3x faster than a join when an entity has thousands of events).
 ARCHIVED_INDEX = "CREATE INDEX IF NOT EXISTS events_archived ON events(rid) WHERE archived=1;\n"
+# Events with a camera pose, by pose: the planner finds the last frame shot from a shot's exact pose without
+# scanning every frame at the location.
+CAMERA_INDEX = "CREATE INDEX IF NOT EXISTS events_camera ON events(camera, t_start) WHERE camera IS NOT NULL;\n"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -198,6 +201,6 @@ CREATE TABLE IF NOT EXISTS graph_runs (
 );
 """
 
-DDL = DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX) + GRAPH_DDL
+DDL = DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX) + GRAPH_DDL
 
-MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX}
+MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX + CAMERA_INDEX}

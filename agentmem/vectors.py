@@ -37,7 +37,8 @@ class VectorCache:
             return
         need = self._n + len(rids)
         if self._mat is None or need > len(self._mat):
-            cap = max(need, 2 * (0 if self._mat is None else len(self._mat)))
+            # A quarter of headroom: the write-backs right after the first load must not copy the whole matrix.
+            cap = max(need + need // 4 + 1024, 2 * (0 if self._mat is None else len(self._mat)))
             grown = np.empty((cap, mat.shape[1]), dtype=np.float32)
             grown_rids = np.empty(cap, dtype=np.int64)
             if self._mat is not None:

@@ -309,9 +309,9 @@ class AnimateDiffGenerator(DiffusersGenerator):
             if not entities:
                 entities = [neutral_ip_embeds(self.layout, encode)]
                 notes.append("no entity embedding or reference image: neutral IP-Adapter embedding passed")
-            dtype = self.pipe.unet.dtype
+            device, dtype = self.pipe.unet.device, self.pipe.unet.dtype
             for x in entities:
-                x.embeds, x.negative = x.embeds.to(dtype), x.negative.to(dtype)
+                x.embeds, x.negative = x.embeds.to(device, dtype), x.negative.to(device, dtype)
         spec = build_animatediff_kwargs(
             plan,
             **self.sampler_args(width, height, num_frames),

@@ -181,16 +181,24 @@ def tiny_clip_vision(image_size: int, patch_size: int, hidden: int = 32, project
 
 
 def evaluated(pipe):
-    """Put every torch module of ``pipe`` in eval mode, as ``from_pretrained`` does.
+    """Put every torch module of ``pipe`` in eval mode, as ``from_pretrained`` does, on the test device.
 
     Modules built from configs start in training mode, where dropout (T5 has
-    0.1) makes two runs with the same seed differ.
+    0.1) makes two runs with the same seed differ. ``AGENTMEM_TEST_DEVICE``
+    (default ``cpu``) and ``AGENTMEM_TEST_DTYPE`` (default ``fp32``) move the
+    tiny pipelines, e.g. to ``cuda`` in ``bf16`` for the GPU check.
     """
     import torch
+
+    from generators.diffusers_common import resolve_dtype
 
     for component in pipe.components.values():
         if isinstance(component, torch.nn.Module):
             component.eval()
+    device = os.environ.get("AGENTMEM_TEST_DEVICE", "cpu")
+    dtype = os.environ.get("AGENTMEM_TEST_DTYPE", "fp32")
+    if (device, dtype) != ("cpu", "fp32"):
+        pipe.to(device, resolve_dtype(dtype, device))
     return pipe
 
 
