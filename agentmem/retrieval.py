@@ -292,7 +292,7 @@ def _bm25_among(store, source_sql: str, ids: list[int], match: str, depth: int) 
         conn.execute(f"INSERT INTO temp.candidate_fts(rowid, doc) {source_sql}", (json.dumps(ids),))
         rows = conn.execute(
             "SELECT rowid, -bm25(candidate_fts) FROM temp.candidate_fts WHERE candidate_fts MATCH ? "
-            "ORDER BY rank LIMIT ?", (match, depth)).fetchall()
+            "ORDER BY rank, rowid LIMIT ?", (match, depth)).fetchall()
     finally:
         conn.execute("RELEASE candidates")
     return [(int(r), float(s)) for r, s in rows]
