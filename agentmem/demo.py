@@ -35,6 +35,7 @@ def _print_hits(title: str, hits) -> None:
 def run_demo(directory: Path, *, fresh: bool = True) -> None:
     from agentmem.ingest import ingest_file
     from agentmem.memory import Memory
+    from agentmem.planner import facts_valid_at
 
     if fresh and directory.exists():
         if not (directory / "memory.db").exists():
@@ -50,10 +51,15 @@ def run_demo(directory: Path, *, fresh: bool = True) -> None:
         click.secho("\n== Mara's state as of several story times", bold=True)
         for t in (0, 47, 49, 86400):
             click.echo(f"   t={t:>6}: {mem.state_at('mara', t)}")
-        click.secho("\n== Who held the lamp (facts with validity)", bold=True)
-        for r in mem.store.relations(["lamp"]):
-            until = "now" if r.t_to is None else f"t={r.t_to:g}"
+        click.secho("\n== Who held the lamp (stored facts, then who holds it at each time)", bold=True)
+        facts = [r for r in mem.store.relations(["lamp"]) if r.predicate == "holds"]
+        for r in facts:
+            until = "open" if r.t_to is None else f"t={r.t_to:g}"
             click.echo(f"   {r.subject} {r.predicate} {r.object}  [t={r.t_from:g} .. {until})")
+        # A later holder supersedes an earlier one, as the planner reads facts.
+        for t in (0, 30, 86400, 90000):
+            holders = [r.subject for r in facts_valid_at(facts, t)] or ["nobody"]
+            click.echo(f"   t={t:>6}: {', '.join(holders)}")
     click.secho(f"\nTry: agentmem query --db {directory} --entity 'the keeper' --text storm", fg="cyan")
     run_story_demo(Path(f"{directory}-story"))
 

@@ -271,15 +271,9 @@ class Planner:
         ids = [m for e in slots for m in self.mem.store.member_ids(e)]
         if not ids:
             return []
-        latest: dict[tuple[str, str], Relation] = {}
-        for r in self.mem.store.relations(ids):
-            if r.t_from <= shot.t and (r.t_to is None or shot.t < r.t_to):
-                key = (r.predicate, r.object)
-                if key not in latest or (r.t_from, r.id or 0) >= (latest[key].t_from, latest[key].id or 0):
-                    latest[key] = r
         names = {s.id: s.name for s in slots.values()}
         out = []
-        for r in sorted(latest.values(), key=lambda r: (r.t_from, r.id or 0)):
+        for r in facts_valid_at(self.mem.store.relations(ids), shot.t):
             text = f"{self._name(r.subject, names)} {r.predicate} {self._name(r.object, names)}"
             out.append(text)
             trace.add(f"relation:{r.id}", "relation", r.weight, f"fact valid at t={shot.t:g} (since t={r.t_from:g})")
@@ -292,6 +286,29 @@ class Planner:
             except Exception:  # noqa: BLE001 - a fact about an entity since merged away still reads
                 names[eid] = eid
         return names[eid]
+
+
+def facts_valid_at(relations: Sequence[Relation], t: float) -> list[Relation]:
+    """The facts valid at ``t``; of those with the same predicate and object, the latest wins.
+
+    A later holder of an object supersedes an earlier one even when the earlier
+    fact was never closed. The result is in story order.
+
+    Examples
+    --------
+    >>> facts = [Relation("mara", "holds", "lamp", 4.0, id=1), Relation("ida", "holds", "lamp", 90.0, id=2)]
+    >>> [r.subject for r in facts_valid_at(facts, 50.0)], [r.subject for r in facts_valid_at(facts, 100.0)]
+    (['mara'], ['ida'])
+    >>> facts_valid_at(facts, 0.0)
+    []
+    """
+    latest: dict[tuple[str, str], Relation] = {}
+    for r in relations:
+        if r.t_from <= t and (r.t_to is None or t < r.t_to):
+            key = (r.predicate, r.object)
+            if key not in latest or (r.t_from, r.id or 0) >= (latest[key].t_from, latest[key].id or 0):
+                latest[key] = r
+    return sorted(latest.values(), key=lambda r: (r.t_from, r.id or 0))
 
 
 def _valid(slot: EntitySlot, key: str, t: float):
@@ -370,4 +387,4 @@ def plan_without_memory(shot: Shot, *, seed: int = 0) -> ShotPlan:
 
 
 __all__ = ["NEGATIVE_BASE", "PLANNER_PRESET", "Planner", "PlannerConfig", "compose_negative", "compose_prompt",
-           "continues", "plan_without_memory", "stable_seed"]
+           "continues", "facts_valid_at", "plan_without_memory", "stable_seed"]

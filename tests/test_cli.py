@@ -102,3 +102,5 @@ def test_demo_runs(tmp_path):
     assert res.exit_code == 0, res.output
     assert "Ingested the bundled story" in res.output
     assert "t=    49: {'appearance': 'tall woman, silver hair, red oilskin'" in res.output
+    # the lamp changes hands at t=86410: the later holder supersedes the earlier, never-closed fact
+    assert "t=    30: mara\n" in res.output and "t= 90000: ida\n" in res.output and "t=     0: nobody" in res.output
