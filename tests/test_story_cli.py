@@ -1,6 +1,7 @@
 """CLI: generate, plan, eval consistency and bench planning (small renders, no text model)."""
 
 import json
+import traceback
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ SMALL = ["--width", "96", "--height", "64", "--frames", "8", "--text-embedder", 
 
 def run(*args):
     res = CliRunner().invoke(cli, [str(a) for a in args])
-    assert res.exit_code == 0, res.output
+    # The traceback too: an intermittent failure of `generate` inside the full suite (about one run in four,
+    # never alone) has not been caught with its cause yet.
+    trace = "".join(traceback.format_exception(*res.exc_info)) if res.exc_info and res.exit_code != 0 else ""
+    assert res.exit_code == 0, res.output + trace
     return res.output
 
 
