@@ -65,6 +65,11 @@ class SearchPreset:
     expand: int = 50
     description: str = ""
 
+    @property
+    def uses_text_vector(self) -> bool:
+        """Whether ranking with this preset needs the query text's embedding."""
+        return max(self.w_dense, self.w_windows, self.w_group) > 0
+
 
 PRESETS: dict[str, SearchPreset] = {
     p.name: p

@@ -231,7 +231,7 @@ class Planner:
         preset = self.config.retrieval_preset
         if isinstance(preset, str):
             preset = PRESETS.get(preset)
-        if preset is None or max(preset.w_dense, preset.w_windows, preset.w_group) <= 0:
+        if preset is None or not preset.uses_text_vector:
             return None
         return self.mem.submit(self.mem.text.embed, [shot.action])
 

@@ -132,7 +132,7 @@ def run_query(mem, q: Query) -> list[Hit]:
     if q.text is None and q.image is None:
         return _listing(mem, q, candidate_rids(mem, q))
     # The query embedding (~12 ms) runs on the memory's worker thread while steps 2-4 work in SQLite.
-    needs_vector = bool(q.text) and mem.text is not None and max(preset.w_dense, preset.w_windows, preset.w_group) > 0
+    needs_vector = bool(q.text) and mem.text is not None and preset.uses_text_vector
     query_vector = None
     if needs_vector:
         query_vector = mem.submit(mem.text.embed, [q.text]) if q.text_vector is None else q.text_vector
