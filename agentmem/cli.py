@@ -7,7 +7,6 @@ purpose (:class:`agentmem.errors.AgentMemError`) print as one line and exit 1.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from agentmem.bench_cli import bench
 from agentmem.cli_common import (
     clean_errors,
     db_option,
-    default_db,
     echo_json,
     open_memory,
     parse_time_opt,
@@ -310,17 +308,20 @@ def merges(db: str) -> None:
 
 
 @cli.command()
-@db_option
-@click.option("--fresh/--keep", default=True, show_default=True, help="Start from an empty directory.")
+@click.option("--out", default="agentmem-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to write; if it exists, the demo writes into the next free NAME-2, NAME-3, ...")
 @clean_errors
-def demo(db: str, fresh: bool) -> None:
-    """Run the main job on the bundled example (writes into --db).
+def demo(out: str) -> None:
+    """Run the main job on the bundled example, in a new folder of its own.
 
-    Example: agentmem demo --db demo-memory
+    Writes OUT/memory (the memory of the bundled events) and OUT/story (a story
+    generated with memory in the loop). It never writes into an existing folder.
+
+    Example: agentmem demo --out my-demo
     """
     from agentmem.demo import run_demo
 
-    run_demo(Path(db if db != default_db() or "AGENTMEM_DB" in os.environ else "agentmem-demo"), fresh=fresh)
+    run_demo(Path(out))
 
 
 cli.add_command(bench)

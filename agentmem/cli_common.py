@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from agentmem.errors import AgentMemError
+from generators.base import GeneratorError
 
 DB_HELP = "Memory directory (default: $AGENTMEM_DB or ./memory)."
 
@@ -30,7 +31,7 @@ def clean_errors(f: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return f(*args, **kwargs)
-        except AgentMemError as exc:
+        except (AgentMemError, GeneratorError) as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
     return wrapper

@@ -1,14 +1,13 @@
 """``agentmem demo``: the memory on the bundled events, then a story generated with memory in the loop.
 
-Part 1 ingests ``lighthouse.jsonl`` and shows a few queries. Part 2 runs the
-bundled story ``stories/lighthouse.yaml`` end to end on the storyboard back
-end (plan -> generate -> write back, shot by shot) and prints where the
-report is.
+Part 1 ingests ``lighthouse.jsonl`` into ``OUT/memory`` and shows a few
+queries. Part 2 runs the bundled story ``stories/lighthouse.yaml`` end to end
+on the storyboard back end (plan -> generate -> write back, shot by shot) into
+``OUT/story`` and prints where the report is. ``OUT`` is always a new folder.
 """
 
 from __future__ import annotations
 
-import shutil
 from importlib.resources import files
 from pathlib import Path
 
@@ -32,15 +31,15 @@ def _print_hits(title: str, hits) -> None:
         click.echo(f"   [{format_time(h.t_start):>10}] {h.id}: {h.text}  ({comps})")
 
 
-def run_demo(directory: Path, *, fresh: bool = True) -> None:
+def run_demo(base: Path) -> Path:
+    """Run the demo into ``base`` or, if that exists, the next free ``base-N``; returns the folder."""
     from agentmem.ingest import ingest_file
     from agentmem.memory import Memory
+    from agentmem.outdir import claim, finish, fresh_folder
     from agentmem.planner import facts_valid_at
 
-    if fresh and directory.exists():
-        if not (directory / "memory.db").exists():
-            raise click.ClickException(f"{directory} exists and is not an agentmem memory; pass another --db")
-        shutil.rmtree(directory)
+    out = claim(fresh_folder(base), command="demo")
+    directory = out / "memory"
     with Memory(directory) as mem:
         report = ingest_file(mem, example_path())
         st = mem.stats()
@@ -61,7 +60,9 @@ def run_demo(directory: Path, *, fresh: bool = True) -> None:
             holders = [r.subject for r in facts_valid_at(facts, t)] or ["nobody"]
             click.echo(f"   t={t:>6}: {', '.join(holders)}")
     click.secho(f"\nTry: agentmem query --db {directory} --entity 'the keeper' --text storm", fg="cyan")
-    run_story_demo(Path(f"{directory}-story"))
+    run_story_demo(out / "story")
+    finish(out)
+    return out
 
 
 def run_story_demo(out: Path, story: str = "lighthouse") -> str:

@@ -213,8 +213,12 @@ def window_means(values: list[float], radius: int, sizes: list[int] | None = Non
     [0.5, 1.0, 2.0, 3.0]
     >>> window_means([1.0, 0.0, 2.0, 4.0], 1, sizes=[2, 2]).tolist()
     [0.5, 0.5, 3.0, 3.0]
+    >>> window_means([], 1, sizes=[]).tolist()
+    []
     """
     n = len(values)
+    if n == 0:
+        return np.zeros(0)
     sizes = [n] if sizes is None else sizes
     c = np.concatenate([[0.0], np.cumsum(values)])
     start = np.repeat(np.cumsum([0, *sizes[:-1]]), sizes)

@@ -16,7 +16,9 @@ Examples
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -32,12 +34,25 @@ from agentmem.embedders import (
     TextEmbedder,
 )
 from agentmem.errors import BadInputError, NotFoundError, StoreError, UnknownEntityError
+from agentmem.index_probe import probe_index
 from agentmem.model import ENTITY_KINDS, EntitySlot, Event, Hit, MediaRef, Merge, Relation
 from agentmem.records import check_id, parse_event
 from agentmem.resolution import best_match, normalize_name, select_diverse
 from agentmem.store import Store
-from agentmem.vector_index import ChromaIndex, IndexConfig, SyncReport, reconcile, sync
+from agentmem.vector_index import (
+    TOKEN_ENV,
+    ChromaIndex,
+    IndexConfig,
+    IndexUnavailableError,
+    SyncReport,
+    reconcile,
+    sync,
+)
 from agentmem.vectors import VectorCache
+
+class IndexWarning(UserWarning):
+    """A write was stored but the vector index did not take it yet."""
+
 
 TEXT_VECTOR_CAP = 8
 IMAGE_VECTOR_CAP = 16
@@ -59,6 +74,9 @@ class Memory:
     chroma_url : str, optional
         ``http://HOST:PORT`` of a ``chroma run`` server; embedded by default.
         The choice is remembered in the directory.
+    chroma_token : str, optional
+        Token for a server started with Chroma's token authentication;
+        defaults to ``$AGENTMEM_CHROMA_TOKEN``. Never stored.
     auto_sync : bool
         Apply index work right after each write. With ``False``, the index
         catches up on :meth:`sync_index`; queries still see every event.
@@ -71,6 +89,7 @@ class Memory:
         text_embedder: TextEmbedder | None | object = _DEFAULT,
         image_embedder: ImageEmbedder | None | object = _DEFAULT,
         chroma_url: str | None = None,
+        chroma_token: str | None = None,
         auto_sync: bool = True,
     ):
         self.dir = Path(directory)
@@ -79,11 +98,11 @@ class Memory:
         self.image = DescriptorImageEmbedder() if image_embedder is _DEFAULT else image_embedder
         self._check_embedders()
         url = chroma_url if chroma_url is not None else self.store.get_meta("chroma_url")
-        config = IndexConfig.parse(url)
+        config = IndexConfig.parse(url, chroma_token or os.environ.get(TOKEN_ENV))
         with self.store.transaction():
             self.store.set_meta("chroma_url", config.url or "")
         namespace = "_" + (self.store.get_meta("uid") or "") if config.url else ""
-        self.index = ChromaIndex(self.dir, config, namespace)
+        self.index = ChromaIndex(self.dir, config, namespace, store=self.store)
         self.auto_sync = auto_sync
         self.vectors = VectorCache(self.store)
         # Per-instance caches of derived read data, each validated against the store before use.
@@ -302,7 +321,7 @@ class Memory:
             if progress is not None:
                 progress(len(chunk))
         if self.auto_sync:
-            self.sync_index()
+            self._sync_after_write()
         return [e.id for e in evs]
 
     def _resolve_event_entities(self, evs: list[Event]) -> None:
@@ -379,22 +398,44 @@ class Memory:
             return self.store.insert_relation(r, time.time())
 
     # -- index ----------------------------------------------------------------
+    def _sync_after_write(self) -> None:
+        """Apply index work right after a commit. The write stands whatever the index does: SQLite is the truth
+        and the outbox keeps the work until the index takes it."""
+        try:
+            self.sync_index()
+        except Exception as exc:  # noqa: BLE001 - any index failure here must not turn a committed write into an error
+            warnings.warn(f"stored, but not yet indexed: {exc}; the index catches up on the next write or "
+                          "`agentmem index sync`, and queries read the vectors from SQLite meanwhile",
+                          IndexWarning, stacklevel=3)
+
     def sync_index(self, progress: Callable[[int], None] | None = None) -> SyncReport:
         """Apply queued vector-index work (Chroma catches up with SQLite)."""
         return sync(self.store, self.index, progress=progress)
 
-    def reconcile_index(self) -> dict[str, int]:
-        """Compare the index with SQLite, queue the differences and apply them."""
-        try:
-            fixed = reconcile(self.store, self.index)
-        except Exception as exc:  # noqa: BLE001 - an embedded index that will not open is derived data
-            if self.index.config.url is not None:
+    def reconcile_index(self) -> dict[str, int | str]:
+        """Probe the index, then compare its ids with SQLite and repair what differs.
+
+        The probe (:mod:`agentmem.index_probe`) checks that a sample of stored
+        vectors find themselves as their own top hit. An embedded index that
+        fails it, or crashes the process that reads it, is moved aside
+        (``chroma.broken-*``) and rebuilt from SQLite.
+        """
+        problem = probe_index(self.store, self.index)
+        if problem is None:
+            try:
+                fixed: dict[str, int | str] = dict(reconcile(self.store, self.index))
+                self.sync_index()
+                return fixed
+            except IndexUnavailableError:
                 raise
-            moved = self.index.quarantine()
-            report = self.rebuild_index()
-            return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": str(exc)[:200]}
-        self.sync_index()
-        return fixed
+            except Exception as exc:  # noqa: BLE001 - an embedded index that will not open is derived data
+                problem = f"{type(exc).__name__}: {exc}"
+        if self.index.config.url is not None:
+            raise IndexUnavailableError(f"the index on {self.index.config.url} is wrong ({problem}); "
+                                        "run `agentmem index rebuild`")
+        moved = self.index.quarantine()
+        report = self.rebuild_index()
+        return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": problem[:200]}
 
     def rebuild_index(self) -> SyncReport:
         """Drop the vector index and rebuild it from SQLite."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENTITY_KINDS = ("character", "object", "location", "other")
-ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+# Matched with fullmatch: "$" would let a trailing newline through.
+ID_RE = re.compile(r"[A-Za-z0-9_.:\-]+")
 INF = float("inf")
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from agentmem.director import RenderOptions, StoryRun, run_story
 from agentmem.errors import BadInputError
+from agentmem.outdir import claim, finish
 from agentmem.planner import PlannerConfig
 from agentmem.story import Story
 
@@ -53,26 +53,24 @@ class Outputs:
     notes: list[str] = field(default_factory=list)
 
 
-def open_story_memory(out_dir: Path, text_embedder: Any = _DEFAULT, fresh: bool = True):
-    """A memory in ``out_dir/memory``, emptied first when ``fresh`` (it must be an agentmem memory)."""
+def open_story_memory(out_dir: Path, text_embedder: Any = _DEFAULT):
+    """A new memory in ``out_dir/memory``; an existing one is never reused or removed."""
     from agentmem.memory import Memory
 
     mdir = out_dir / "memory"
-    if fresh and mdir.exists():
-        if not (mdir / "memory.db").exists():
-            raise BadInputError(f"{mdir} exists and is not an agentmem memory; pass another --out")
-        shutil.rmtree(mdir)
+    if mdir.exists():
+        raise BadInputError(f"--out: {mdir} already exists and agentmem did not write it in this folder; "
+                            "choose another --out")
     kwargs = {} if text_embedder is _DEFAULT else {"text_embedder": text_embedder}
     return Memory(mdir, **kwargs)
 
 
-def _prepare(out_dir: str | os.PathLike) -> Path:
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out: {out} is a file, not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "frames").exists():
-        shutil.rmtree(out / "frames")  # stale keyframes of an earlier run must not be mistaken for this one's
+def _prepare(out_dir: str | os.PathLike, command: str, force: bool) -> Path:
+    """Claim the output folder (:mod:`agentmem.outdir`): only an earlier run's own files are ever replaced."""
+    out = claim(out_dir, command=command, force=force)
+    for sub in ("frames", "memory"):
+        if (out / sub).exists():
+            raise BadInputError(f"--out: {out / sub} holds files agentmem did not write; choose another --out")
     return out
 
 
@@ -100,11 +98,8 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
 
 
-def _run(story: Story, out: Path, backend: str, backend_options: dict | None, render: RenderOptions,
-         planner_config: PlannerConfig | None, text_embedder: Any, progress: bool) -> tuple[StoryRun, float]:
-    from generators import get_generator
-
-    gen = get_generator(backend, **(backend_options or {}))
+def _run(story: Story, out: Path, gen: Any, render: RenderOptions, planner_config: PlannerConfig | None,
+         text_embedder: Any, progress: bool) -> tuple[StoryRun, float]:
     t0 = time.perf_counter()
     with open_story_memory(out, text_embedder) as mem:
         run = run_story(story, mem, gen, str(out / "frames"), render=render, planner_config=planner_config,
@@ -115,17 +110,22 @@ def _run(story: Story, out: Path, backend: str, backend_options: dict | None, re
 def generate_story(story: Story, out_dir: str | os.PathLike, *, backend: str = "storyboard",
                    backend_options: dict | None = None, render: RenderOptions = DEFAULT_RENDER,
                    video_format: str = "mp4", planner_config: PlannerConfig | None = None,
-                   text_embedder: Any = _DEFAULT, progress: bool = False) -> Outputs:
-    """Generate every shot with memory in the loop and write videos, contact sheet, plans and report."""
-    from agentmem.report import write_report
-    from generators import contact_sheet, write_story_video, write_video
+                   text_embedder: Any = _DEFAULT, progress: bool = False, force: bool = False) -> Outputs:
+    """Generate every shot with memory in the loop and write videos, contact sheet, plans and report.
 
-    # 1. Check inputs and prepare the folder.
+    ``out_dir`` must be new or empty; with ``force``, an earlier run's own files
+    in it are replaced (see :mod:`agentmem.outdir`).
+    """
+    from agentmem.report import write_report
+    from generators import contact_sheet, get_generator, write_story_video, write_video
+
+    # 1. Check inputs and build the back end, then claim the folder: a bad option creates nothing.
     if video_format not in ("mp4", "gif"):
         raise BadInputError(f"--format: must be mp4 or gif, got {video_format!r}")
-    out = _prepare(out_dir)
+    gen = get_generator(backend, **(backend_options or {}))
+    out = _prepare(out_dir, "generate", force)
     # 2. Run the closed loop.
-    run, seconds = _run(story, out, backend, backend_options, render, planner_config, text_embedder, progress)
+    run, seconds = _run(story, out, gen, render, planner_config, text_embedder, progress)
     # 3. Videos: one per shot and one for the story.
     notes: list[str] = []
     videos: dict[str, str] = {}
@@ -140,17 +140,21 @@ def generate_story(story: Story, out_dir: str | os.PathLike, *, backend: str = "
     plan_json, story_json, run_json = _write_common(out, run, backend, render, seconds, videos)
     report = write_report(out, run, videos=videos, story_video=os.path.relpath(story_video.path, out),
                           contact_sheet=sheet, seconds=seconds)
+    finish(out)
     return Outputs(str(out), plan_json, story_json, run_json, videos, story_video.path, sheet, report, seconds,
                    sorted(set(notes)))
 
 
 def plan_story(story: Story, out_dir: str | os.PathLike, *, render: RenderOptions = DEFAULT_RENDER,
                planner_config: PlannerConfig | None = None, text_embedder: Any = _DEFAULT,
-               progress: bool = False) -> Outputs:
+               progress: bool = False, force: bool = False) -> Outputs:
     """Write the plans only, simulating the write-back with storyboard renders (see the module docstring)."""
-    out = _prepare(out_dir)
-    run, seconds = _run(story, out, "storyboard", None, render, planner_config, text_embedder, progress)
+    from generators import get_generator
+
+    out = _prepare(out_dir, "plan", force)
+    run, seconds = _run(story, out, get_generator("storyboard"), render, planner_config, text_embedder, progress)
     plan_json, story_json, run_json = _write_common(out, run, "storyboard", render, seconds, {})
+    finish(out)
     return Outputs(str(out), plan_json, story_json, run_json, seconds=seconds)
 
 

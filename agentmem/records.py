@@ -27,7 +27,7 @@ def _fail(where: str, msg: str) -> BadInputError:
 
 
 def check_id(value: Any, where: str, field: str = "id") -> str:
-    if not isinstance(value, str) or not ID_RE.match(value):
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
         raise _fail(where, f"{field} must be a non-empty string of letters, digits, '_', '-', '.', ':'; got {value!r}")
     return value
 

@@ -30,10 +30,15 @@ FUZZY_MIN_LEN = 5
 EMBED_THRESHOLD = 0.95
 _ARTICLES = ("the ", "a ", "an ")
 _DIGITS = re.compile(r"\d+")
+# Combining accents after letters below this code point (Latin, Greek, Cyrillic) are dropped.
+_LATIN_GREEK_CYRILLIC_END = 0x0530
 
 
 def normalize_name(name: str) -> str:
-    """Comparable form of a name.
+    """Comparable form of a name: the letters and digits of every script, case-folded.
+
+    Accents on Latin, Greek and Cyrillic letters are dropped ("Zoë" = "zoe");
+    the marks of other scripts are part of their letters and are kept.
 
     Examples
     --------
@@ -41,9 +46,16 @@ def normalize_name(name: str) -> str:
     'keeper'
     >>> normalize_name("Zoë_Smith")
     'zoe smith'
+    >>> normalize_name("李雷"), normalize_name("Анна-Мария"), normalize_name("דוד")
+    ('李雷', 'анна мария', 'דוד')
     """
-    s = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    s = re.sub(r"[^a-z0-9]+", " ", s).strip()
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKD", name).casefold():
+        cat = unicodedata.category(c)
+        if cat == "Mn" and out and ord(out[-1]) < _LATIN_GREEK_CYRILLIC_END:
+            continue
+        out.append(c if cat[0] in "LNM" else " ")
+    s = unicodedata.normalize("NFC", " ".join("".join(out).split()))
     for art in _ARTICLES:
         if s.startswith(art) and len(s) > len(art):
             s = s[len(art):]

@@ -29,6 +29,7 @@ from agentmem.fusion import PRESETS, TEMPORAL_QUESTION, FusionInputs, SearchPres
 from agentmem.model import Hit
 from agentmem.resolution import find_mentions
 from agentmem.timeparse import TimeWindow, resolve_temporal_expressions
+from agentmem.vector_index import IndexUnavailableError
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before being below
@@ -364,14 +365,31 @@ def _cosine_lookup(mem, qv: np.ndarray):
 def _dense(mem, qv: np.ndarray, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
     if cands is not None:
         return mem.vectors.top(qv, depth, cands)
-    pending = mem.store.outbox_refs("text")
-    if len(pending) > 50_000:
+    try:
+        found = dict(mem.index.query("text", qv, depth))
+    except IndexUnavailableError:
+        # SQLite holds every vector: rank them all exactly while the server is away.
         return mem.vectors.top(qv, depth)
-    found = dict(mem.index.query("text", qv, depth))
-    if pending:
-        # Not yet in Chroma: score exactly so that no acknowledged event is missed.
-        found.update(mem.vectors.top(qv, depth, np.array(sorted(pending), dtype=np.int64)))
+    unseen = _unseen_by_index(mem)
+    if len(unseen) > 50_000:
+        return mem.vectors.top(qv, depth)
+    if len(unseen):
+        # Not in the index this process reads: score exactly so that no acknowledged event is missed.
+        found.update(mem.vectors.top(qv, depth, unseen))
     return sorted(found.items(), key=lambda p: (-p[1], p[0]))[:depth]
+
+
+def _unseen_by_index(mem) -> np.ndarray:
+    """Row ids the open index may lack: queued work, and (embedded) what others acknowledged since it opened."""
+    unseen = set(mem.store.outbox_refs("text"))
+    horizon = mem.index.horizon
+    if horizon is None:
+        return np.array(sorted(unseen), dtype=np.int64)
+    unseen |= horizon.pending
+    mem.vectors.refresh()
+    rids = mem.vectors.rids
+    tail = rids[np.searchsorted(rids, horizon.max_rid, side="right"):]
+    return np.union1d(np.array(sorted(unseen), dtype=np.int64), tail)
 
 
 def _image(mem, path: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:

@@ -4,7 +4,7 @@ Bump :data:`SCHEMA_VERSION` with every change and add the step to
 :data:`MIGRATIONS`; a store written by a newer agentmem refuses to open.
 """
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Only archived events are in it: the entity and time filters read it to drop them without visiting the wide
 # events rows (2-3x faster than a join when an entity has thousands of events).
@@ -104,13 +104,7 @@ CREATE TABLE IF NOT EXISTS groups (id INTEGER PRIMARY KEY, name TEXT NOT NULL UN
 CREATE VIRTUAL TABLE IF NOT EXISTS window_fts USING fts5(doc, tokenize='porter unicode61');
 CREATE VIRTUAL TABLE IF NOT EXISTS group_fts USING fts5(doc, tokenize='porter unicode61');
 
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY,
-    op TEXT NOT NULL,
-    collection TEXT NOT NULL,
-    ref INTEGER NOT NULL
-);
-
+{OUTBOX}
 CREATE TABLE IF NOT EXISTS relations (
     id INTEGER PRIMARY KEY,
     subject TEXT NOT NULL,
@@ -201,6 +195,19 @@ CREATE TABLE IF NOT EXISTS graph_runs (
 );
 """
 
-DDL = DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX) + GRAPH_DDL
+# AUTOINCREMENT: a sequence number is never reused once its row is acknowledged, so a writer that read a batch can
+# never acknowledge a row that another writer queued later under the same number (version 4).
+OUTBOX = """CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL,
+    collection TEXT NOT NULL,
+    ref INTEGER NOT NULL
+);
+"""
+OUTBOX_V4 = (OUTBOX.replace("outbox (", "outbox_v4 (")
+             + "INSERT INTO outbox_v4(seq, op, collection, ref) SELECT seq, op, collection, ref FROM outbox;\n"
+             "DROP TABLE outbox;\nALTER TABLE outbox_v4 RENAME TO outbox;\n")
 
-MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX + CAMERA_INDEX}
+DDL = DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX).replace("{OUTBOX}", OUTBOX) + GRAPH_DDL
+
+MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX + CAMERA_INDEX, 4: OUTBOX_V4}

@@ -419,9 +419,14 @@ class Store:
     def outbox_size(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
-    def ack_outbox(self, max_seq: int) -> None:
+    def ack_outbox(self, seqs: Sequence[int]) -> None:
+        """Acknowledge exactly these rows: another writer may have queued others meanwhile."""
         with self.transaction():
-            self.conn.execute("DELETE FROM outbox WHERE seq<=?", (max_seq,))
+            self.conn.executemany("DELETE FROM outbox WHERE seq=?", [(s,) for s in seqs])
+
+    def max_vector_rid(self) -> int:
+        """Largest event row id (0 for an empty memory)."""
+        return int(self.conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0])
 
     # -- relations --------------------------------------------------------
     def insert_relation(self, r: Relation, now: float) -> int:

@@ -43,7 +43,7 @@ from typing import Any
 from agentmem.errors import BadInputError, BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
 from agentmem.timeparse import parse_time
 
-STORY_ID_RE = re.compile(r"^[a-z0-9_-]+$")
+STORY_ID_RE = re.compile(r"[a-z0-9_-]+")
 STORY_KINDS = ("character", "object", "location")
 ENTITY_KEYS = {"id", "kind", "name", "aliases", "appearance", "reference_images", "attributes"}
 SHOT_KEYS = {"id", "t", "duration", "location", "characters", "objects", "action", "camera", "changes", "facts",
@@ -302,7 +302,7 @@ def _unknown_keys(d: dict, allowed: set[str], where: str) -> None:
 
 
 def _story_id(value: Any, where: str, fld: str) -> str:
-    if not isinstance(value, str) or not STORY_ID_RE.match(value):
+    if not isinstance(value, str) or not STORY_ID_RE.fullmatch(value):
         raise FormatError(f"{where}: {fld}: must match [a-z0-9_-]+, got {value!r}")
     return value
 

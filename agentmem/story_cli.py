@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from agentmem.cli_common import clean_errors
+from agentmem.errors import BadInputError
+from generators.base import available_generators
 
 
 def resolve_story_path(story: str) -> Path:
@@ -42,6 +44,12 @@ def _render_opts(width: int, height: int, frames: int | None, fps: int):
     return RenderOptions(width=width, height=height, num_frames=frames, fps=fps)
 
 
+def force_option(f):
+    return click.option("--force", is_flag=True,
+                        help="Replace the files of an earlier run in --out; files agentmem did not write are "
+                             "never touched.")(f)
+
+
 def render_options(f):
     f = click.option("--fps", default=8, show_default=True, help="Frames per second.")(f)
     f = click.option("--frames", "frames", type=int, default=None,
@@ -57,30 +65,35 @@ def render_options(f):
 @click.command()
 @click.argument("story")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--backend", default="storyboard", show_default=True,
-              help="Video back end: storyboard (CPU preview), cogvideox, wan-i2v, wan-vace, animatediff, svd.")
+@click.option("--backend", default="storyboard", show_default=True, type=click.Choice(available_generators()),
+              help="Video back end: storyboard is a CPU preview renderer; the others are diffusers pipelines "
+                   "and need --model.")
 @click.option("--model", default=None, help="Weights (local path or hub id) for a diffusers back end.")
 @click.option("--format", "video_format", type=click.Choice(["mp4", "gif"]), default="mp4", show_default=True,
               help="Video format (mp4 falls back to gif without imageio-ffmpeg).")
+@force_option
 @render_options
 @clean_errors
-def generate(story: str, out: str, backend: str, model: str | None, video_format: str, text_model: str, width: int,
-             height: int, frames: int | None, fps: int) -> None:
+def generate(story: str, out: str, backend: str, model: str | None, video_format: str, force: bool, text_model: str,
+             width: int, height: int, frames: int | None, fps: int) -> None:
     """Generate a story shot by shot with memory in the loop.
 
     STORY is a YAML or JSON story file, or a bundled story's name. Writes a
     video per shot and for the story, a contact sheet, plan.json and
-    report.html into --out.
+    report.html into --out, which must be new or empty (see --force).
 
     Example: agentmem generate lighthouse --backend storyboard --out out/lighthouse
     """
     from agentmem.produce import generate_story
     from agentmem.story import load_story
 
+    if backend != "storyboard" and not model:
+        raise BadInputError(f"--backend {backend} is a diffusers pipeline: give its weights with --model "
+                            "(a local folder or a hub id)")
     st = load_story(resolve_story_path(story))
     res = generate_story(st, out, backend=backend, backend_options={"model": model} if model else None,
                          render=_render_opts(width, height, frames, fps), video_format=video_format,
-                         text_embedder=_text_embedder(text_model), progress=True)
+                         text_embedder=_text_embedder(text_model), progress=True, force=force)
     click.echo(f"generated {len(res.shot_videos)} shots of {st.title!r} in {res.seconds:.1f}s ({backend})")
     for note in res.notes:
         click.echo(f"note: {note}", err=True)
@@ -92,10 +105,11 @@ def generate(story: str, out: str, backend: str, model: str | None, video_format
 @click.argument("story")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--print", "show", is_flag=True, help="Also print each shot's prompt and references.")
+@force_option
 @render_options
 @clean_errors
-def plan_cmd(story: str, out: str, show: bool, text_model: str, width: int, height: int, frames: int | None,
-             fps: int) -> None:
+def plan_cmd(story: str, out: str, show: bool, force: bool, text_model: str, width: int, height: int,
+             frames: int | None, fps: int) -> None:
     """Write the ShotPlans of a story (plan.json) without generating videos.
 
     Later plans reference what earlier shots showed, so the loop still runs:
@@ -109,7 +123,7 @@ def plan_cmd(story: str, out: str, show: bool, text_model: str, width: int, heig
 
     st = load_story(resolve_story_path(story))
     res = plan_story(st, out, render=_render_opts(width, height, frames, fps), text_embedder=_text_embedder(text_model),
-                     progress=True)
+                     progress=True, force=force)
     if show:
         for p in json.loads(Path(res.plan_json).read_text()):
             loc = p["static"]["location"] or {}
@@ -148,7 +162,6 @@ def eval_consistency(dirs: tuple[str, ...], stories: tuple[str, ...], bundled: b
     Example: agentmem eval consistency --bundled --out bench-results/consistency
     """
     from agentmem.consistency import evaluate_dir, format_table, plot, to_json
-    from agentmem.errors import BadInputError
     from agentmem.produce import generate_story
     from agentmem.story import bundled_stories, load_story
 
@@ -157,7 +170,8 @@ def eval_consistency(dirs: tuple[str, ...], stories: tuple[str, ...], bundled: b
     emb = _text_embedder(text_model) if paths else None
     for p in paths:
         d = Path(out) / p.stem
-        generate_story(load_story(p), d, text_embedder=emb, video_format="gif", progress=True)
+        # Only an earlier evaluation's own files are replaced (agentmem.outdir).
+        generate_story(load_story(p), d, text_embedder=emb, video_format="gif", progress=True, force=True)
         targets.append(str(d))
     if not targets:
         raise BadInputError("give a DIR written by `agentmem generate`, --story FILE or --bundled")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,20 +22,41 @@ from agentmem.store import Store, blob_to_vec
 COLLECTIONS = {"text": "agentmem_events_text", "image": "agentmem_media_image"}
 
 
+TOKEN_ENV = "AGENTMEM_CHROMA_TOKEN"
+
+
+class IndexUnavailableError(StoreError):
+    """The vector index cannot be reached or refused us; SQLite still holds every write."""
+
+
 @dataclass(frozen=True)
 class IndexConfig:
-    """Where the index lives: embedded under the memory directory, or a server URL."""
+    """Where the index lives: embedded under the memory directory, or a server URL (with its token)."""
 
     url: str | None = None
+    token: str | None = field(default=None, repr=False)
 
     @classmethod
-    def parse(cls, value: str | None) -> IndexConfig:
+    def parse(cls, value: str | None, token: str | None = None) -> IndexConfig:
         if value in (None, "", "embedded"):
             return cls(None)
         u = urlparse(value)
         if u.scheme not in ("http", "https") or not u.hostname:
             raise StoreError(f"chroma url {value!r}: use http://HOST:PORT or 'embedded'")
-        return cls(value)
+        return cls(value, token or None)
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """What an embedded client can see: vectors acknowledged before it connected.
+
+    Another process's later writes reach the files but not this process's
+    loaded HNSW, so queries score every row id above ``max_rid`` and every
+    ``pending`` one exactly.
+    """
+
+    max_rid: int
+    pending: frozenset[int]
 
 
 @dataclass(frozen=True)
@@ -48,66 +69,107 @@ class SyncReport:
 class ChromaIndex:
     """Lazily connected Chroma client with one collection per modality."""
 
-    def __init__(self, directory: Path, config: IndexConfig, namespace: str = ""):
+    def __init__(self, directory: Path, config: IndexConfig, namespace: str = "", store: Store | None = None):
         self.directory = Path(directory) / "chroma"
         self.config = config
         self._client = None
         self._cols: dict[str, object] = {}
         # One server may hold many memories: their collections are told apart by the memory's uid.
         self.namespace = namespace
+        self._store = store
+        self.horizon: Horizon | None = None
 
     def _connect(self):
         if self._client is None:
-            import chromadb
-            from chromadb.config import Settings
-
-            settings = Settings(anonymized_telemetry=False)
             if self.config.url is None:
-                self._client = chromadb.PersistentClient(path=str(self.directory), settings=settings)
+                self._client = self._embedded_client()
             else:
-                u = urlparse(self.config.url)
-                self._client = chromadb.HttpClient(
-                    host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https", settings=settings
-                )
+                self._client = self._guard("connect", self._http_client)
         return self._client
+
+    def _embedded_client(self):
+        import chromadb
+        from chromadb.config import Settings
+
+        if self._store is not None:
+            # Taken before connecting: whatever is acknowledged after this, the client may not have loaded.
+            self.horizon = Horizon(self._store.max_vector_rid(), frozenset(self._store.outbox_refs("text")))
+        return chromadb.PersistentClient(path=str(self.directory), settings=Settings(anonymized_telemetry=False))
+
+    def _http_client(self):
+        import chromadb
+        from chromadb.config import Settings
+
+        auth = {}
+        if self.config.token:
+            auth = {"chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
+                    "chroma_client_auth_credentials": self.config.token}
+        u = urlparse(self.config.url)
+        return chromadb.HttpClient(host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https",
+                                   settings=Settings(anonymized_telemetry=False, **auth))
+
+    def _guard(self, what: str, fn, *args, **kwargs):
+        """Run a call on the server, turning any failure into one :class:`IndexUnavailableError`."""
+        if self.config.url is None:
+            return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - httpx, chromadb and ValueError all mean "the server failed us"
+            self._client, self._cols = None, {}
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            hint = ""
+            if any(w in text.lower() for w in ("forbidden", "unauthorized", "auth", "401", "403")):
+                hint = f"; the server wants a token: pass --chroma-token or set {TOKEN_ENV}"
+            raise IndexUnavailableError(f"chroma server {self.config.url}: {what} failed ({text}){hint}") from None
 
     def collection(self, modality: str):
         if modality not in self._cols:
             name = COLLECTIONS[modality] + self.namespace
-            self._cols[modality] = self._connect().get_or_create_collection(
-                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
+            client = self._connect()
+            self._cols[modality] = self._guard(
+                "open collection", client.get_or_create_collection, name, embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}})
         return self._cols[modality]
 
     def upsert(self, modality: str, ids: list[str], vecs: np.ndarray) -> None:
-        self.collection(modality).upsert(ids=ids, embeddings=vecs)
+        col = self.collection(modality)
+        self._guard("upsert", col.upsert, ids=ids, embeddings=vecs)
 
     def delete(self, modality: str, ids: list[str]) -> None:
         if ids:
-            self.collection(modality).delete(ids=ids)
+            col = self.collection(modality)
+            self._guard("delete", col.delete, ids=ids)
 
     def query(self, modality: str, vec: np.ndarray, n: int) -> list[tuple[int, float]]:
         """(ref, cosine similarity) of the ``n`` nearest, best first."""
         col = self.collection(modality)
-        count = col.count()
+        count = self._guard("count", col.count)
         if count == 0:
             return []
-        res = col.query(query_embeddings=[vec.astype(np.float32)], n_results=min(n, count), include=["distances"])
+        res = self._guard("query", col.query, query_embeddings=[vec.astype(np.float32)], n_results=min(n, count),
+                          include=["distances"])
         return [(int(i), 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
 
     def count(self, modality: str) -> int:
-        return int(self.collection(modality).count())
+        col = self.collection(modality)
+        return int(self._guard("count", col.count))
 
     def all_ids(self, modality: str) -> set[int]:
         col = self.collection(modality)
         out: set[int] = set()
         offset, page = 0, 5000
         while True:
-            got = col.get(include=[], limit=page, offset=offset)["ids"]
+            got = self._guard("list ids", col.get, include=[], limit=page, offset=offset)["ids"]
             out.update(int(i) for i in got)
             if len(got) < page:
                 return out
             offset += page
+
+    def vectors_of(self, modality: str, ids: list[str]) -> dict[int, np.ndarray]:
+        """The vectors the index holds for ``ids`` (what a probe compares with SQLite)."""
+        col = self.collection(modality)
+        got = self._guard("get", col.get, ids=ids, include=["embeddings"])
+        return {int(i): np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
 
     def reset(self) -> None:
         """Drop the index; it is derived data and is rebuilt from SQLite."""
@@ -120,13 +182,20 @@ class ChromaIndex:
         self._cols.clear()
 
     def quarantine(self) -> Path | None:
-        """Move an embedded index that will not open aside, keeping it for inspection."""
+        """Move an embedded index that is broken aside, keeping it for inspection."""
         if self.config.url is not None or not self.directory.exists():
             return None
-        dest = self.directory.with_name(f"chroma.broken-{int(time.time())}")
+        self.release()
+        dest = self.directory.with_name(f"chroma.broken-{time.time_ns()}")
         shutil.move(str(self.directory), dest)
-        self._client, self._cols = None, {}
         return dest
+
+    def release(self) -> None:
+        """Forget the client. Chroma caches one system per path in the process; it must go too, or the next
+        client writes through the old, moved files ("attempt to write a readonly database")."""
+        if self._client is not None and self.config.url is None:
+            self._client.clear_system_cache()
+        self._client, self._cols, self.horizon = None, {}, None
 
 
 def _vectors_for(store: Store, collection: str, refs: list[int]) -> dict[int, np.ndarray]:
@@ -157,7 +226,7 @@ def sync(store: Store, index: ChromaIndex, *, batch: int = 2000, progress=None) 
                 keys = list(vecs)
                 index.upsert(collection, [str(k) for k in keys], np.stack([vecs[k] for k in keys]))
             index.delete(collection, [str(d) for d in dels])
-        store.ack_outbox(rows[-1][0])
+        store.ack_outbox([seq for seq, _, _, _ in rows])
         applied += len(rows)
         if progress is not None:
             progress(len(rows))

@@ -98,8 +98,10 @@ def test_errors_are_one_clean_line(db, args, msg):
 
 
 def test_demo_runs(tmp_path):
-    res = run("demo", "--db", str(tmp_path / "demo"))
+    res = run("demo", "--out", str(tmp_path / "demo"))
     assert res.exit_code == 0, res.output
+    assert (tmp_path / "demo" / "memory" / "memory.db").is_file()
+    assert (tmp_path / "demo" / "story" / "report.html").is_file()
     assert "Ingested the bundled story" in res.output
     assert "t=    49: {'appearance': 'tall woman, silver hair, red oilskin'" in res.output
     # the lamp changes hands at t=86410: the later holder supersedes the earlier, never-closed fact
