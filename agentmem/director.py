@@ -33,7 +33,7 @@ from typing import Any
 
 from agentmem.errors import BadInputError, FormatError
 from agentmem.frames import Keyframe, shot_in_memory, write_back
-from agentmem.model import MediaRef, Relation
+from agentmem.model import EntityDecl, MediaRef, Relation
 from agentmem.planner import Planner, PlannerConfig
 from agentmem.story import Shot, Story, StoryEntity, parse_entity, parse_shot
 from generators.conditioning import Clip, ShotPlan
@@ -114,17 +114,20 @@ class Director:
         """
         parsed = [e if isinstance(e, StoryEntity) else parse_entity(e, f"entity {e.get('id', '?')}", base_dir)
                   for e in entities]
+        ids = [e.id for e in parsed]
         for e in parsed:
-            if e.id in self.entities:
+            if e.id in self.entities or ids.count(e.id) > 1:
                 raise FormatError(f"entity {e.id}: id: declared twice")
+        decls = []
         for e in parsed:
             attrs = dict(e.attributes)
             if e.appearance:
                 attrs["appearance"] = e.appearance
             # resolve=False: story ids are explicit, so never let fuzzy name matching merge two of them.
-            self.mem.add_entity(e.id, kind=e.kind, name=e.name, aliases=list(e.aliases), attributes=attrs,
-                                media=[MediaRef(path=p) for p in e.reference_images], t=self.t_origin, resolve=False)
-            self.entities[e.id] = e
+            decls.append(EntityDecl(e.id, e.kind, e.name, tuple(e.aliases), attrs,
+                                    tuple(MediaRef(path=p) for p in e.reference_images), self.t_origin, resolve=False))
+        self.mem.write(entities=decls)
+        self.entities.update((e.id, e) for e in parsed)
 
     # ----------------------------------------------------------------- loop
 

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from agentmem.bert_encoder import BertMeanEncoder
-from agentmem.errors import MediaNotFoundError, ModelUnavailableError
+from agentmem.errors import BadInputError, MediaNotFoundError, ModelUnavailableError
 
 DEFAULT_TEXT_MODEL = "minilm"
 DEFAULT_IMAGE_MODEL = "descriptor"
@@ -155,8 +155,12 @@ class DescriptorImageEmbedder:
         for p in paths:
             if not os.path.exists(p):
                 raise MediaNotFoundError(f"image not found: {p}")
-            with Image.open(p) as im:
-                rows.append(self.embed_array(np.asarray(im.convert("RGB"))))
+            try:
+                with Image.open(p) as im:
+                    rgb = np.asarray(im.convert("RGB"))
+            except Exception as exc:  # noqa: BLE001 - Pillow raises many types for files that are not images
+                raise BadInputError(f"{p}: not a readable image ({type(exc).__name__})") from None
+            rows.append(self.embed_array(rgb))
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
     def embed_array(self, rgb: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any
 
 from agentmem.errors import AgentMemError, BadInputError, FormatError, UnknownEntityError
 from agentmem.locomo import LocomoConversation, LocomoFormatError, load_locomo
-from agentmem.model import Event, MediaRef, Relation
+from agentmem.model import EntityDecl, Event, MediaRef, Relation
 from agentmem.records import parse_entity, parse_event, parse_relation
 from agentmem.resolution import normalize_name
 
@@ -67,7 +67,8 @@ class ParsedEvents:
     events: list[Event]
     relations: list[Relation]
     skipped: list[str]
-    where: dict[str, str] = field(default_factory=dict)
+    event_where: list[str] = field(default_factory=list)
+    relation_where: list[str] = field(default_factory=list)
 
 
 def read_events_file(path: str | Path, *, skip_bad: bool = False) -> ParsedEvents:
@@ -81,20 +82,18 @@ def read_events_file(path: str | Path, *, skip_bad: bool = False) -> ParsedEvent
                 continue
             where = f"{p.name} line {n}"
             try:
-                try:
-                    d = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise FormatError(f"{where}: broken JSON ({exc.msg} at column {exc.colno})") from None
+                d = parse_json_line(line, where)
                 if not isinstance(d, dict):
                     raise FormatError(f"{where}: expected a JSON object, got {type(d).__name__}")
                 kind = d.get("type", "event")
                 if kind == "entity":
                     out.entities.append(parse_entity(d, where))
                 elif kind == "relation":
-                    out.relations.append(parse_relation({k: v for k, v in d.items() if k != "type"}, where))
+                    out.relations.append(parse_relation(d, where))
+                    out.relation_where.append(where)
                 elif kind == "event":
                     out.events.append(parse_event({k: v for k, v in d.items() if k != "type"}, where))
-                    out.where[out.events[-1].id] = where
+                    out.event_where.append(where)
                 else:
                     raise BadInputError(f"{where}: unknown type {kind!r}; use entity, relation or event")
             except BadInputError as exc:
@@ -104,44 +103,74 @@ def read_events_file(path: str | Path, *, skip_bad: bool = False) -> ParsedEvent
     return out
 
 
+def parse_json_line(line: str, where: str) -> Any:
+    """One JSON value, or a :class:`FormatError` naming the line (also for absurd nesting and huge numbers)."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{where}: broken JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise FormatError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise FormatError(f"{where}: unreadable JSON value ({str(exc).splitlines()[0][:80]})") from None
+
+
 def ingest_events_file(mem, path: str | Path, *, skip_bad: bool = False,
                        progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Validate the whole file, then store it in one transaction (nothing, if any line is refused)."""
     parsed = read_events_file(path, skip_bad=skip_bad)
     report = IngestReport(format="events", skipped=parsed.skipped)
     declared = {e["id"] for e in parsed.entities}
     declared |= {normalize_name(n) for e in parsed.entities for n in [e["name"] or "", *e["aliases"]] if n}
     _check_references(mem, parsed, declared, skip_bad, report)
-    for e in parsed.entities:
-        mem.add_entity(e["id"], kind=e["kind"], name=e["name"], aliases=e["aliases"],
-                       attributes=e["attributes"], media=e["media"], t=e["t"])
-        report.entities += 1
-    report.events = len(mem.add_events(parsed.events, progress=progress))
-    for r in parsed.relations:
-        mem.add_relation(r)
-        report.relations += 1
+    _check_duplicates(parsed, skip_bad, report)
+    entities = [EntityDecl(e["id"], e["kind"], e["name"], tuple(e["aliases"]), e["attributes"], tuple(e["media"]),
+                           e["t"]) for e in parsed.entities]
+    report.events = len(mem.write(entities=entities, events=parsed.events, relations=parsed.relations,
+                                  progress=progress))
+    report.entities, report.relations = len(entities), len(parsed.relations)
     return report
 
 
 def _check_references(mem, parsed: ParsedEvents, declared: set[str], skip_bad: bool, report: IngestReport) -> None:
-    """Fail (or skip) events naming entities that neither the file nor the memory declares."""
+    """Fail (or skip) events and facts naming entities that neither the file nor the memory declares."""
     known_norms = {norm for _, _, norm in mem.store.alias_rows()}
 
     def known(ref: str) -> bool:
         norm = normalize_name(ref)
         return ref in declared or norm in declared or mem.store.entity_exists(ref) or norm in known_norms
 
-    keep = []
-    for e in parsed.events:
-        refs = [*e.participants, *([e.location] if e.location else [])]
+    def unknown_of(refs: list[str], where: str) -> bool:
         bad = [r for r in refs if not known(r)]
         if not bad:
-            keep.append(e)
-            continue
-        msg = (f"{parsed.where.get(e.id, 'event ' + e.id)}: unknown entity {bad[0]!r}; "
-               'declare it first with a line {"type": "entity", "id": ...}')
+            return False
+        msg = f"{where}: unknown entity {bad[0]!r}; declare it first with a line {{\"type\": \"entity\", \"id\": ...}}"
         if not skip_bad:
             raise UnknownEntityError(msg)
         report.skipped.append(msg)
+        return True
+
+    keep = [not unknown_of([*e.participants, *([e.location] if e.location else [])], w)
+            for e, w in zip(parsed.events, parsed.event_where)]
+    parsed.events[:] = [e for e, k in zip(parsed.events, keep) if k]
+    parsed.event_where[:] = [w for w, k in zip(parsed.event_where, keep) if k]
+    keep = [not unknown_of([r.subject, r.object], w) for r, w in zip(parsed.relations, parsed.relation_where)]
+    parsed.relations[:] = [r for r, k in zip(parsed.relations, keep) if k]
+
+
+def _check_duplicates(parsed: ParsedEvents, skip_bad: bool, report: IngestReport) -> None:
+    """One event id, one line: a later line with the same id is refused (or skipped)."""
+    first: dict[str, str] = {}
+    keep = []
+    for e, where in zip(parsed.events, parsed.event_where):
+        if e.id in first:
+            msg = f"{where}: id {e.id!r} is already used by {first[e.id]}"
+            if not skip_bad:
+                raise BadInputError(msg)
+            report.skipped.append(msg)
+            continue
+        first[e.id] = where
+        keep.append(e)
     parsed.events[:] = keep
 
 

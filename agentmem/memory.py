@@ -35,7 +35,7 @@ from agentmem.embedders import (
 )
 from agentmem.errors import BadInputError, NotFoundError, StoreError, UnknownEntityError
 from agentmem.index_probe import probe_index
-from agentmem.model import ENTITY_KINDS, EntitySlot, Event, Hit, MediaRef, Merge, Relation
+from agentmem.model import ENTITY_KINDS, EntityDecl, EntitySlot, Event, Hit, MediaRef, Merge, Relation
 from agentmem.records import check_id, parse_event
 from agentmem.resolution import best_match, normalize_name, select_diverse
 from agentmem.store import Store
@@ -49,6 +49,7 @@ from agentmem.vector_index import (
     sync,
 )
 from agentmem.vectors import VectorCache
+
 
 class IndexWarning(UserWarning):
     """A write was stored but the vector index did not take it yet."""
@@ -129,6 +130,7 @@ class Memory:
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None
+        self.index.release()
         self.store.close()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
@@ -166,41 +168,85 @@ class Memory:
         :mod:`agentmem.resolution`) is kept as its own record and merged into
         that entity; the merge is recorded and :meth:`split` undoes it.
         """
-        check_id(id, f"entity {id!r}")
-        if kind is not None and kind not in ENTITY_KINDS:
-            raise BadInputError(f"entity {id!r}: kind must be one of {list(ENTITY_KINDS)}, got {kind!r}")
-        media_vecs = self._embed_media(list(media))
-        exists = self.store.entity_exists(id)
-        if not exists:
-            kind, name = kind or "other", name or id
-        attributes = attributes or {}
-        described = not exists or "appearance" in attributes or "description" in attributes
-        # Embed before taking the write lock: model inference must not block other writers.
-        desc_vec = self._entity_text_vector(name or self.store.entity_name(id), attributes) if described else None
-        now = time.time()
-        with self.store.transaction():
-            new = not self.store.entity_exists(id)
-            match = self._match_new_entity(id, kind, [name, *aliases], desc_vec) if new and resolve else None
-            if new:
-                self.store.insert_entity(id, kind, name, now)
-            else:
-                self.store.touch_entity(id, now, kind=kind, name=name)
-            for a in dict.fromkeys(x for x in [id, name, *aliases] if x):
-                if normalize_name(a):
-                    self.store.add_alias(id, a, normalize_name(a))
-            for key, value in attributes.items():
-                self.store.set_attribute(id, key, str(value), float(t), "declared")
-            if desc_vec is not None:
-                self.store.add_entity_vector(id, "text", desc_vec, "description", t)
-                self._cap_vectors(id, "text", TEXT_VECTOR_CAP)
-            for m, vec in zip(media, media_vecs):
-                self.store.add_media("entity", id, MediaRef(m.path, m.t, m.caption, m.kind, vec))
-                if vec is not None:
-                    self.store.add_entity_vector(id, "image", np.asarray(vec), m.path or "", m.t)
-            self._cap_vectors(id, "image", IMAGE_VECTOR_CAP)
-            if match is not None:
-                self.store.record_merge(id, match.entity_id, f"{match.stage} match on write", match.score, now)
+        decl = EntityDecl(id, kind, name, tuple(aliases), dict(attributes or {}), tuple(media), t, resolve)
+        self.write(entities=[decl])
         return self.store.canonical(id)
+
+    def write(
+        self,
+        *,
+        entities: Sequence[EntityDecl] = (),
+        events: Iterable[Event | dict[str, Any]] = (),
+        relations: Sequence[Relation] = (),
+        embeddings: np.ndarray | None = None,
+        batch_size: int = 2000,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[str]:
+        """Store entities, then events, then relations, in one transaction; returns the event ids.
+
+        Everything is validated and embedded first, without holding the write
+        lock; then one transaction writes it all, or nothing if any part is
+        refused (an unknown entity, an event id stored with other content, ...).
+        Index work is applied after the commit.
+        """
+        # 1. Validate and embed, outside the lock.
+        ents = [self._prepare_entity(d) for d in entities]
+        evs = self._parse_events(events)
+        if embeddings is not None and len(embeddings) != len(evs):
+            raise BadInputError(f"embeddings has {len(embeddings)} rows for {len(evs)} events")
+        vecs = embeddings if embeddings is not None else self._embed_events(evs, batch_size, progress)
+        media_vecs = [self._embed_media(e.media) for e in evs]
+        self._check_immutable(evs)
+        # 2. Write it all in one transaction.
+        with self.store.transaction():
+            for prepared in ents:
+                self._apply_entity(*prepared)
+            self._resolve_event_entities(evs)
+            self._write_events(evs, vecs, media_vecs)
+            for r in relations:
+                self._apply_relation(r)
+        if progress is not None and embeddings is not None:
+            progress(len(evs))
+        # 3. Index work, after the commit.
+        if self.auto_sync:
+            self._sync_after_write()
+        return [e.id for e in evs]
+
+    def _prepare_entity(self, d: EntityDecl) -> tuple[EntityDecl, np.ndarray | None, list, float]:
+        check_id(d.id, f"entity {d.id!r}")
+        if d.kind is not None and d.kind not in ENTITY_KINDS:
+            raise BadInputError(f"entity {d.id!r}: kind must be one of {list(ENTITY_KINDS)}, got {d.kind!r}")
+        media_vecs = self._embed_media(list(d.media))
+        exists = self.store.entity_exists(d.id)
+        described = not exists or "appearance" in d.attributes or "description" in d.attributes
+        name = d.name or (d.id if not exists else self.store.entity_name(d.id))
+        desc_vec = self._entity_text_vector(name, d.attributes) if described else None
+        return d, desc_vec, media_vecs, float(d.t)
+
+    def _apply_entity(self, d: EntityDecl, desc_vec: np.ndarray | None, media_vecs: list, t: float) -> None:
+        now = time.time()
+        new = not self.store.entity_exists(d.id)
+        kind, name = (d.kind or "other", d.name or d.id) if new else (d.kind, d.name)
+        match = self._match_new_entity(d.id, kind, [name, *d.aliases], desc_vec) if new and d.resolve else None
+        if new:
+            self.store.insert_entity(d.id, kind, name, now)
+        else:
+            self.store.touch_entity(d.id, now, kind=kind, name=name)
+        for a in dict.fromkeys(x for x in [d.id, name, *d.aliases] if x):
+            if normalize_name(a):
+                self.store.add_alias(d.id, a, normalize_name(a))
+        for key, value in d.attributes.items():
+            self.store.set_attribute(d.id, key, str(value), t, "declared")
+        if desc_vec is not None:
+            self.store.add_entity_vector(d.id, "text", desc_vec, "description", t)
+            self._cap_vectors(d.id, "text", TEXT_VECTOR_CAP)
+        for m, vec in zip(d.media, media_vecs):
+            self.store.add_media("entity", d.id, MediaRef(m.path, m.t, m.caption, m.kind, vec))
+            if vec is not None:
+                self.store.add_entity_vector(d.id, "image", np.asarray(vec), m.path or "", m.t)
+        self._cap_vectors(d.id, "image", IMAGE_VECTOR_CAP)
+        if match is not None:
+            self.store.record_merge(d.id, match.entity_id, f"{match.stage} match on write", match.score, now)
 
     def _entity_text_vector(self, name: str, attributes: dict[str, str]) -> np.ndarray | None:
         if self.text is None:
@@ -293,36 +339,30 @@ class Memory:
         batch_size: int = 2000,
         progress: Callable[[int], None] | None = None,
     ) -> list[str]:
-        """Store events durably; returns their ids in input order.
+        """Store events durably, all or none; returns their ids in input order.
 
-        Every event is validated and its entities resolved before anything is
-        written. Each batch commits in one transaction: when this returns,
-        every event is on disk. Ids already stored are skipped if identical
-        and rejected if different (events are immutable).
+        Every event is validated, embedded and its entities resolved before
+        one transaction writes them all: when this returns, every event is on
+        disk, and when it raises, none is. Ids already stored are skipped if
+        identical and rejected if different (events are immutable).
 
         Parameters
         ----------
         embeddings : ndarray, optional
             Precomputed unit text vectors, one row per event (skips the embedder).
+        batch_size : int
+            Texts embedded per call to the text embedder.
         """
+        return self.write(events=events, embeddings=embeddings, batch_size=batch_size, progress=progress)
+
+    def _parse_events(self, events: Iterable[Event | dict[str, Any]]) -> list[Event]:
         evs = [e if isinstance(e, Event) else parse_event(e, f"event {i}") for i, e in enumerate(events)]
-        self._resolve_event_entities(evs)
-        if embeddings is not None and len(embeddings) != len(evs):
-            raise BadInputError(f"embeddings has {len(embeddings)} rows for {len(evs)} events")
         seen: set[str] = set()
         for e in evs:
             if e.id in seen:
                 raise BadInputError(f"event id {e.id!r} appears twice in one ingest")
             seen.add(e.id)
-        for start in range(0, len(evs), batch_size):
-            chunk = evs[start : start + batch_size]
-            vecs = embeddings[start : start + batch_size] if embeddings is not None else self._embed_events(chunk)
-            self._write_events(chunk, vecs)
-            if progress is not None:
-                progress(len(chunk))
-        if self.auto_sync:
-            self._sync_after_write()
-        return [e.id for e in evs]
+        return evs
 
     def _resolve_event_entities(self, evs: list[Event]) -> None:
         cache: dict[str, str] = {}
@@ -337,10 +377,28 @@ class Memory:
             if e.location is not None:
                 e.location = raw(e.location, f"event {e.id} location")
 
-    def _embed_events(self, evs: list[Event]) -> np.ndarray | None:
-        if self.text is None:
+    def _check_immutable(self, evs: list[Event]) -> None:
+        """Refuse an event id already stored with other content (checked again inside the transaction)."""
+        existing = self.store.existing_event_ids([e.id for e in evs])
+        if not existing:
+            return
+        old = self.store.events_by_rid([self.store.rid_of(i) for i in existing])
+        by_id = {o.id: o for o in old.values()}
+        for e in evs:
+            if e.id in existing and (by_id[e.id].text, by_id[e.id].t_start) != (e.text, e.t_start):
+                raise BadInputError(f"event {e.id!r} is already stored with other content; events are immutable")
+
+    def _embed_events(self, evs: list[Event], batch_size: int,
+                      progress: Callable[[int], None] | None) -> np.ndarray | None:
+        if self.text is None or not evs:
             return None
-        return self.text.embed([search_text(e) for e in evs])
+        parts = []
+        for start in range(0, len(evs), batch_size):
+            chunk = evs[start : start + batch_size]
+            parts.append(self.text.embed([search_text(e) for e in chunk]))
+            if progress is not None:
+                progress(len(chunk))
+        return np.concatenate(parts)
 
     def _embed_media(self, media: list[MediaRef]) -> list[list[float] | None]:
         paths = [m.path for m in media if m.path and m.embedding is None]
@@ -355,47 +413,44 @@ class Memory:
                 out.append(None)
         return out
 
-    def _write_events(self, evs: list[Event], vecs: np.ndarray | None) -> None:
-        media_vecs = [self._embed_media(e.media) for e in evs]
+    def _write_events(self, evs: list[Event], vecs: np.ndarray | None, media_vecs: list[list]) -> None:
+        """Insert the new events, inside the caller's transaction."""
+        if not evs:
+            return
+        self._check_immutable(evs)
+        existing = self.store.existing_event_ids([e.id for e in evs])
         now = time.time()
-        with self.store.transaction():
-            existing = self.store.existing_event_ids([e.id for e in evs])
-            if existing:
-                old = self.store.events_by_rid([self.store.rid_of(i) for i in existing])
-                by_id = {o.id: o for o in old.values()}
-                for e in evs:
-                    if e.id in existing and (by_id[e.id].text, by_id[e.id].t_start) != (e.text, e.t_start):
-                        raise BadInputError(
-                            f"event {e.id!r} is already stored with other content; events are immutable"
-                        )
-            fresh = [i for i, e in enumerate(evs) if e.id not in existing]
-            for i in fresh:
-                evs[i].ingested_at = now
-            new_rids = self.store.insert_events(
-                [(evs[i], search_text(evs[i]), None if vecs is None else vecs[i]) for i in fresh]
-            )
-            for i in fresh:
-                e = evs[i]
-                for m, mv in zip(e.media, media_vecs[i]):
-                    mid = self.store.add_media("event", e.id, MediaRef(m.path, m.t, m.caption, m.kind, mv))
-                    if mv is not None:
-                        self.store.enqueue("upsert", "image", mid)
-            if new_rids:
-                added = [evs[i] for i in fresh]
-                self.store.note_times(max(e.t_end - e.t_start for e in added), max(e.t_end for e in added))
-            refresh_context(self.store, new_rids)
+        fresh = [i for i, e in enumerate(evs) if e.id not in existing]
+        for i in fresh:
+            evs[i].ingested_at = now
+        new_rids = self.store.insert_events(
+            [(evs[i], search_text(evs[i]), None if vecs is None else vecs[i]) for i in fresh]
+        )
+        for i in fresh:
+            e = evs[i]
+            for m, mv in zip(e.media, media_vecs[i]):
+                mid = self.store.add_media("event", e.id, MediaRef(m.path, m.t, m.caption, m.kind, mv))
+                if mv is not None:
+                    self.store.enqueue("upsert", "image", mid)
+        if new_rids:
+            added = [evs[i] for i in fresh]
+            self.store.note_times(max(e.t_end - e.t_start for e in added), max(e.t_end for e in added))
+        refresh_context(self.store, new_rids)
 
     def event(self, event_id: str) -> Event:
         rid = self.store.rid_of(event_id)
         return self.store.events_by_rid([rid])[rid]
 
     def add_relation(self, relation: Relation) -> int:
-        """Store a fact about two entities (the relation graph builds on these)."""
+        """Store a fact about two entities (the relation graph builds on these); returns its row id."""
+        with self.store.transaction():
+            return self._apply_relation(relation)
+
+    def _apply_relation(self, relation: Relation) -> int:
         s = self._raw_entity_id(relation.subject, "relation subject")
         o = self._raw_entity_id(relation.object, "relation object")
         r = Relation(s, relation.predicate, o, relation.t_from, relation.t_to, relation.evidence, relation.weight)
-        with self.store.transaction():
-            return self.store.insert_relation(r, time.time())
+        return self.store.insert_relation(r, time.time())
 
     # -- index ----------------------------------------------------------------
     def _sync_after_write(self) -> None:

@@ -62,6 +62,24 @@ class CameraPose:
     fov: float = 60.0
 
 
+@dataclass(frozen=True)
+class EntityDecl:
+    """A declaration or update of an entity, as :meth:`agentmem.Memory.write` takes it.
+
+    ``attributes`` take effect at story time ``t``. ``resolve=False`` keeps the
+    id apart even when its name matches another entity.
+    """
+
+    id: str
+    kind: str | None = None
+    name: str | None = None
+    aliases: tuple[str, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)
+    media: tuple[MediaRef, ...] = ()
+    t: float = 0.0
+    resolve: bool = True
+
+
 @dataclass
 class EntitySlot:
     """One character, object or location, with its history."""

@@ -41,10 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from agentmem.errors import BadInputError, BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
+from agentmem.records import check_image
 from agentmem.timeparse import parse_time
 
 STORY_ID_RE = re.compile(r"[a-z0-9_-]+")
 STORY_KINDS = ("character", "object", "location")
+MAX_STORY_BYTES = 10_000_000
+MAX_STORY_NODES = 200_000
+MAX_STORY_CHARS = 4_000_000
 ENTITY_KEYS = {"id", "kind", "name", "aliases", "appearance", "reference_images", "attributes"}
 SHOT_KEYS = {"id", "t", "duration", "location", "characters", "objects", "action", "camera", "changes", "facts",
              "motion"}
@@ -170,7 +174,12 @@ def load_story(path: str | os.PathLike) -> Story:
     p = Path(path)
     if not p.is_file():
         raise MediaNotFoundError(f"story file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    if p.stat().st_size > MAX_STORY_BYTES:
+        raise FormatError(f"{p.name}: {p.stat().st_size:,} bytes; a story file may have at most {MAX_STORY_BYTES:,}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{p.name}: not UTF-8 text ({exc.reason})") from None
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)
@@ -179,9 +188,45 @@ def load_story(path: str | os.PathLike) -> Story:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # noqa: BLE001 - both parsers' errors become one named error
-        raise FormatError(f"{p.name}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: "
-                          f"{str(exc).splitlines()[0]}") from None
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise FormatError(f"{p.name}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {first}") from None
+    check_expanded_size(data, p.name)
     return parse_story(data, source=p.name, base_dir=p.parent)
+
+
+def check_expanded_size(data: Any, source: str, *, max_nodes: int = MAX_STORY_NODES,
+                        max_chars: int = MAX_STORY_CHARS) -> None:
+    """Refuse values that expand past the limits: YAML aliases can make 1 KB mean gigabytes.
+
+    The walk counts a value each time it is reached (as the story would be read), and stops at the limit,
+    so checking costs at most ``max_nodes`` steps.
+
+    Examples
+    --------
+    >>> shared = ["x"] * 9
+    >>> for _ in range(12):  # what 13 YAML anchors of 4 aliases each load as
+    ...     shared = [shared, shared, shared, shared]
+    >>> check_expanded_size({"a": shared}, "bomb.yaml")
+    Traceback (most recent call last):
+    ...
+    agentmem.errors.FormatError: bomb.yaml: the story expands past 200,000 values (YAML aliases?); ...
+    """
+    nodes, chars, stack = 0, 0, [data]
+    while stack:
+        v = stack.pop()
+        nodes += 1
+        if isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, str):
+            chars += len(v)
+        if nodes > max_nodes:
+            raise FormatError(f"{source}: the story expands past {max_nodes:,} values (YAML aliases?); "
+                              "write the values out, or split the story")
+        if chars > max_chars:
+            raise FormatError(f"{source}: the story's text expands past {max_chars:,} characters (YAML aliases?)")
 
 
 def parse_story(data: Any, *, source: str = "<story>", base_dir: str | os.PathLike | None = None) -> Story:
@@ -240,6 +285,7 @@ def parse_entity(d: Any, where: str, base_dir: str | os.PathLike | None = None) 
         path = r if base_dir is None or os.path.isabs(r) else os.path.join(os.fspath(base_dir), r)
         if not os.path.isfile(path):
             raise MediaNotFoundError(f"{where}: reference_images[{j}]: file not found: {path}")
+        check_image(path, where, f"reference_images[{j}]")
         refs.append(os.path.abspath(path))
     return StoryEntity(id=eid, kind=kind, name=name.strip(), aliases=tuple(aliases), appearance=appearance.strip(),
                        reference_images=tuple(refs), attributes={k: str(v) for k, v in attrs.items()})

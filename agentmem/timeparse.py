@@ -57,7 +57,10 @@ def parse_time(value: object, *, field: str = "time") -> float:
     if isinstance(value, bool):
         raise BadTimeError(f"{field}: expected seconds or an ISO-8601 date, got {value!r}")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise BadTimeError(f"{field}: {str(value)[:20]}... is too large to be a time in seconds") from None
     elif isinstance(value, str):
         seconds = _parse_str(value.strip(), field)
     else:

@@ -191,10 +191,11 @@ class ChromaIndex:
         return dest
 
     def release(self) -> None:
-        """Forget the client. Chroma caches one system per path in the process; it must go too, or the next
-        client writes through the old, moved files ("attempt to write a readonly database")."""
-        if self._client is not None and self.config.url is None:
-            self._client.clear_system_cache()
+        """Close the client. Chroma shares one system per path in a process until its last client closes; left
+        open, the next client writes through old files (after a quarantine: "attempt to write a readonly
+        database") and every memory ever opened keeps its index loaded."""
+        if self._client is not None:
+            self._client.close()
         self._client, self._cols, self.horizon = None, {}, None
 
 

@@ -174,11 +174,13 @@ def _cosine(conn, rids: np.ndarray, sims: np.ndarray, qv: np.ndarray):
 def _live(conn, rids: list[int], as_of: float | None = None) -> set[int]:
     """The active events among ``rids`` (that had started by ``as_of``, if given)."""
     out: set[int] = set()
-    cond = "" if as_of is None else f" AND t_start <= {float(as_of)!r}"
+    cond = "" if as_of is None else " AND t_start <= ?"
+    extra = [] if as_of is None else [float(as_of)]
     for i in range(0, len(rids), 500):
         chunk = rids[i : i + 500]
         out.update(r[0] for r in conn.execute(
-            f"SELECT rid FROM events WHERE rid IN ({','.join('?' * len(chunk))}) AND archived=0{cond}", chunk))
+            f"SELECT rid FROM events WHERE rid IN ({','.join('?' * len(chunk))}) AND archived=0{cond}",
+            [*chunk, *extra]))
     return out
 
 

@@ -232,9 +232,11 @@ def _add_events(G: nx.MultiDiGraph, store, where: str, args: tuple, canon: dict[
     if not G.graph["include_archive"]:
         where += " AND e.archived=0"
     if G.graph["t0"] is not None:
-        where += f" AND e.t_end >= {float(G.graph['t0'])!r}"
+        where += " AND e.t_end >= ?"
+        args = (*args, float(G.graph["t0"]))
     if G.graph["t1"] is not None:
-        where += f" AND e.t_start <= {float(G.graph['t1'])!r}"
+        where += " AND e.t_start <= ?"
+        args = (*args, float(G.graph["t1"]))
     evs = read_events(conn, where, args, order="e.t_start, e.rid")
     episode = dict(conn.execute(
         "SELECT rid, episode FROM graph_event_episode WHERE rid BETWEEN ? AND ?",

@@ -39,9 +39,12 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -53,6 +56,9 @@ from graph.persist import write_nodes as _write_nodes
 from graph.relations import INFERRED_PREDICATES, close_contradicted
 
 STEPS = ("facts", "decay", "merge", "cap", "events", "levels", "communities")
+# Steps that write in several short transactions of their own (the others run in one, short at any size).
+CHUNKED_STEPS = ("merge", "events", "communities")
+EVENT_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -200,13 +206,21 @@ def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
             continue
         out.append((eid, m.entity_id, f"compress: {m.stage} name match", m.score))
         gone.add(eid)
-    if run is not None:
+    if run is None:
+        return out
+    # The comparison above only reads (it is quadratic in entities); the merges are written in one short
+    # transaction, each only if both entities are still canonical by then.
+    with store.transaction():
+        done = []
         for src, dst, why, score in out:
-            before = conn.execute("SELECT updated_at FROM entities WHERE id=?", (src,)).fetchone()[0]
+            row = conn.execute("SELECT updated_at FROM entities WHERE id=? AND merged_into IS NULL", (src,)).fetchone()
+            if row is None or store.canonical(dst) != dst:
+                continue
             mid = store.record_merge(src, dst, why + f" (run {run})", score, now)
-            _journal(conn, run, "merge", [(mid, {"source": src, "updated_at": before})], now)
+            _journal(conn, run, "merge", [(mid, {"source": src, "updated_at": row[0]})], now)
+            done.append((src, dst, why, score))
         set_mark(conn, "merge_checked_at", now)
-    return out
+    return done
 
 
 def _together(store, a: str, b: str) -> bool:
@@ -260,7 +274,13 @@ def _cutoff(conn, keep: int) -> float | None:
     return None if row is None else row[0]
 
 
-def _events(conn, run, now, policy: CompressionPolicy) -> int:
+def _events(store, run, now, policy: CompressionPolicy) -> int:
+    """Archive the raw events of closed episodes older than the newest ``keep_events``.
+
+    The events are archived in transactions of :data:`EVENT_CHUNK`, each journalled, so a concurrent writer
+    waits for one chunk at most (well under a second), never for the whole step.
+    """
+    conn = store.conn
     cutoff = _cutoff(conn, policy.keep_events)
     if cutoff is None:
         return 0
@@ -269,12 +289,15 @@ def _events(conn, run, now, policy: CompressionPolicy) -> int:
     args = (floor, cutoff, row[0] if row else "")
     if run is None:
         return conn.execute(f"SELECT COUNT(*) FROM ({_ROLL_EVENTS})", args).fetchone()[0]
-    n = conn.execute(f"INSERT INTO graph_archive(run, kind, ref, payload, at) SELECT ?, 'event', rid, '{{}}', ? "
-                     f"FROM ({_ROLL_EVENTS})", (run, now, *args)).rowcount
-    conn.execute("UPDATE events SET archived=1 WHERE rid IN (SELECT CAST(ref AS INTEGER) FROM graph_archive "
-                 "WHERE run=? AND kind='event')", (run,))
-    move_floor(conn)
-    return n
+    rids = [r[0] for r in conn.execute(f"SELECT rid FROM ({_ROLL_EVENTS})", args)]
+    for i in range(0, len(rids), EVENT_CHUNK):
+        chunk = rids[i : i + EVENT_CHUNK]
+        with store.transaction():
+            _journal(conn, run, "event", [(r, {}) for r in chunk], now)
+            conn.executemany("UPDATE events SET archived=1 WHERE rid=?", [(r,) for r in chunk])
+    with store.transaction():
+        move_floor(conn)
+    return len(rids)
 
 
 def _levels(conn, run, now, policy: CompressionPolicy) -> tuple[int, int]:
@@ -318,10 +341,20 @@ def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int
     old = read_nodes(conn, "type='community' AND archived=0")
     if sorted(sorted(n.data.get("members", [])) for n in old) == sorted(groups):
         if run is not None:
-            set_mark(conn, "communities_at_rid", seen)
+            with store.transaction():
+                set_mark(conn, "communities_at_rid", seen)
         return None
     if run is None:
         return len(groups)
+    # Summaries are read before the write transaction: only the swap below holds the write lock.
+    drafts = [_community_node(store, "", members) for members in groups]
+    with store.transaction():
+        return _write_communities(store, run, now, old, groups, drafts, seen)
+
+
+def _write_communities(store, run, now, old: list[GraphNode], groups: list[list[str]], drafts: list[GraphNode],
+                       seen: int) -> int:
+    conn = store.conn
     old_edges = [r[0] for r in conn.execute("SELECT id FROM graph_edges WHERE type='member_of' AND archived=0")]
     _journal(conn, run, "node", [(n.id, {}) for n in old], now)
     _journal(conn, run, "edge", [(i, {}) for i in old_edges], now)
@@ -330,9 +363,9 @@ def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int
     seq = bump_seq(conn)
     counter = int(get_mark(conn, "community_counter"))
     nodes, edges = [], []
-    for members in groups:
+    for members, draft in zip(groups, drafts):
         counter += 1
-        nodes.append(_community_node(store, f"community:{counter}", members))
+        nodes.append(replace(draft, id=f"community:{counter}"))
         t = nodes[-1].t_start or 0.0
         edges += [GraphEdge(node_id("entity", m), nodes[-1].id, "member_of", t_from=t, t_last=t) for m in members]
     set_mark(conn, "community_counter", counter)
@@ -398,34 +431,56 @@ def compress(store, policy: CompressionPolicy | None = None, *, dry_run: bool = 
     >>> mem.close()
     """
     policy = policy or CompressionPolicy()
+    if dry_run:
+        return _dry_run(store, policy, config, communities)
     functional = (config or GraphConfig()).functional
     conn = store.conn
     t0 = time.perf_counter()
     now = time.time()
-    if dry_run:
-        conn.execute("BEGIN IMMEDIATE")
-    try:
-        update(store, config)
-        rep = CompressionReport(run=None, dry_run=dry_run, active_before=active_counts(conn))
-        top = int(conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0])
-        rep.events_seen = top - int(get_mark(conn, "compressed_rid"))
-        with store.transaction():
-            run = conn.execute("INSERT INTO graph_runs(started_at, policy) VALUES (?, ?)",
-                               (now, json.dumps(asdict(policy)))).lastrowid
-        for name in STEPS:
+    update(store, config)
+    rep = CompressionReport(run=None, dry_run=False, active_before=active_counts(conn))
+    top = int(conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0])
+    rep.events_seen = top - int(get_mark(conn, "compressed_rid"))
+    with store.transaction():
+        run = conn.execute("INSERT INTO graph_runs(started_at, policy) VALUES (?, ?)",
+                           (now, json.dumps(asdict(policy)))).lastrowid
+    for name in STEPS:
+        if name in CHUNKED_STEPS:
+            _step(name, store, run, now, policy, functional, communities, rep)
+            with store.transaction():
+                _step_done(conn, run, name)
+        else:
             with store.transaction():
                 _step(name, store, run, now, policy, functional, communities, rep)
                 _step_done(conn, run, name)
-        rep.active_after = active_counts(conn)
-        rep.seconds = time.perf_counter() - t0
-        rep.run = None if dry_run else run
-        with store.transaction():
-            set_mark(conn, "compressed_rid", top)
-            conn.execute("UPDATE graph_runs SET finished_at=?, report=? WHERE id=?",
-                         (time.time(), json.dumps(rep.to_dict()), run))
-    finally:
-        if dry_run:
-            conn.execute("ROLLBACK")
+    rep.active_after = active_counts(conn)
+    rep.seconds = time.perf_counter() - t0
+    rep.run = run
+    with store.transaction():
+        set_mark(conn, "compressed_rid", top)
+        conn.execute("UPDATE graph_runs SET finished_at=?, report=? WHERE id=?",
+                     (time.time(), json.dumps(rep.to_dict()), run))
+    return rep
+
+
+def _dry_run(store, policy: CompressionPolicy, config: GraphConfig | None,
+             communities: bool | None) -> CompressionReport:
+    """Run on a snapshot copy in a temporary folder: the plan is exactly what a run would do, and the memory
+    itself is neither written nor locked (a reader's snapshot never blocks WAL writers)."""
+    from agentmem.store import DB_NAME, Store
+
+    with tempfile.TemporaryDirectory(prefix="agentmem-dry-run-") as tmp:
+        dst = sqlite3.connect(Path(tmp) / DB_NAME)
+        try:
+            store.conn.backup(dst)
+        finally:
+            dst.close()
+        snap = Store(tmp)
+        try:
+            rep = compress(snap, policy, config=config, communities=communities)
+        finally:
+            snap.close()
+    rep.dry_run, rep.run = True, None
     return rep
 
 
@@ -441,7 +496,7 @@ def _step(name: str, store, run: int, now: float, policy: CompressionPolicy, fun
     elif name == "cap":
         rep.vectors_archived = _cap(store, run, now, policy)
     elif name == "events":
-        rep.events_archived = _events(conn, run, now, policy)
+        rep.events_archived = _events(store, run, now, policy)
     elif name == "levels":
         rep.episodes_archived, rep.arcs_archived = _levels(conn, run, now, policy)
     elif name == "communities" and communities is not False:

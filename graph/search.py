@@ -365,11 +365,13 @@ def _descend(conn, node: GraphNode, cv: np.ndarray | None, beam: int = 2) -> lis
 
 def _children(conn, episode: str, q, allowed):
     where = "e.rid IN (SELECT rid FROM graph_event_episode WHERE episode=?)"
+    args: tuple = (episode,)
     if not q.include_archive:
         where += " AND e.archived=0"
     if q.as_of is not None:
-        where += f" AND e.t_start <= {float(q.as_of)!r}"
-    evs = read_events(conn, where, (episode,), order="e.t_start, e.rid")
+        where += " AND e.t_start <= ?"
+        args = (episode, float(q.as_of))
+    evs = read_events(conn, where, args, order="e.t_start, e.rid")
     return [e for e in evs if allowed is None or e.rid in allowed]
 
 

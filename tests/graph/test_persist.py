@@ -5,6 +5,7 @@ import sqlite3
 
 import networkx as nx
 
+from agentmem.schema import SCHEMA_VERSION
 from agentmem.store import Store
 from graph.persist import export_graph, read_node_link
 
@@ -25,12 +26,32 @@ def test_a_version_1_store_upgrades_to_the_current_version_and_keeps_its_rows(tm
     conn.executescript(V1_TABLES)
     conn.close()
     store = Store(d)
-    assert store.get_meta("schema_version") == "3"
+    assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
     tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"graph_nodes", "graph_edges", "graph_event_episode", "graph_archive", "graph_runs"} <= tables  # v2
     indexes = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     assert {"events_archived", "events_camera"} <= indexes  # v3
     assert store.conn.execute("SELECT id, text FROM events").fetchall() == [("old", "an old event")]
+    store.close()
+
+
+def test_a_version_3_outbox_keeps_its_queued_work_and_never_reuses_a_sequence_number(tmp_path):
+    d = tmp_path / "v3"
+    Store(d).close()
+    conn = sqlite3.connect(d / "memory.db")
+    conn.executescript("DROP TABLE outbox; CREATE TABLE outbox (seq INTEGER PRIMARY KEY, op TEXT NOT NULL, "
+                       "collection TEXT NOT NULL, ref INTEGER NOT NULL);"
+                       "INSERT INTO outbox VALUES (7, 'upsert', 'text', 3);"
+                       "UPDATE meta SET value='3' WHERE key='schema_version';")
+    conn.commit()
+    conn.close()
+    store = Store(d)
+    assert store.outbox_batch(10) == [(7, "upsert", "text", 3)]
+    store.ack_outbox([7])
+    with store.transaction():
+        store.enqueue("upsert", "text", 4)
+    # Without AUTOINCREMENT an emptied outbox hands out 1 again (or 7), so a stale ack could delete the new row.
+    assert [r[0] for r in store.outbox_batch(10)] == [8]
     store.close()
 
 
