@@ -34,6 +34,7 @@ from agentmem.embedders import (
     TextEmbedder,
 )
 from agentmem.errors import BadInputError, NotFoundError, StoreError, UnknownEntityError
+from agentmem.facts import store_fact
 from agentmem.index_probe import probe_index
 from agentmem.model import ENTITY_KINDS, EntityDecl, EntitySlot, Event, Hit, MediaRef, Merge, Relation
 from agentmem.records import check_id, parse_event
@@ -450,7 +451,7 @@ class Memory:
         s = self._raw_entity_id(relation.subject, "relation subject")
         o = self._raw_entity_id(relation.object, "relation object")
         r = Relation(s, relation.predicate, o, relation.t_from, relation.t_to, relation.evidence, relation.weight)
-        return self.store.insert_relation(r, time.time())
+        return store_fact(self.store, r)[0]
 
     # -- index ----------------------------------------------------------------
     def _sync_after_write(self) -> None:

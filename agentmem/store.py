@@ -451,6 +451,27 @@ class Store:
             for r in rows
         ]
 
+    def facts_sharing(self, predicate: str, subject: str, obj: str) -> list[Relation]:
+        """Facts of ``predicate`` about the same subject or the same object, in story order."""
+        rows = self.conn.execute(
+            "SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations "
+            "WHERE predicate=? AND (subject=? OR object=?) ORDER BY t_from, id", (predicate, subject, obj)).fetchall()
+        return [Relation(r[1], r[2], r[3], r[4], r[5], json.loads(r[7]), r[6], r[0]) for r in rows]
+
+    def evidence_times(self, refs: Sequence[str]) -> dict[str, float]:
+        """Story time of each evidence reference: an event id (its start) or ``fact:ID`` (its ``t_from``)."""
+        refs = list(dict.fromkeys(refs))
+        facts = {r: int(r[5:]) for r in refs if r.startswith("fact:") and r[5:].isdigit()}
+        out: dict[str, float] = {}
+        for table, key, col, items in (("events", "id", "t_start", [r for r in refs if r not in facts]),
+                                       ("relations", "id", "t_from", list(facts.values()))):
+            for i in range(0, len(items), 500):
+                chunk = items[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                for k, t in self.conn.execute(f"SELECT {key}, {col} FROM {table} WHERE {key} IN ({marks})", chunk):
+                    out[f"fact:{k}" if table == "relations" else k] = t
+        return out
+
     def close_relation(self, relation_id: int, t_to: float) -> None:
         self.conn.execute("UPDATE relations SET t_to=? WHERE id=?", (t_to, relation_id))
 

@@ -50,7 +50,14 @@ from graph.persist import (
     split_node_id,
     write_nodes,
 )
-from graph.relations import FUNCTIONAL_PREDICATES, CoOccurrenceExtractor, Extractor, apply_statements, sync_fact_edges
+from graph.relations import (
+    FUNCTIONAL_PREDICATES,
+    CoOccurrenceExtractor,
+    Extractor,
+    apply_statements,
+    keys_touched,
+    sync_fact_edges,
+)
 
 
 @dataclass
@@ -120,10 +127,12 @@ def update(store, config: GraphConfig | None = None, progress: Callable[[int], N
             progress(len(evs))
     with store.transaction() as conn:
         mark = int(get_mark(conn, "relations_id"))
-        rows = conn.execute("SELECT id, subject, predicate FROM relations WHERE id > ? ORDER BY id", (mark,)).fetchall()
+        rows = conn.execute("SELECT id, subject, predicate, object FROM relations WHERE id > ? ORDER BY id",
+                            (mark,)).fetchall()
         if rows:
             seq = bump_seq(conn)
-            rep.edges += sync_fact_edges(conn, [(r[1], r[2]) for r in rows], seq, config.functional)
+            keys = {k for r in rows for k in keys_touched(conn, r[1], r[2], r[3])}
+            rep.edges += sync_fact_edges(conn, keys, seq, config.functional)
             set_mark(conn, "relations_id", rows[-1][0])
             rep.facts = len(rows)
     rep.seconds = time.perf_counter() - t0

@@ -36,7 +36,9 @@ def neighbors(mem, entity: str, *, as_of: float | None = None, predicate: str | 
               include_archive: bool = False) -> list[Neighbor]:
     """Entities linked to ``entity`` by relation edges, strongest first.
 
-    ``as_of`` keeps facts valid at that time (inferred edges: seen by then).
+    ``as_of`` keeps facts valid at that time (inferred edges: seen by then), and only the evidence from then or
+    before; an edge's weight drops by the evidence it loses (exact while the edge lists all its evidence, which
+    it does up to 32 events).
 
     Examples
     --------
@@ -70,7 +72,9 @@ def neighbors(mem, entity: str, *, as_of: float | None = None, predicate: str | 
         where += " AND predicate=?"
         args.append(predicate)
     out = []
-    for e in read_edges(store.conn, where, args):
+    edges = read_edges(store.conn, where, args)
+    times = store.evidence_times([x for e in edges for x in e.evidence]) if as_of is not None else {}
+    for e in edges:
         if as_of is not None and (e.t_from > as_of or (e.t_to is not None and e.t_to <= as_of)):
             continue
         outgoing = e.src in members
@@ -78,8 +82,13 @@ def neighbors(mem, entity: str, *, as_of: float | None = None, predicate: str | 
         other = canon.get(other, other)
         if other == canon_id:
             continue
-        out.append(Neighbor(other, store.entity_name(other), e.predicate, "out" if outgoing else "in", e.weight,
-                            e.t_from, e.t_to, e.evidence, e.archived))
+        evidence, weight = e.evidence, e.weight
+        if as_of is not None:
+            # As of means as of: evidence from later is not shown, and not counted.
+            evidence = [x for x in e.evidence if times.get(x, e.t_from) <= as_of]
+            weight = max(e.weight - (len(e.evidence) - len(evidence)), float(len(evidence)))
+        out.append(Neighbor(other, store.entity_name(other), e.predicate, "out" if outgoing else "in", weight,
+                            e.t_from, e.t_to, evidence, e.archived))
     out.sort(key=lambda n: (-n.weight, n.predicate, n.entity, n.t_from))
     return out
 

@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from agentmem.facts import PREDICATE_RULES, fact_ends, store_fact
 from agentmem.model import Relation
 from graph.persist import EventRecord, GraphEdge, node_id, read_edges, write_edges
 
-FUNCTIONAL_PREDICATES: frozenset[str] = frozenset(
-    {"holds", "wears", "located_in", "lives_in", "works_at", "married_to", "owned_by", "rides"}
-)
-"""Predicates with one object per subject at a time: a new object closes the old fact."""
+FUNCTIONAL_PREDICATES: frozenset[str] = frozenset(p for p, r in PREDICATE_RULES.items() if r.one_object_per_subject)
+"""Predicates with one object per subject at a time (from :data:`agentmem.facts.PREDICATE_RULES`)."""
 
 INFERRED_PREDICATES = ("co_participates", "co_located")
 EVIDENCE_CAP = 32
@@ -238,22 +236,9 @@ def add_fact(store, relation: Relation, functional: frozenset[str] = FUNCTIONAL_
         raise BadInputError("relation predicate is empty")
     if relation.t_to is not None and relation.t_to < relation.t_from:
         raise BadInputError(f"relation t_to ({relation.t_to}) is before t_from ({relation.t_from})")
-    closed: list[int] = []
-    with store.transaction() as conn:
-        t = relation.t_from
-        t_to = relation.t_to
-        if relation.predicate in functional:
-            for f in facts_of(conn, relation.subject, relation.predicate):
-                if f.object == relation.object:
-                    continue
-                if f.t_from < t and (f.t_to is None or f.t_to > t):
-                    store.close_relation(f.id, t)
-                    closed.append(f.id)
-                elif f.t_from > t and (t_to is None or f.t_from < t_to):
-                    t_to = f.t_from
-        rel = Relation(relation.subject, relation.predicate, relation.object, t, t_to, list(relation.evidence),
-                       relation.weight)
-        rid = store.insert_relation(rel, time.time())
+    rules = {p: r for p, r in PREDICATE_RULES.items() if p not in FUNCTIONAL_PREDICATES or p in functional}
+    with store.transaction():
+        rid, closed = store_fact(store, relation, rules)
     return FactResult(rid, closed)
 
 
@@ -261,16 +246,31 @@ def close_contradicted(conn: sqlite3.Connection, functional: frozenset[str] = FU
                        ) -> list[tuple[int, float | None, float]]:
     """(fact id, stored t_to, end it should have) for facts still open past a contradicting fact.
 
-    Facts stored through the core API (``Memory.add_relation``, story files) are not closed on
-    write; compression closes them with this list.
+    Facts are closed on write (:func:`agentmem.facts.store_fact`); this finds those stored before that, for
+    compression to close.
     """
-    preds = sorted(functional)
-    keys = conn.execute(
-        f"SELECT subject, predicate FROM relations WHERE predicate IN ({','.join('?' * len(preds))}) "
-        "GROUP BY subject, predicate HAVING COUNT(DISTINCT object) > 1 ORDER BY subject, predicate", preds).fetchall()
+    rules = {p: r for p, r in PREDICATE_RULES.items() if p not in FUNCTIONAL_PREDICATES or p in functional}
+    preds = sorted(rules)
+    rows = conn.execute(
+        f"SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations WHERE predicate IN "
+        f"({','.join('?' * len(preds))}) ORDER BY predicate, t_from, id", preds).fetchall()
+    by_pred: dict[str, list[Relation]] = {}
+    for r in rows:
+        by_pred.setdefault(r[2], []).append(Relation(r[1], r[2], r[3], r[4], r[5], json.loads(r[7]), r[6], r[0]))
     out = []
-    for subject, predicate in keys:
-        for f, end in fact_intervals(facts_of(conn, subject, predicate), True):
-            if end is not None and (f.t_to is None or end < f.t_to):
-                out.append((int(f.id), f.t_to, end))
+    for facts in by_pred.values():
+        stored = {f.id: f.t_to for f in facts}
+        for fid, end in sorted(fact_ends(facts, rules).items()):
+            out.append((int(fid), stored[fid], end))
     return out
+
+
+def keys_touched(conn: sqlite3.Connection, subject: str, predicate: str, obj: str) -> set[tuple[str, str]]:
+    """The (subject, predicate) edge groups that a new fact can change: its own, and for a predicate with one
+    subject per object, those of the other subjects it may have closed."""
+    keys = {(subject, predicate)}
+    rule = PREDICATE_RULES.get(predicate)
+    if rule is not None and rule.one_subject_per_object:
+        keys |= {(r[0], predicate) for r in conn.execute(
+            "SELECT DISTINCT subject FROM relations WHERE predicate=? AND object=?", (predicate, obj))}
+    return keys

@@ -26,8 +26,10 @@ def messy(story):
                 story.store.add_entity_vector(eid, "text", v / np.linalg.norm(v), "test", 0.0)
     story.mem.add_entity("oilskin", kind="object", name="the red oilskin")
     story.mem.add_entity("raincoat", kind="object", name="the yellow raincoat")
-    story.mem.add_relation(Relation("mara", "wears", "raincoat", 0.0))
-    story.mem.add_relation(Relation("mara", "wears", "oilskin", 48.0, evidence=["e09"]))
+    # Written as a store from before facts were closed on write: both left open, for compression to close.
+    with story.store.transaction():
+        story.store.insert_relation(Relation("mara", "wears", "raincoat", 0.0), 0.0)
+        story.store.insert_relation(Relation("mara", "wears", "oilskin", 48.0, evidence=["e09"]), 0.0)
     story.update()
     return story
 

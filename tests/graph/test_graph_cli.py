@@ -46,8 +46,11 @@ def test_stats_and_neighbors(db):
     res = run("graph", "neighbors", "the keeper", "--db", db, "--json")
     ns = json.loads(res.output)
     assert (ns[0]["entity"], ns[0]["predicate"], ns[0]["weight"]) == ("ida", "co_participates", 7.0)
+    # one holder at a time: Mara until Ida takes the lamp at t=86410
     res = run("graph", "neighbors", "lamp", "--db", db, "--predicate", "holds", "--as-of", "86420")
-    assert res.exit_code == 0 and "<- ida" in res.output and "<- mara" in res.output
+    assert res.exit_code == 0 and "<- ida" in res.output and "<- mara" not in res.output
+    res = run("graph", "neighbors", "lamp", "--db", db, "--predicate", "holds", "--as-of", "30")
+    assert res.exit_code == 0 and "<- mara" in res.output and "<- ida" not in res.output
 
 
 def test_path_and_timeline_with_picture(db, tmp_path):

@@ -47,11 +47,11 @@ def test_a_fact_inserted_before_a_later_one_ends_where_it_starts(wardrobe):
 
 
 def test_a_repeated_fact_reinforces_one_edge(wardrobe):
-    # (the story has Ida holding the lamp from 86410: the rope closes that)
+    # (the story has Ida holding the lamp from 86410; "holds" allows one holder per object, so she keeps it)
     wardrobe.add_fact("ida", "holds", "rope", t_from=600000, evidence=["e17"])
     wardrobe.add_fact("ida", "holds", "rope", t_from=604810, evidence=["e18"])
     assert [r[1:] for r in fact_rows(wardrobe, "ida", "holds")] == [
-        ("lamp", 86410.0, 600000.0), ("rope", 600000.0, None), ("rope", 604810.0, None)]
+        ("lamp", 86410.0, None), ("rope", 600000.0, None), ("rope", 604810.0, None)]
     rope = [e for e in edges(wardrobe, "holds") if e[1] == "entity:rope"]
     assert rope == [("entity:ida", "entity:rope", 600000.0, None, 2.0, '["e17", "e18"]')]
 
@@ -62,9 +62,25 @@ def test_non_functional_predicates_are_never_closed(wardrobe):
     assert res.closed == [] and all(r[3] is None for r in fact_rows(wardrobe, "mara", "friend_of"))
 
 
-def test_facts_stored_through_the_core_are_closed_by_compression_and_reopened_by_restore(wardrobe):
+def test_facts_stored_through_the_core_are_closed_on_write_in_both_directions(wardrobe):
     wardrobe.mem.add_relation(Relation("mara", "wears", "yellow_coat", 0.0))
     wardrobe.mem.add_relation(Relation("mara", "wears", "oilskin", 48.0))
+    assert [r[3] for r in fact_rows(wardrobe, "mara", "wears")] == [48.0, None]
+    # one holder per object: the story's "ida holds lamp" at 86410 closed "mara holds lamp" (from t=4)
+    assert [r[1:] for r in fact_rows(wardrobe, "mara", "holds")] == [("lamp", 4.0, 86410.0)]
+    # inserted between two holders: it closes the earlier one and ends where the later one starts
+    wardrobe.mem.add_relation(Relation("tomas", "holds", "lamp", 50000.0))
+    assert [r[1:] for r in fact_rows(wardrobe, "tomas", "holds")] == [("lamp", 50000.0, 86410.0)]
+    assert [r[1:] for r in fact_rows(wardrobe, "mara", "holds")] == [("lamp", 4.0, 50000.0)]
+    wardrobe.update()
+    assert sorted((e[0], e[2], e[3]) for e in edges(wardrobe, "holds") if e[1] == "entity:lamp") == [
+        ("entity:ida", 86410.0, None), ("entity:mara", 4.0, 50000.0), ("entity:tomas", 50000.0, 86410.0)]
+
+
+def test_facts_of_an_older_store_are_closed_by_compression_and_reopened_by_restore(wardrobe):
+    with wardrobe.store.transaction():  # rows as a store written before facts were closed on write
+        wardrobe.store.insert_relation(Relation("mara", "wears", "yellow_coat", 0.0), 0.0)
+        wardrobe.store.insert_relation(Relation("mara", "wears", "oilskin", 48.0), 0.0)
     wardrobe.update()
     # the graph already shows the closed interval; the stored fact is still open
     assert [e[3] for e in edges(wardrobe, "wears")] == [48.0, None]
