@@ -7,7 +7,7 @@ purpose (:class:`agentmem.errors.AgentMemError`) print as one line and exit 1.
 from __future__ import annotations
 
 import json
-import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,13 @@ import click
 
 from agentmem.bench_cli import bench
 from agentmem.cli_common import (
+    chroma_token_option,
     clean_errors,
     db_option,
     echo_json,
     open_memory,
     parse_time_opt,
+    progress_bar,
     require_db,
 )
 from agentmem.story_cli import bench_planning, eval_group, generate, plan_cmd
@@ -42,23 +44,28 @@ def cli() -> None:
               help="Input format (detected when left out).")
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines, listing why, instead of storing nothing.")
 @click.option("--chroma-url", default=None, help="Index on a chroma server (http://HOST:PORT), not embedded.")
+@chroma_token_option
 @clean_errors
-def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str | None) -> None:
-    """Store the entities, events and facts of FILE.
+def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str | None,
+           chroma_token: str | None) -> None:
+    """Store the entities, events and facts of FILE (all of them, or nothing if a line is bad).
 
     Example: agentmem ingest story.jsonl --db mem
     """
-    from tqdm import tqdm
-
     from agentmem.ingest import ingest_file
+    from agentmem.vector_index import IndexUnavailableError
 
-    with open_memory(db, chroma_url=chroma_url, auto_sync=False) as mem:
-        with tqdm(desc="ingest", unit="ev", file=sys.stderr, leave=False) as bar:
+    with open_memory(db, chroma_url=chroma_url, chroma_token=chroma_token, auto_sync=False) as mem:
+        with progress_bar("ingest", "ev") as bar:
             report = ingest_file(mem, file, format=fmt, skip_bad=skip_bad, progress=bar.update)
-        with tqdm(desc="index", unit="op", file=sys.stderr, leave=False, total=mem.store.outbox_size()) as bar:
-            s = mem.sync_index(progress=bar.update)
+        try:
+            with progress_bar("index", "op", total=mem.store.outbox_size()) as bar:
+                s = mem.sync_index(progress=bar.update)
+            indexed = f"indexed {s.applied} vectors in {s.seconds:.1f}s"
+        except IndexUnavailableError as exc:
+            indexed = f"not indexed yet: {exc}; run `agentmem index sync --db {db}` when it is back"
     click.echo(f"stored {report.entities} entities, {report.events} events, {report.relations} facts "
-               f"({report.format}) in {db}; indexed {s.applied} vectors in {s.seconds:.1f}s")
+               f"({report.format}) in {db}; {indexed}")
     for line in report.skipped:
         click.echo(f"skipped: {line}", err=True)
 
@@ -83,6 +90,18 @@ def query(db: str, entities: tuple[str, ...], match: str, t_from: str | None, t_
           text: str | None, image: str | None, k: int, preset: str, ref_date: str | None, include_archive: bool,
           as_json: bool) -> None:
     """Find events by entity, time range, text and image.
+
+    \b
+    Each hit's score is the sum of its components (RRF votes, 1/(10 + rank)):
+      bm25, dense         the event's own BM25 and MiniLM rank
+      bm25_w1, bm25_w2    BM25 rank of its +-1 / +-2 neighbour window
+      dense_w1, dense_w2  rank of the mean cosine of that window
+      group               rank of its session/scene as a whole
+      entity, time        the query names its entities / a date it falls in
+      temporal            a "when" question and a dated text
+      context             a quarter of its best neighbour's score
+      image               media similarity; filter: filters only
+    *_raw (in --json) are raw scores: BM25, cosine.
 
     Example: agentmem query --db mem --entity Mara --from 0 --to 60 --text "the lamp"
     """
@@ -303,8 +322,20 @@ def merges(db: str) -> None:
     require_db(db)
     with open_memory(db) as mem:
         for m in mem.merges():
-            state = f"undone at {m.undone_at:.0f}" if m.undone_at else "active"
-            click.echo(f"{m.id:>4}  {m.source} -> {m.target}  [{m.reason}, score {m.score}] {state}")
+            state = f"undone {wall_time(m.undone_at)}" if m.undone_at else "active"
+            click.echo(f"{m.id:>4}  {m.source} -> {m.target}  [{m.reason}, score {m.score:.3f}] "
+                       f"merged {wall_time(m.at)}, {state}")
+
+
+def wall_time(epoch: float) -> str:
+    """A wall-clock time (when something was written, not story time) as ISO-8601 UTC.
+
+    Examples
+    --------
+    >>> wall_time(1700000000.4)
+    '2023-11-14T22:13:20Z'
+    """
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @cli.command()

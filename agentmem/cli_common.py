@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -35,6 +36,18 @@ def clean_errors(f: Callable) -> Callable:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
 
     return wrapper
+
+
+def chroma_token_option(f: Callable) -> Callable:
+    return click.option("--chroma-token", default=None, envvar="AGENTMEM_CHROMA_TOKEN", show_envvar=True,
+                        help="Token of a chroma server started with token authentication (never stored).")(f)
+
+
+def progress_bar(desc: str, unit: str, total: int | None = None):
+    """A tqdm bar on standard error, shown only when that is a terminal (never in logs or pipes)."""
+    from tqdm import tqdm
+
+    return tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
 
 
 def open_memory(db: str, **kwargs: Any):

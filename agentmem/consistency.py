@@ -145,7 +145,8 @@ def evaluate_dir(out_dir: str | Path, *, prober: Prober | None = None) -> list[M
     for name in ("story.json", "plan.json", "run.json"):
         if not (out / name).is_file():
             raise BadInputError(f"{out}: {name} is missing; run `agentmem generate STORY --out {out}` first")
-    story = parse_story(json.loads((out / "story.json").read_text()), source=str(out / "story.json"))
+    # Paths in these files are relative to the folder (agentmem.produce.relative_paths).
+    story = parse_story(json.loads((out / "story.json").read_text()), source=str(out / "story.json"), base_dir=out)
     plans = [ShotPlan.from_dict(d) for d in json.loads((out / "plan.json").read_text())]
     run = json.loads((out / "run.json").read_text())
     if run.get("backend") != "storyboard":
@@ -173,7 +174,7 @@ def evaluate_dir(out_dir: str | Path, *, prober: Prober | None = None) -> list[M
         if not s.location:
             continue
         mid = next(k for k in shots[s.id]["keyframes"] if k["role"] == "middle")
-        with Image.open(mid["path"]) as im:
+        with Image.open(out / mid["path"]) as im:
             loc_m[(s.location, s.id)] = emb.embed_array(backdrop(np.asarray(im.convert("RGB"))))
         loc_b[(s.location, s.id)] = emb.embed_array(backdrop(base_frames[s.id][mid["frame_index"]]))
     # 4. Pairwise similarity within same declared state, both conditions.

@@ -27,6 +27,7 @@ Examples
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,7 +192,7 @@ def run_story(story: Story, mem, generator, frames_dir: str, *, render: RenderOp
     director.declare(story.entities)
     run = StoryRun(story)
     todo = list(shots if shots is not None else story.shots)
-    for shot in tqdm(todo, desc=story.title[:30], unit="shot", disable=not progress):
+    for shot in tqdm(todo, desc=story.title[:30], unit="shot", disable=not (progress and sys.stderr.isatty())):
         director.step(shot)
         run.results.append(director.history[-1])
     return run

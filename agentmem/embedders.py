@@ -86,7 +86,8 @@ class SentenceTransformerEmbedder:
 
             path = minilm_path() if self.model_name == DEFAULT_TEXT_MODEL else self.model_name
             try:
-                self._model = SentenceTransformer(path, device=self.device)
+                with _quiet_loading():
+                    self._model = SentenceTransformer(path, device=self.device)
             except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types
                 raise ModelUnavailableError(
                     f"cannot load text model {self.model_name!r} ({type(exc).__name__}: {exc}). "
@@ -114,6 +115,20 @@ class SentenceTransformerEmbedder:
 # A query is a handful of tokens: splitting it across threads gains little, and when another process
 # holds a core the waiting threads made one query 10-20x slower here (p95 500 ms vs 27 ms on one thread).
 SMALL_BATCH = 8
+
+
+@contextmanager
+def _quiet_loading():
+    """Hide transformers' per-load "Loading weights" bar (a 6 ms load is no long job), then restore the setting."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 @contextmanager

@@ -77,8 +77,8 @@ def _prepare(out_dir: str | os.PathLike, command: str, force: bool) -> Path:
 def _write_common(out: Path, run: StoryRun, backend: str, render: RenderOptions, seconds: float,
                   videos: dict[str, str]) -> tuple[str, str, str]:
     plan_json, story_json, run_json = out / "plan.json", out / "story.json", out / "run.json"
-    plan_json.write_text(json.dumps([p.to_dict() for p in run.plans], indent=1))
-    story_json.write_text(json.dumps(run.story.to_dict(), indent=1))
+    plan_json.write_text(json.dumps(relative_paths([p.to_dict() for p in run.plans], out), indent=1))
+    story_json.write_text(json.dumps(relative_paths(run.story.to_dict(), out), indent=1))
     clip0 = run.clips[0]
     record = {
         "title": run.story.title, "source": run.story.source, "backend": backend,
@@ -90,12 +90,32 @@ def _write_common(out: Path, run: StoryRun, backend: str, render: RenderOptions,
                    "metadata": _jsonable(r.clip.metadata)}
                   for r in run.results],
     }
-    run_json.write_text(json.dumps(record, indent=1))
+    run_json.write_text(json.dumps(relative_paths(record, out), indent=1))
     return str(plan_json), str(story_json), str(run_json)
 
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
+
+
+def relative_paths(obj: Any, out: Path) -> Any:
+    """``obj`` with every absolute path of an existing file made relative to ``out``, so the folder can move.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (out / "a.png").write_bytes(b"")
+    >>> relative_paths({"frames": [str(out / "a.png")], "text": "/not/a/file"}, out)
+    {'frames': ['a.png'], 'text': '/not/a/file'}
+    """
+    if isinstance(obj, dict):
+        return {k: relative_paths(v, out) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [relative_paths(v, out) for v in obj]
+    if isinstance(obj, str) and os.path.isabs(obj) and os.path.exists(obj):
+        return os.path.relpath(obj, out.resolve())
+    return obj
 
 
 def _run(story: Story, out: Path, gen: Any, render: RenderOptions, planner_config: PlannerConfig | None,
@@ -139,7 +159,7 @@ def generate_story(story: Story, out_dir: str | os.PathLike, *, backend: str = "
     sheet = contact_sheet(run.clips, str(out / "contact_sheet.png"), plans=run.plans)
     plan_json, story_json, run_json = _write_common(out, run, backend, render, seconds, videos)
     report = write_report(out, run, videos=videos, story_video=os.path.relpath(story_video.path, out),
-                          contact_sheet=sheet, seconds=seconds)
+                          contact_sheet=sheet, seconds=seconds, backend=backend)
     finish(out)
     return Outputs(str(out), plan_json, story_json, run_json, videos, story_video.path, sheet, report, seconds,
                    sorted(set(notes)))

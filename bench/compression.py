@@ -22,6 +22,7 @@ timed again interleaved one for one with the current store's: the ratio
 
 from __future__ import annotations
 
+import sys
 import resource
 import statistics
 import tempfile
@@ -169,7 +170,7 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
                 mem.store.insert_entity(f"place{i}", "location", f"place{i}", 0.0)
                 mem.store.add_alias(f"place{i}", f"place{i}", f"place{i}")
         stream = Stream(n_entities, n_places, dim, seed)
-        bar = tqdm(total=n_events, desc="stream", unit="ev", disable=not progress)
+        bar = tqdm(total=n_events, desc="stream", unit="ev", disable=not (progress and sys.stderr.isatty()))
         done = 0
         base, base_queries = None, []
         for mark in marks:

@@ -12,6 +12,7 @@ and ``rrf`` (their plain reciprocal-rank fusion).
 
 from __future__ import annotations
 
+import sys
 import json
 import statistics
 import tempfile
@@ -70,7 +71,7 @@ def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress:
     lat: dict[str, list[float]] = {p: [] for p in presets}
     kmax = max(ks)
     total_q = sum(1 for c in convs for q in c.questions if q.evidence)
-    bar = tqdm(total=total_q * len(presets), desc="locomo", unit="q", disable=not progress)
+    bar = tqdm(total=total_q * len(presets), desc="locomo", unit="q", disable=not (progress and sys.stderr.isatty()))
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         for conv in convs:
             t0 = time.perf_counter()

@@ -21,6 +21,7 @@ Both embed each shot's action with the real MiniLM for long-term retrieval.
 
 from __future__ import annotations
 
+import sys
 import statistics
 import tempfile
 import time
@@ -159,7 +160,7 @@ def run_planning(n_events: int = 100_000, repeats: int = 3, seed: int = 0, progr
             evs = synthetic_events(stories, n_events, rng)
             vecs = rng.standard_normal((n_events, 384)).astype(np.float32)
             vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-            bar = tqdm(total=n_events, desc="ingest", unit="ev", disable=not progress)
+            bar = tqdm(total=n_events, desc="ingest", unit="ev", disable=not (progress and sys.stderr.isatty()))
             t0 = time.perf_counter()
             mem.add_events(evs, embeddings=vecs, batch_size=5000, progress=bar.update)
             res.ingest_seconds = round(time.perf_counter() - t0, 1)

@@ -15,6 +15,7 @@ Baselines measured in the same run:
 
 from __future__ import annotations
 
+import sys
 import statistics
 import tempfile
 import time
@@ -81,7 +82,7 @@ def run_synthetic(n_events: int = 100_000, n_entities: int = 500, n_queries: int
              "participants": [f"ent{j}" for j in rng.choice(n_entities, int(rng.integers(1, 4)), replace=False)]}
             for i in range(n_events)
         ]
-        bar = tqdm(total=n_events, desc="ingest", unit="ev", disable=not progress)
+        bar = tqdm(total=n_events, desc="ingest", unit="ev", disable=not (progress and sys.stderr.isatty()))
         t0 = time.perf_counter()
         mem.add_events(events, embeddings=vecs, batch_size=5000, progress=bar.update)
         ingest_rate = n_events / (time.perf_counter() - t0)
@@ -115,7 +116,7 @@ def run_synthetic(n_events: int = 100_000, n_entities: int = 500, n_queries: int
         # Each method runs in its own loop: interleaved, the brute-force baseline's multi-threaded BLAS left
         # threads spinning into the next query and slowed it by ~30% on 2 cores.
         lat: dict[str, list[float]] = {"query": [], "brute": [], "fts": [], "embed": []}
-        qbar = tqdm(total=4 * n_queries, desc="queries", unit="q", disable=not progress)
+        qbar = tqdm(total=4 * n_queries, desc="queries", unit="q", disable=not (progress and sys.stderr.isatty()))
         for q in queries:
             s = time.perf_counter()
             mem.query(q)
