@@ -119,7 +119,7 @@ def query(db: str, entities: tuple[str, ...], match: str, t_from: str | None, t_
         hits = mem.query(q)
         states = {e: mem.state_at(e, q.as_of) for e in entities} if q.as_of is not None else {}
     if as_json:
-        echo_json({"hits": [h.to_dict() for h in hits], "states": states})
+        echo_json({"hits": [h.to_dict() for h in hits], **({"states": states} if q.as_of is not None else {})})
         return
     for e, st in states.items():
         click.echo(f"{e} as of {format_time(q.as_of)}: " + (", ".join(f"{a}={v}" for a, v in st.items()) or "-"))
@@ -286,9 +286,9 @@ def index_rebuild(db: str) -> None:
 @click.option("--reason", default="manual", help="Why (kept with the merge).")
 @clean_errors
 def merge(source: str, target: str, db: str, reason: str) -> None:
-    """Merge entity SOURCE into TARGET (undo with `agentmem split`).
+    """Merge entity SOURCE into TARGET, both stored entities (id, name or alias); undo with `agentmem split`.
 
-    Example: agentmem merge keeper mara --db mem
+    Example: agentmem merge keeper_2 mara --db mem
     """
     require_db(db)
     with open_memory(db) as mem:
