@@ -41,3 +41,7 @@ class NotFoundError(AgentMemError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "not found"
+
+
+class IndexWarning(UserWarning):
+    """A write was stored, but the vector index has not taken it yet (it waits in the outbox)."""

@@ -21,6 +21,7 @@ import numpy as np
 
 SAMPLES = 32
 SELF_COSINE = 0.999
+MAX_MISS_SHARE = 0.25
 PROBE_TIMEOUT_S = 300
 
 _SOURCES = {
@@ -49,19 +50,25 @@ def probe_index(store, index, samples: int = SAMPLES) -> str | None:
 
 
 def probe_in_process(store, index, samples: int = SAMPLES) -> str | None:
-    """The probe itself; see the module docstring."""
+    """The probe itself; see the module docstring.
+
+    HNSW is approximate, so a healthy index may miss a rare sample; the index counts as broken when more than
+    :data:`MAX_MISS_SHARE` of the samples miss (a damaged one misses nearly all of them).
+    """
     for collection, sql in _SOURCES.items():
         rows = store.conn.execute(sql).fetchall()
         if not rows:
             continue
         picks = sorted({round(i) for i in np.linspace(0, len(rows) - 1, min(samples, len(rows)))})
+        misses = []
         for i in picks:
             ref, blob = rows[i]
-            vec = np.frombuffer(blob, dtype=np.float32)
-            hits = index.query(collection, vec, 4)
+            hits = index.query(collection, np.frombuffer(blob, dtype=np.float32), 10)
             if not any(h == ref and sim >= SELF_COSINE for h, sim in hits):
-                got = ", ".join(f"{h} ({sim:.3f})" for h, sim in hits) or "nothing"
-                return f"{collection} vector {ref} does not find itself: the index returned {got}"
+                got = ", ".join(f"{h} ({sim:.3f})" for h, sim in hits[:3]) or "nothing"
+                misses.append(f"{collection} vector {ref} does not find itself: the index returned {got}")
+        if len(misses) > MAX_MISS_SHARE * len(picks):
+            return f"{len(misses)} of {len(picks)} samples missed; {misses[0]}"
     return None
 
 

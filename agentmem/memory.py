@@ -33,28 +33,14 @@ from agentmem.embedders import (
     SentenceTransformerEmbedder,
     TextEmbedder,
 )
-from agentmem.errors import BadInputError, NotFoundError, StoreError, UnknownEntityError
+from agentmem.errors import BadInputError, IndexWarning, NotFoundError, StoreError, UnknownEntityError
 from agentmem.facts import store_fact
-from agentmem.index_probe import probe_index
 from agentmem.model import ENTITY_KINDS, EntityDecl, EntitySlot, Event, Hit, MediaRef, Merge, Relation
-from agentmem.records import check_id, parse_event
+from agentmem.records import check_id, parse_event, search_text
 from agentmem.resolution import best_match, normalize_name, select_diverse
 from agentmem.store import Store
-from agentmem.vector_index import (
-    TOKEN_ENV,
-    ChromaIndex,
-    IndexConfig,
-    IndexUnavailableError,
-    SyncReport,
-    reconcile,
-    sync,
-)
+from agentmem.vector_index import TOKEN_ENV, ChromaIndex, IndexConfig, SyncReport, rebuild, repair, sync
 from agentmem.vectors import VectorCache
-
-
-class IndexWarning(UserWarning):
-    """A write was stored but the vector index did not take it yet."""
-
 
 TEXT_VECTOR_CAP = 8
 IMAGE_VECTOR_CAP = 16
@@ -469,43 +455,12 @@ class Memory:
         return sync(self.store, self.index, progress=progress)
 
     def reconcile_index(self) -> dict[str, int | str]:
-        """Probe the index, then compare its ids with SQLite and repair what differs.
-
-        The probe (:mod:`agentmem.index_probe`) checks that a sample of stored
-        vectors find themselves as their own top hit. An embedded index that
-        fails it, or crashes the process that reads it, is moved aside
-        (``chroma.broken-*``) and rebuilt from SQLite.
-        """
-        problem = probe_index(self.store, self.index)
-        if problem is None:
-            try:
-                fixed: dict[str, int | str] = dict(reconcile(self.store, self.index))
-                self.sync_index()
-                return fixed
-            except IndexUnavailableError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - an embedded index that will not open is derived data
-                problem = f"{type(exc).__name__}: {exc}"
-        if self.index.config.url is not None:
-            raise IndexUnavailableError(f"the index on {self.index.config.url} is wrong ({problem}); "
-                                        "run `agentmem index rebuild`")
-        moved = self.index.quarantine()
-        report = self.rebuild_index()
-        return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": problem[:200]}
+        """Probe the index, compare its ids with SQLite and repair; see :func:`agentmem.vector_index.repair`."""
+        return repair(self.store, self.index)
 
     def rebuild_index(self) -> SyncReport:
         """Drop the vector index and rebuild it from SQLite."""
-        try:
-            self.index.reset()
-        except Exception:  # noqa: BLE001 - an unreadable embedded index is moved aside instead
-            self.index.quarantine()
-        with self.store.transaction():
-            self.store.conn.execute("DELETE FROM outbox")
-            for (rid,) in self.store.conn.execute("SELECT rid FROM events WHERE vec IS NOT NULL").fetchall():
-                self.store.enqueue("upsert", "text", rid)
-            for (mid,) in self.store.conn.execute("SELECT id FROM media WHERE vec IS NOT NULL").fetchall():
-                self.store.enqueue("upsert", "image", mid)
-        return self.sync_index()
+        return rebuild(self.store, self.index)
 
     # -- queries --------------------------------------------------------------
     def query(self, query: Any = None, /, **kwargs: Any) -> list[Hit]:
@@ -535,10 +490,4 @@ class Memory:
         return [by[r] for r in rids]
 
 
-def search_text(e: Event) -> str:
-    """What lexical and dense search see of an event: its text plus media captions."""
-    captions = [m.caption for m in e.media if m.caption]
-    return e.text if not captions else e.text + " [media: " + "; ".join(captions) + "]"
-
-
-__all__ = ["Memory", "NotFoundError", "search_text"]
+__all__ = ["IndexWarning", "Memory", "NotFoundError", "search_text"]

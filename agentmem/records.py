@@ -222,3 +222,9 @@ def parse_relation(d: dict[str, Any] | list, where: str = "") -> Relation:
     weight = finite_number(d.get("weight", 1.0), where, "weight", lo=0.0)
     return Relation(d["subject"], d["predicate"], d["object"], t_from=t_from, t_to=t_to, evidence=list(evidence),
                     weight=weight)
+
+
+def search_text(e: Event) -> str:
+    """What lexical and dense search see of an event: its text plus media captions."""
+    captions = [m.caption for m in e.media if m.caption]
+    return e.text if not captions else e.text + " [media: " + "; ".join(captions) + "]"

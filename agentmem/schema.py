@@ -4,6 +4,8 @@ Bump :data:`SCHEMA_VERSION` with every change and add the step to
 :data:`MIGRATIONS`; a store written by a newer agentmem refuses to open.
 """
 
+import sqlite3
+
 SCHEMA_VERSION = 4
 
 # Only archived events are in it: the entity and time filters read it to drop them without visiting the wide
@@ -211,3 +213,22 @@ OUTBOX_V4 = (OUTBOX.replace("outbox (", "outbox_v4 (")
 DDL = DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX).replace("{OUTBOX}", OUTBOX) + GRAPH_DDL
 
 MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX + CAMERA_INDEX, 4: OUTBOX_V4}
+
+
+def sql_statements(script: str) -> list[str]:
+    """Split an SQL script into complete statements.
+
+    Examples
+    --------
+    >>> sql_statements("CREATE TABLE a(x); CREATE TABLE b(y TEXT DEFAULT ';');")
+    ['CREATE TABLE a(x);', "CREATE TABLE b(y TEXT DEFAULT ';');"]
+    """
+    out, cur = [], ""
+    for piece in script.split(";"):
+        cur += piece + ";"
+        if sqlite3.complete_statement(cur):
+            if cur.strip(" \n\t;"):
+                out.append(cur.strip())
+            cur = ""
+    return out
+

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from agentmem.errors import NotFoundError, StoreError
 from agentmem.model import AttributeValue, CameraPose, EntitySlot, Event, MediaRef, Merge, Relation
-from agentmem.schema import DDL, MIGRATIONS, SCHEMA_VERSION
+from agentmem.schema import DDL, MIGRATIONS, SCHEMA_VERSION, sql_statements
 
 DB_NAME = "memory.db"
 
@@ -34,14 +32,6 @@ def vec_to_blob(vec: Sequence[float] | np.ndarray | None) -> bytes | None:
 
 def blob_to_vec(blob: bytes | None) -> np.ndarray | None:
     return None if blob is None else np.frombuffer(blob, dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class EventRow:
-    """An event as it is stored, with its database row id."""
-
-    rid: int
-    event: Event
 
 
 class Store:
@@ -419,6 +409,15 @@ class Store:
     def outbox_size(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
 
+    def requeue_all_vectors(self) -> None:
+        """Replace the queued index work with an upsert of every stored vector (a rebuild), in one transaction."""
+        with self.transaction():
+            self.conn.execute("DELETE FROM outbox")
+            self.conn.execute("INSERT INTO outbox(op, collection, ref) SELECT 'upsert', 'text', rid FROM events "
+                              "WHERE vec IS NOT NULL ORDER BY rid")
+            self.conn.execute("INSERT INTO outbox(op, collection, ref) SELECT 'upsert', 'image', id FROM media "
+                              "WHERE vec IS NOT NULL ORDER BY id")
+
     def ack_outbox(self, seqs: Sequence[int]) -> None:
         """Acknowledge exactly these rows: another writer may have queued others meanwhile."""
         with self.transaction():
@@ -488,25 +487,3 @@ class Store:
             "outbox": "SELECT COUNT(*) FROM outbox",
         }
         return {k: int(self.conn.execute(sql).fetchone()[0]) for k, sql in q.items()}
-
-
-def sql_statements(script: str) -> list[str]:
-    """Split an SQL script into complete statements.
-
-    Examples
-    --------
-    >>> sql_statements("CREATE TABLE a(x); CREATE TABLE b(y TEXT DEFAULT ';');")
-    ['CREATE TABLE a(x);', "CREATE TABLE b(y TEXT DEFAULT ';');"]
-    """
-    out, cur = [], ""
-    for piece in script.split(";"):
-        cur += piece + ";"
-        if sqlite3.complete_statement(cur):
-            if cur.strip(" \n\t;"):
-                out.append(cur.strip())
-            cur = ""
-    return out
-
-
-def now_s() -> float:
-    return time.time()

@@ -254,3 +254,41 @@ def reconcile(store: Store, index: ChromaIndex) -> dict[str, int]:
         fixed[f"{collection}_missing"] = len(missing)
         fixed[f"{collection}_extra"] = len(extra)
     return fixed
+
+
+def rebuild(store: Store, index: ChromaIndex) -> SyncReport:
+    """Drop the index (or move an unreadable embedded one aside) and rebuild it from SQLite."""
+    try:
+        index.reset()
+    except Exception:  # noqa: BLE001 - an unreadable embedded index is moved aside instead
+        index.quarantine()
+    store.requeue_all_vectors()
+    return sync(store, index)
+
+
+def repair(store: Store, index: ChromaIndex) -> dict[str, int | str]:
+    """Probe the index, then compare its ids with SQLite and repair what differs.
+
+    The probe (:mod:`agentmem.index_probe`) checks that a sample of stored
+    vectors find themselves as their own top hit. An embedded index that
+    fails it, or crashes the process that reads it, is moved aside
+    (``chroma.broken-*``) and rebuilt from SQLite.
+    """
+    from agentmem.index_probe import probe_index
+
+    problem = probe_index(store, index)
+    if problem is None:
+        try:
+            fixed: dict[str, int | str] = dict(reconcile(store, index))
+            sync(store, index)
+            return fixed
+        except IndexUnavailableError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an embedded index that will not open is derived data
+            problem = f"{type(exc).__name__}: {exc}"
+    if index.config.url is not None:
+        raise IndexUnavailableError(f"the index on {index.config.url} is wrong ({problem}); "
+                                    "run `agentmem index rebuild`")
+    moved = index.quarantine()
+    report = rebuild(store, index)
+    return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": problem[:200]}

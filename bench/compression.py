@@ -22,9 +22,9 @@ timed again interleaved one for one with the current store's: the ratio
 
 from __future__ import annotations
 
-import sys
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field

@@ -12,9 +12,9 @@ and ``rrf`` (their plain reciprocal-rank fusion).
 
 from __future__ import annotations
 
-import sys
 import json
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field

@@ -21,8 +21,8 @@ Both embed each shot's action with the real MiniLM for long-term retrieval.
 
 from __future__ import annotations
 
-import sys
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field

@@ -15,8 +15,8 @@ Baselines measured in the same run:
 
 from __future__ import annotations
 
-import sys
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field

@@ -206,8 +206,6 @@ def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
             continue
         out.append((eid, m.entity_id, f"compress: {m.stage} name match", m.score))
         gone.add(eid)
-    if run is None:
-        return out
     # The comparison above only reads (it is quadratic in entities); the merges are written in one short
     # transaction, each only if both entities are still canonical by then.
     with store.transaction():
@@ -287,8 +285,6 @@ def _events(store, run, now, policy: CompressionPolicy) -> int:
     floor = int(get_mark(conn, "active_floor"))
     row = conn.execute("SELECT value FROM meta WHERE key='graph.open_episode'").fetchone()
     args = (floor, cutoff, row[0] if row else "")
-    if run is None:
-        return conn.execute(f"SELECT COUNT(*) FROM ({_ROLL_EVENTS})", args).fetchone()[0]
     rids = [r[0] for r in conn.execute(f"SELECT rid FROM ({_ROLL_EVENTS})", args)]
     for i in range(0, len(rids), EVENT_CHUNK):
         chunk = rids[i : i + EVENT_CHUNK]
@@ -344,8 +340,6 @@ def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int
             with store.transaction():
                 set_mark(conn, "communities_at_rid", seen)
         return None
-    if run is None:
-        return len(groups)
     # Summaries are read before the write transaction: only the swap below holds the write lock.
     drafts = [_community_node(store, "", members) for members in groups]
     with store.transaction():

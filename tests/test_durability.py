@@ -55,7 +55,8 @@ def test_sigkill_mid_ingest_keeps_acknowledged_events_and_index_consistent(tmp_p
     # every stored batch is whole: transactions are atomic
     assert len(stored) % 100 == 0
     fixed = mem.reconcile_index()
-    assert fixed["text_extra"] == 0
+    # ids compared and repaired, or (if the kill damaged Chroma's files) the index rebuilt from SQLite
+    assert fixed.get("text_extra", 0) == 0 and ("rebuilt" in fixed or "text_missing" in fixed)
     truth = {r[0] for r in mem.store.conn.execute("SELECT rid FROM events WHERE vec IS NOT NULL")}
     assert mem.index.all_ids("text") == truth and mem.store.outbox_size() == 0
     # the index answers for the last acknowledged event
