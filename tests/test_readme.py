@@ -33,7 +33,7 @@ def readme_blocks():
 def test_only_a_few_blocks_are_left_out_and_each_says_why():
     blocks = readme_blocks()
     left_out = [b for b in blocks if b[2] is not None]
-    assert len(blocks) >= 10 and len(left_out) <= 8
+    assert len(blocks) >= 10 and len(left_out) <= 9
     assert all(len(reason) > 10 for _, _, reason, _ in left_out)
 
 
