@@ -130,7 +130,7 @@ def test_locomo_dev_file_ingests_without_crashing_on_known_defects(make_memory, 
 
     path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "locomo" / "locomo_dev5.json"
     if not path.exists():
-        pytest.skip("the LoCoMo dev split (CC BY-NC, not bundled) sits in ../shared, which CI has and a plain clone lacks")
+        pytest.skip("the LoCoMo dev split (CC BY-NC, not bundled) is in ../shared: CI has it, a plain clone not")
     from agentmem.locomo import load_locomo
 
     convs = load_locomo(path)
