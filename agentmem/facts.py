@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -115,8 +116,6 @@ def store_fact(store, relation: Relation, rules: dict[str, PredicateRule] = PRED
 
     Returns the new fact's id and the ids of the facts it closed.
     """
-    import time
-
     existing = store.facts_sharing(relation.predicate, relation.subject, relation.object)
     closes, t_to = closing_plan(existing, relation, rules)
     for fid, t in closes:

@@ -199,7 +199,7 @@ class Memory:
             self._sync_after_write()
         return [e.id for e in evs]
 
-    def _prepare_entity(self, d: EntityDecl) -> tuple[EntityDecl, np.ndarray | None, list, float]:
+    def _prepare_entity(self, d: EntityDecl) -> tuple[EntityDecl, np.ndarray | None, list]:
         check_id(d.id, f"entity {d.id!r}")
         if d.kind is not None and d.kind not in ENTITY_KINDS:
             raise BadInputError(f"entity {d.id!r}: kind must be one of {list(ENTITY_KINDS)}, got {d.kind!r}")
@@ -208,10 +208,10 @@ class Memory:
         described = not exists or "appearance" in d.attributes or "description" in d.attributes
         name = d.name or (d.id if not exists else self.store.entity_name(d.id))
         desc_vec = self._entity_text_vector(name, d.attributes) if described else None
-        return d, desc_vec, media_vecs, float(d.t)
+        return d, desc_vec, media_vecs
 
-    def _apply_entity(self, d: EntityDecl, desc_vec: np.ndarray | None, media_vecs: list, t: float) -> None:
-        now = time.time()
+    def _apply_entity(self, d: EntityDecl, desc_vec: np.ndarray | None, media_vecs: list) -> None:
+        now, t = time.time(), float(d.t)
         new = not self.store.entity_exists(d.id)
         kind, name = (d.kind or "other", d.name or d.id) if new else (d.kind, d.name)
         match = self._match_new_entity(d.id, kind, [name, *d.aliases], desc_vec) if new and d.resolve else None
@@ -364,16 +364,17 @@ class Memory:
             if e.location is not None:
                 e.location = raw(e.location, f"event {e.id} location")
 
-    def _check_immutable(self, evs: list[Event]) -> None:
-        """Refuse an event id already stored with other content (checked again inside the transaction)."""
+    def _check_immutable(self, evs: list[Event]) -> set[str]:
+        """The ids already stored; refuses one stored with other content (checked again inside the transaction)."""
         existing = self.store.existing_event_ids([e.id for e in evs])
         if not existing:
-            return
+            return existing
         old = self.store.events_by_rid([self.store.rid_of(i) for i in existing])
         by_id = {o.id: o for o in old.values()}
         for e in evs:
             if e.id in existing and (by_id[e.id].text, by_id[e.id].t_start) != (e.text, e.t_start):
                 raise BadInputError(f"event {e.id!r} is already stored with other content; events are immutable")
+        return existing
 
     def _embed_events(self, evs: list[Event], batch_size: int,
                       progress: Callable[[int], None] | None) -> np.ndarray | None:
@@ -404,8 +405,7 @@ class Memory:
         """Insert the new events, inside the caller's transaction."""
         if not evs:
             return
-        self._check_immutable(evs)
-        existing = self.store.existing_event_ids([e.id for e in evs])
+        existing = self._check_immutable(evs)
         now = time.time()
         fresh = [i for i, e in enumerate(evs) if e.id not in existing]
         for i in fresh:

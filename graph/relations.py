@@ -236,10 +236,15 @@ def add_fact(store, relation: Relation, functional: frozenset[str] = FUNCTIONAL_
         raise BadInputError("relation predicate is empty")
     if relation.t_to is not None and relation.t_to < relation.t_from:
         raise BadInputError(f"relation t_to ({relation.t_to}) is before t_from ({relation.t_from})")
-    rules = {p: r for p, r in PREDICATE_RULES.items() if p not in FUNCTIONAL_PREDICATES or p in functional}
+    rules = _rules(functional)
     with store.transaction():
         rid, closed = store_fact(store, relation, rules)
     return FactResult(rid, closed)
+
+
+def _rules(functional: frozenset[str]) -> dict:
+    """The predicate rules, with the one-object-per-subject ones limited to ``functional`` (a graph setting)."""
+    return {p: r for p, r in PREDICATE_RULES.items() if p not in FUNCTIONAL_PREDICATES or p in functional}
 
 
 def close_contradicted(conn: sqlite3.Connection, functional: frozenset[str] = FUNCTIONAL_PREDICATES
@@ -249,7 +254,7 @@ def close_contradicted(conn: sqlite3.Connection, functional: frozenset[str] = FU
     Facts are closed on write (:func:`agentmem.facts.store_fact`); this finds those stored before that, for
     compression to close.
     """
-    rules = {p: r for p, r in PREDICATE_RULES.items() if p not in FUNCTIONAL_PREDICATES or p in functional}
+    rules = _rules(functional)
     preds = sorted(rules)
     rows = conn.execute(
         f"SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations WHERE predicate IN "
