@@ -170,8 +170,9 @@ def _check_duplicates(parsed: ParsedEvents, skip_bad: bool, report: IngestReport
             report.skipped.append(msg)
             continue
         first[e.id] = where
-        keep.append(e)
-    parsed.events[:] = keep
+        keep.append((e, where))
+    parsed.events[:] = [e for e, _ in keep]
+    parsed.event_where[:] = [w for _, w in keep]
 
 
 _SLUG = re.compile(r"[^a-z0-9]+")

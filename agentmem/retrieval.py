@@ -386,10 +386,8 @@ def _unseen_by_index(mem) -> np.ndarray:
     if horizon is None:
         return np.array(sorted(unseen), dtype=np.int64)
     unseen |= horizon.pending
-    mem.vectors.refresh()
-    rids = mem.vectors.rids
-    tail = rids[np.searchsorted(rids, horizon.max_rid, side="right"):]
-    return np.union1d(np.array(sorted(unseen), dtype=np.int64), tail)
+    unseen.update(mem.store.vector_rids_after(horizon.max_rid))
+    return np.array(sorted(unseen), dtype=np.int64)
 
 
 def _image(mem, path: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:

@@ -423,6 +423,11 @@ class Store:
         with self.transaction():
             self.conn.executemany("DELETE FROM outbox WHERE seq=?", [(s,) for s in seqs])
 
+    def vector_rids_after(self, rid: int) -> list[int]:
+        """Row ids above ``rid`` of events with a text vector, in order."""
+        return [r[0] for r in self.conn.execute("SELECT rid FROM events WHERE rid>? AND vec IS NOT NULL ORDER BY rid",
+                                                (rid,))]
+
     def max_vector_rid(self) -> int:
         """Largest event row id (0 for an empty memory)."""
         return int(self.conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0])
