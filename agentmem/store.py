@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,8 @@ class Store:
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA busy_timeout=30000")
         self.conn.execute("PRAGMA foreign_keys=OFF")
+        # Longest write transaction so far (seconds the write lock was held): what a concurrent writer may wait.
+        self.longest_write_s = 0.0
         self._init_schema()
 
     def _init_schema(self) -> None:
@@ -77,12 +80,14 @@ class Store:
             yield self.conn
             return
         self.conn.execute("BEGIN IMMEDIATE")
+        began = time.perf_counter()
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        self.longest_write_s = max(self.longest_write_s, time.perf_counter() - began)
 
     # -- meta -------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

@@ -53,6 +53,7 @@ class CompressionBench:
     every: int
     keep_events: int
     dim: int
+    batch: int = 10_000
     checkpoints: list[Checkpoint] = field(default_factory=list)
     rates: dict[str, float] = field(default_factory=dict)
     runs: int = 0
@@ -155,9 +156,11 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
     from graph.search import search
 
     marks = sorted({c for c in checkpoints if c <= n_events} | {n_events})
-    res = CompressionBench(events=n_events, every=every, keep_events=keep_events, dim=dim)
+    res = CompressionBench(events=n_events, every=every, keep_events=keep_events, dim=dim, batch=batch)
     t_all = time.perf_counter()
     timing = {"ingest": 0.0, "update": 0.0, "compress": 0.0}
+    # The longest write-lock hold of compression, and of one ingest batch in the same run for scale.
+    held = {"compress": 0.0, "ingest_batch": 0.0}
     compressed = 0
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         mem = Memory(Path(tmp) / "mem", text_embedder=None, image_embedder=None, auto_sync=False)
@@ -178,14 +181,18 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
                 n = min(batch, mark - done)
                 events, vecs = stream.batch(n)
                 t0 = time.perf_counter()
+                mem.store.longest_write_s = 0.0
                 mem.add_events(events, embeddings=vecs, batch_size=n)
+                held["ingest_batch"] = max(held["ingest_batch"], mem.store.longest_write_s)
                 t1 = time.perf_counter()
                 gm.update()
                 t2 = time.perf_counter()
                 timing["ingest"] += t1 - t0
                 timing["update"] += t2 - t1
                 if gm.pending() >= every:
+                    mem.store.longest_write_s = 0.0
                     rep = gm.compress()
+                    held["compress"] = max(held["compress"], mem.store.longest_write_s)
                     timing["compress"] += rep.seconds
                     compressed += rep.events_seen
                     res.runs += 1
@@ -222,7 +229,9 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
     res.rates = {"ingest_events_per_s": round(n_events / max(timing["ingest"], 1e-9)),
                  "graph_update_events_per_s": round(n_events / max(timing["update"], 1e-9)),
                  "compression_events_per_s": round(compressed / max(timing["compress"], 1e-9)),
-                 "compress_seconds": round(timing["compress"], 1)}
+                 "compress_seconds": round(timing["compress"], 1),
+                 "longest_compress_write_s": round(held["compress"], 3),
+                 "longest_ingest_batch_write_s": round(held["ingest_batch"], 3)}
     res.peak_rss_mb = round(_rss_mb(), 1)
     res.seconds = round(time.perf_counter() - t_all, 1)
     return res
@@ -248,6 +257,8 @@ def format_result(r: CompressionBench) -> str:
               f"graph update (episodes, arcs, edges):       {r.rates['graph_update_events_per_s']:,} events/s",
               f"compression:                                {r.rates['compression_events_per_s']:,} events/s "
               f"({r.rates['compress_seconds']} s in all)",
+              f"longest write transaction: compression {r.rates['longest_compress_write_s']:.2f} s; "
+              f"one ingest batch of {r.batch:,} events {r.rates['longest_ingest_batch_write_s']:.2f} s (same run)",
               f"peak RSS {r.peak_rss_mb:,.0f} MB; whole run {r.seconds:,.0f} s"]
     return "\n".join(lines)
 
