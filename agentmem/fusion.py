@@ -118,27 +118,57 @@ class Pool:
 def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
          admissible: Callable[[set[int]], set[int]]) -> list[tuple[int, float, dict[str, float]]]:
     """Top ``k`` (rid, score, components), best first; ties break on rid."""
-    rk = preset.rrf_k
-    unit = 1.0 / (rk + 1)
+    # 1. The pool: every ranked event, and the context around each list's leaders.
     lists = dict(inputs.lists)
-    seeds = {rid for ranking in lists.values() for rid, _ in ranking}
-    if not seeds:
+    if not any(lists.values()):
         return []
-    structured = preset.w_windows > 0 or preset.w_group > 0 or preset.w_context > 0
+    pool = _pool_for(store, inputs, preset, lists)
+    # 2. Cosines over the pool; the dense window lists come from them.
+    cos = _pool_cosines(inputs, preset, pool)
+    if preset.w_windows > 0 and cos:
+        lists.update(_dense_windows(pool.order, cos, preset.depth))
+    # 3. Reciprocal-rank votes of every list, then the boosts (BOOSTS, in order).
+    comps = _rank_votes(lists, preset, pool.ranked)
+    for boost in BOOSTS:
+        boost(comps, pool, inputs, preset, cos)
+    # 4. Context from the neighbours, then the admissible top k.
+    base = {rid: _base(c) for rid, c in comps.items()}
+    _add_context(comps, base, pool, preset)
+    keep = admissible({rid for rid, b in base.items() if b > 0 or "context" in comps[rid]})
+    scored = [(rid, base[rid] + comps[rid].get("context", 0.0), comps[rid]) for rid in keep]
+    scored.sort(key=lambda p: (-p[1], p[0]))
+    return scored[:k]
+
+
+def _unit(preset: SearchPreset) -> float:
+    """One rank-1 vote."""
+    return 1.0 / (preset.rrf_k + 1)
+
+
+def _structured(preset: SearchPreset) -> bool:
+    return preset.w_windows > 0 or preset.w_group > 0 or preset.w_context > 0
+
+
+def _pool_for(store, inputs: FusionInputs, preset: SearchPreset, lists: dict[str, list]) -> Pool:
+    seeds = {rid for ranking in lists.values() for rid, _ in ranking}
     # Context only matters around strong candidates: expand the groups of each list's top hits.
     leaders = {rid for ranking in lists.values() for rid, _ in ranking[: preset.expand]}
-    pool = _pool(
-        store, seeds, leaders if structured else set(),
+    return _pool(
+        store, seeds, leaders if _structured(preset) else set(),
         times=preset.w_time > 0 and bool(inputs.windows),
         entities=preset.w_entity > 0 and bool(inputs.mention_members),
         texts=preset.w_temporal > 0 and inputs.temporal_question,
     )
-    rids = pool.ranked
-    cos: dict[int, float] = {}
-    if inputs.cosine is not None and structured:
-        cos = inputs.cosine(sorted({m for ms in pool.order.values() for m in ms}.union(rids)))
-    if preset.w_windows > 0 and cos:
-        lists.update(_dense_windows(pool.order, cos, preset.depth))
+
+
+def _pool_cosines(inputs: FusionInputs, preset: SearchPreset, pool: Pool) -> dict[int, float]:
+    if inputs.cosine is None or not _structured(preset):
+        return {}
+    return inputs.cosine(sorted({m for ms in pool.order.values() for m in ms}.union(pool.ranked)))
+
+
+def _rank_votes(lists: dict[str, list], preset: SearchPreset, rids: list[int]) -> dict[int, dict[str, float]]:
+    """``w / (rrf_k + rank)`` from each list with a positive weight, and the raw score of the event-level lists."""
     weights = {"bm25": preset.w_bm25, "dense": preset.w_dense, "image": preset.w_image,
                "bm25_w1": preset.w_windows, "bm25_w2": preset.w_windows,
                "dense_w1": preset.w_windows, "dense_w2": preset.w_windows}
@@ -151,42 +181,57 @@ def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
         for rank, (rid, raw) in enumerate(ranking, start=1):
             c = comps.get(rid)
             if c is not None:
-                c[name] = w / (rk + rank)
+                c[name] = w / (preset.rrf_k + rank)
                 if raw_name:
                     c[raw_name] = raw
-    if preset.w_group > 0 and pool.order:
-        gscore = _group_scores(pool, inputs.group_bm25, cos, rk)
-        for rid in rids:
-            g = pool.groups.get(rid)
-            if g is not None and gscore.get(g, 0.0) > 0:
-                comps[rid]["group"] = preset.w_group * gscore[g]
-    if pool.entities:
-        for rid in rids:
-            ents = pool.entities.get(rid, set())
-            if all(members & ents for members in inputs.mention_members.values()):
-                comps[rid]["entity"] = preset.w_entity * unit
-    if pool.times:
-        for rid in rids:
-            t0, t1 = pool.times[rid]
-            if any(t0 <= w.t1 and t1 >= w.t0 for w in inputs.windows):
-                comps[rid]["time"] = preset.w_time * unit
-    if pool.texts:
-        for rid in rids:
-            if TEMPORAL_TEXT.search(pool.texts[rid]):
-                comps[rid]["temporal"] = preset.w_temporal * unit
-    base = {rid: _base(c) for rid, c in comps.items()}
-    if preset.w_context > 0:
-        for members in pool.order.values():
-            for j, rid in enumerate(members):
-                if rid not in comps:
-                    continue
-                best = max((base.get(m, 0.0) for m in members[max(0, j - 1) : j + 2] if m != rid), default=0.0)
-                if best > 0:
-                    comps[rid]["context"] = preset.w_context * best
-    keep = admissible({rid for rid, b in base.items() if b > 0 or "context" in comps[rid]})
-    scored = [(rid, base[rid] + comps[rid].get("context", 0.0), comps[rid]) for rid in keep]
-    scored.sort(key=lambda p: (-p[1], p[0]))
-    return scored[:k]
+    return comps
+
+
+def _group_boost(comps, pool: Pool, inputs: FusionInputs, preset: SearchPreset, cos: dict[int, float]) -> None:
+    if preset.w_group <= 0 or not pool.order:
+        return
+    gscore = _group_scores(pool, inputs.group_bm25, cos, preset.rrf_k)
+    for rid in pool.ranked:
+        g = pool.groups.get(rid)
+        if g is not None and gscore.get(g, 0.0) > 0:
+            comps[rid]["group"] = preset.w_group * gscore[g]
+
+
+def _entity_boost(comps, pool: Pool, inputs: FusionInputs, preset: SearchPreset, cos: dict[int, float]) -> None:
+    for rid in pool.ranked if pool.entities else ():
+        ents = pool.entities.get(rid, set())
+        if all(members & ents for members in inputs.mention_members.values()):
+            comps[rid]["entity"] = preset.w_entity * _unit(preset)
+
+
+def _time_boost(comps, pool: Pool, inputs: FusionInputs, preset: SearchPreset, cos: dict[int, float]) -> None:
+    for rid in pool.ranked if pool.times else ():
+        t0, t1 = pool.times[rid]
+        if any(t0 <= w.t1 and t1 >= w.t0 for w in inputs.windows):
+            comps[rid]["time"] = preset.w_time * _unit(preset)
+
+
+def _temporal_boost(comps, pool: Pool, inputs: FusionInputs, preset: SearchPreset, cos: dict[int, float]) -> None:
+    for rid in pool.ranked if pool.texts else ():
+        if TEMPORAL_TEXT.search(pool.texts[rid]):
+            comps[rid]["temporal"] = preset.w_temporal * _unit(preset)
+
+
+BOOSTS = (_group_boost, _entity_boost, _time_boost, _temporal_boost)
+"""The boost signals, applied in this order after the rank votes (each in units of one rank-1 vote)."""
+
+
+def _add_context(comps, base: dict[int, float], pool: Pool, preset: SearchPreset) -> None:
+    """``w_context`` times the best base score of the previous or next event in the group."""
+    if preset.w_context <= 0:
+        return
+    for members in pool.order.values():
+        for j, rid in enumerate(members):
+            if rid not in comps:
+                continue
+            best = max((base.get(m, 0.0) for m in members[max(0, j - 1) : j + 2] if m != rid), default=0.0)
+            if best > 0:
+                comps[rid]["context"] = preset.w_context * best
 
 
 def _dense_windows(order: dict[str, list[int]], cos: dict[int, float], depth: int) -> dict[str, list]:

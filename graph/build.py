@@ -297,23 +297,17 @@ def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
     rebuilds the view instead; the result equals :func:`load_graph` either way.
     """
     conn = store.conn
-    if (int(get_mark(conn, "archive_version")) != G.graph["archive_version"]
-            or _merge_state(conn) != G.graph["merges"]):
+    # 1. Rebuild when the view cannot be extended in place.
+    if _needs_rebuild(G, conn):
         return load_graph(store, include_archive=G.graph["include_archive"], events=G.graph["events"],
                           t0=G.graph["t0"], t1=G.graph["t1"])
-    seq = G.graph["seq"]
-    last_t = max((d["t_start"] for _, d in G.nodes(data=True) if d["type"] == "event"), default=float("-inf"))
-    mark = G.graph["events_rid"]
-    if G.graph["events"]:
-        late = conn.execute("SELECT COUNT(*) FROM events WHERE rid > ? AND t_start < ?", (mark, last_t)).fetchone()[0]
-        if late:
-            return load_graph(store, include_archive=G.graph["include_archive"], events=True, t0=G.graph["t0"],
-                              t1=G.graph["t1"])
+    seq, mark = G.graph["seq"], G.graph["events_rid"]
     canon = canonical_map(conn)
+    arch = "" if G.graph["include_archive"] else " AND archived=0"
+    # 2. New entities, hierarchy nodes and events.
     for eid, kind, name in conn.execute("SELECT id, kind, name FROM entities WHERE merged_into IS NULL"):
         if node_id("entity", eid) not in G:
             G.add_node(node_id("entity", eid), type="entity", level=0, label=name, kind=kind, merged_ids=[])
-    arch = "" if G.graph["include_archive"] else " AND archived=0"
     for n in read_nodes(conn, f"seq > ?{arch}", (seq,)):
         if n.id in G:
             for p in list(G.predecessors(n.id)):
@@ -323,6 +317,24 @@ def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
     if G.graph["events"]:
         _add_events(G, store, "e.rid > ?", (mark,), canon)
     _link_levels(G)
+    # 3. Relation edges of every (subject, predicate) written since.
+    _refresh_edges(G, conn, canon, seq, arch)
+    G.graph.update(seq=int(get_mark(conn, "seq")), events_rid=int(get_mark(conn, "events_rid")))
+    return G
+
+
+def _needs_rebuild(G: nx.MultiDiGraph, conn) -> bool:
+    if int(get_mark(conn, "archive_version")) != G.graph["archive_version"] or _merge_state(conn) != G.graph["merges"]:
+        return True
+    if not G.graph["events"]:
+        return False
+    last_t = max((d["t_start"] for _, d in G.nodes(data=True) if d["type"] == "event"), default=float("-inf"))
+    late = conn.execute("SELECT COUNT(*) FROM events WHERE rid > ? AND t_start < ?",
+                        (G.graph["events_rid"], last_t)).fetchone()[0]
+    return late > 0
+
+
+def _refresh_edges(G: nx.MultiDiGraph, conn, canon: dict[str, str], seq: int, arch: str) -> None:
     members: dict[str, list[str]] = {}
     for raw, c in canon.items():
         members.setdefault(node_id("entity", c), []).append(node_id("entity", raw))
@@ -335,8 +347,6 @@ def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
         srcs = members.get(u, [u])
         for e in read_edges(conn, f"src IN ({','.join('?' * len(srcs))}) AND predicate=?{arch}", (*srcs, pred)):
             _add_edge(G, e, canon)
-    G.graph.update(seq=int(get_mark(conn, "seq")), events_rid=int(get_mark(conn, "events_rid")))
-    return G
 
 
 def _canon_node(x: str, canon: dict[str, str]) -> str:
