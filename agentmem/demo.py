@@ -55,7 +55,7 @@ def run_demo(base: Path) -> Path:
         for r in facts:
             until = "open" if r.t_to is None else f"t={r.t_to:g}"
             click.echo(f"   {r.subject} {r.predicate} {r.object}  [t={r.t_from:g} .. {until})")
-        # A later holder supersedes an earlier one, as the planner reads facts.
+        # "holds" takes one holder at a time: the store closed Mara's fact when Ida took the lamp.
         for t in (0, 30, 86400, 90000):
             holders = [r.subject for r in facts_valid_at(facts, t)] or ["nobody"]
             click.echo(f"   t={t:>6}: {', '.join(holders)}")

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from agentmem.facts import fact_ends
 from agentmem.frames import FrameRow, frame_media, location_frames, recent_events, shot_frames
 from agentmem.fusion import PRESETS, SearchPreset
 from agentmem.model import CameraPose, EntitySlot, Relation
@@ -289,26 +290,24 @@ class Planner:
 
 
 def facts_valid_at(relations: Sequence[Relation], t: float) -> list[Relation]:
-    """The facts valid at ``t``; of those with the same predicate and object, the latest wins.
+    """The facts valid at ``t``, in story order, by the predicate rules of :mod:`agentmem.facts`.
 
-    A later holder of an object supersedes an earlier one even when the earlier
-    fact was never closed. The result is in story order.
+    The store closes contradicted facts on write; a store written before that
+    may hold them open, so their ends are also derived here the same way.
 
     Examples
     --------
-    >>> facts = [Relation("mara", "holds", "lamp", 4.0, id=1), Relation("ida", "holds", "lamp", 90.0, id=2)]
-    >>> [r.subject for r in facts_valid_at(facts, 50.0)], [r.subject for r in facts_valid_at(facts, 100.0)]
-    (['mara'], ['ida'])
-    >>> facts_valid_at(facts, 0.0)
-    []
+    >>> facts = [Relation("mara", "holds", "lamp", 4.0, id=1), Relation("ida", "holds", "lamp", 90.0, id=2),
+    ...          Relation("mara", "friend_of", "tomas", 0.0, id=3), Relation("ida", "friend_of", "tomas", 80.0, id=4)]
+    >>> [(r.subject, r.predicate) for r in facts_valid_at(facts, 50.0)]
+    [('mara', 'friend_of'), ('mara', 'holds')]
+    >>> [(r.subject, r.predicate) for r in facts_valid_at(facts, 100.0)]
+    [('mara', 'friend_of'), ('ida', 'friend_of'), ('ida', 'holds')]
     """
-    latest: dict[tuple[str, str], Relation] = {}
-    for r in relations:
-        if r.t_from <= t and (r.t_to is None or t < r.t_to):
-            key = (r.predicate, r.object)
-            if key not in latest or (r.t_from, r.id or 0) >= (latest[key].t_from, latest[key].id or 0):
-                latest[key] = r
-    return sorted(latest.values(), key=lambda r: (r.t_from, r.id or 0))
+    ends = fact_ends(relations)
+    valid = [r for r in relations
+             if r.t_from <= t and (r.t_to is None or t < r.t_to) and (r.id not in ends or t < ends[r.id])]
+    return sorted(valid, key=lambda r: (r.t_from, r.id or 0))
 
 
 def _valid(slot: EntitySlot, key: str, t: float):
