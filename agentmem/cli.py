@@ -269,14 +269,14 @@ def index_reconcile(db: str) -> None:
 @db_option
 @clean_errors
 def index_rebuild(db: str) -> None:
-    """Drop the vector index and rebuild it from SQLite.
+    """Rebuild the derived indexes (context windows and groups, then vectors) from SQLite.
 
     Example: agentmem index rebuild --db mem
     """
     require_db(db)
     with open_memory(db) as mem:
         r = mem.rebuild_index()
-    click.echo(f"rebuilt: {r.applied} vectors in {r.seconds:.1f}s")
+    click.echo(f"rebuilt: the context index, and {r.applied} vectors in {r.seconds:.1f}s")
 
 
 @cli.command()

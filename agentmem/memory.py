@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from agentmem.context import refresh_context
+from agentmem.context import rebuild_context, refresh_context
 from agentmem.embedders import (
     DescriptorImageEmbedder,
     ImageEmbedder,
@@ -459,7 +459,8 @@ class Memory:
         return repair(self.store, self.index)
 
     def rebuild_index(self) -> SyncReport:
-        """Drop the vector index and rebuild it from SQLite."""
+        """Rebuild the derived indexes from SQLite: the context index (windows, groups), then the vectors."""
+        rebuild_context(self.store)
         return rebuild(self.store, self.index)
 
     # -- queries --------------------------------------------------------------

@@ -13,7 +13,6 @@ from typing import Any
 ENTITY_KINDS = ("character", "object", "location", "other")
 # Matched with fullmatch: "$" would let a trailing newline through.
 ID_RE = re.compile(r"[A-Za-z0-9_.:\-]+")
-INF = float("inf")
 
 
 @dataclass(frozen=True)

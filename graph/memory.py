@@ -117,7 +117,7 @@ class GraphMemory:
         return compress(self.store, self.policy, dry_run=dry_run, config=self.config, communities=communities)
 
     def restore(self, **kwargs: Any) -> RestoreReport:
-        """See :func:`graph.compress.restore`."""
+        """See :func:`graph.archive.restore`."""
         return restore(self.store, **kwargs)
 
     # -- reads ----------------------------------------------------------------------------

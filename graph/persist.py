@@ -32,10 +32,6 @@ import numpy as np
 
 from agentmem.store import blob_to_vec, vec_to_blob
 
-NODE_TYPES = ("entity", "event", "episode", "arc", "community")
-EDGE_TYPES = ("participates_in", "located_at", "relation", "next", "summarizes", "member_of")
-LEVELS = {"entity": 0, "event": 0, "community": 0, "episode": 1, "arc": 2}
-
 NULL_PROV = "'{}'"
 _NODE_COLS = "id, type, level, label, t_start, t_end, summary, vec, data, parent, archived"
 _EDGE_COLS = "id, src, dst, type, predicate, t_from, t_to, weight, evidence, t_last, archived"
@@ -181,11 +177,6 @@ def read_nodes(conn: sqlite3.Connection, where: str = "1=1", args: Sequence[Any]
         f"SELECT {_NODE_COLS} FROM graph_nodes WHERE {where} ORDER BY level, t_start, id", list(args)
     ).fetchall()
     return [_node(r) for r in rows]
-
-
-def read_node(conn: sqlite3.Connection, nid: str) -> GraphNode | None:
-    found = read_nodes(conn, "id=?", (nid,))
-    return found[0] if found else None
 
 
 # -- edges ----------------------------------------------------------------------------

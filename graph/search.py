@@ -22,11 +22,10 @@ ranked lists over events, fused by weighted reciprocal rank (each list gives
    summary text without vectors); a matched arc contributes its best
    episodes; each matched episode contributes its best events (those of the
    named entities when the query names some), taken round-robin over the
-   episodes. An episode whose events are all archived is returned itself
-   (``kind="episode"``), its summary standing for them;
-   A matched summary whose events are all archived stands in for them
-   (``summary``): it ranks where its vector's cosine falls among the active
-   events' and carries the summed weight of all lists;
+   episodes. A matched episode or arc whose events are all archived stands in
+   for them (``kind`` "episode" or "arc", component ``summary``): it ranks
+   where its vector's cosine falls among the active events' and carries the
+   summed weight of all lists;
 4. ``around`` (off by default): the neighbours, in their episode, of the top core hits.
 
 Every hit's ``components`` gives each list's contribution. Episode hits carry

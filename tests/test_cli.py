@@ -80,7 +80,16 @@ def test_show_entities_stats_merges(db):
 def test_index_commands(db):
     assert "applied 0" in run("index", "sync", "--db", db).output
     assert "text_missing=0" in run("index", "reconcile", "--db", db).output
-    assert "rebuilt: 18 vectors" in run("index", "rebuild", "--db", db).output
+    from agentmem.memory import Memory
+
+    def context_docs():
+        with Memory(db, text_embedder=None) as mem:
+            return [mem.store.conn.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid").fetchall()
+                    for t in ("window_fts", "group_fts")]
+
+    before = context_docs()
+    assert "the context index, and 18 vectors" in run("index", "rebuild", "--db", db).output
+    assert context_docs() == before and len(before[0]) > 0
 
 
 @pytest.mark.parametrize("args,msg", [
