@@ -11,24 +11,12 @@ piece of conditioning reaches the model and changes its output.
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
-# pytest puts tests/ on sys.path (its conftest has no package), and there this
-# directory would shadow the real `generators` package as an empty namespace
-# package, ahead of the editable install's finder. Put the repository first.
-_ROOT = str(Path(__file__).resolve().parents[2])
-if sys.path[:1] != [_ROOT]:
-    sys.path.insert(0, _ROOT)
-if getattr(sys.modules.get("generators"), "__file__", "") is None:
-    for _name in [m for m in sys.modules if m == "generators" or m.startswith("generators.")]:
-        del sys.modules[_name]
+import numpy as np
+import pytest
+from PIL import Image
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from generators.conditioning import (  # noqa: E402
+from generators.conditioning import (
     CameraConditioning,
     DynamicConditioning,
     EntityConditioning,
