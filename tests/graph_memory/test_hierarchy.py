@@ -65,6 +65,12 @@ def test_a_missing_abstractive_model_is_a_clear_error():
         TransformersSummarizer("/no/such/model").summarize(["a", "b"], None)
 
 
+def test_a_local_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text("{}")  # exists, so the load is tried, and transformers refuses it
+    with pytest.raises(ModelUnavailableError, match=f"summarizer '{tmp_path}' cannot be loaded: "):
+        TransformersSummarizer(str(tmp_path)).summarize(["a", "b"], None)
+
+
 def test_arcs_roll_up_into_higher_levels(plain_memory):
     mem = plain_memory("arcs")
     mem.add_entity("a", kind="character")
