@@ -1,14 +1,17 @@
-"""Probing the vector index: do stored vectors still find themselves?
+"""Checking and repairing the vector index: do stored vectors still find themselves?
 
-Comparing ids is not enough. Damaged HNSW files can keep every id and still
-return wrong neighbours, or crash the process that reads them. The probe
-queries the index with a deterministic sample of the vectors that SQLite holds
-(evenly spaced over the row ids, none still queued in the outbox) and expects
-each to come back among its own nearest hits with cosine >= ``SELF_COSINE``.
+Comparing ids is not enough. Damaged HNSW files (a writer killed mid-write,
+a damaged disk) can keep every id and still return wrong neighbours, or crash
+the process that reads *or writes* them. The check queries the index with a
+deterministic sample of the vectors that SQLite holds (evenly spaced over the
+row ids, none still queued in the outbox) and expects each to come back among
+its own nearest hits with cosine >= ``SELF_COSINE``; then the ids are compared
+with SQLite and the differences applied.
 
-An embedded index is probed in a child process (``python -m
-agentmem.index_probe DIR``), so that a crash marks the index as broken instead
-of killing the caller. A server is probed in-process.
+For an embedded index all of that runs in a child process (``python -m
+agentmem.index_probe DIR``), so that a crash, in a query or in an upsert,
+marks the index as broken instead of killing the caller. A server is checked
+in-process.
 """
 
 from __future__ import annotations
@@ -32,21 +35,38 @@ _SOURCES = {
 }
 
 
-def probe_index(store, index, samples: int = SAMPLES) -> str | None:
-    """``None`` when the index answers a sample of stored vectors correctly, else what went wrong."""
-    if index.config.url is not None:
-        return probe_in_process(store, index, samples)
-    if not index.directory.exists():
-        return None
-    cmd = [sys.executable, "-m", "agentmem.index_probe", str(store.dir), str(samples)]
+def repair_in_child(store_dir, samples: int = SAMPLES) -> dict:
+    """Run :func:`repair_in_process` on an embedded index in a child process.
+
+    Returns ``{"fixed": {...}}`` (what reconcile found and applied) or ``{"problem": "..."}`` when the index
+    answers wrongly, fails, or crashes the child.
+    """
+    cmd = [sys.executable, "-m", "agentmem.index_probe", str(store_dir), str(samples)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        return f"the probe did not finish in {PROBE_TIMEOUT_S} s"
+        return {"problem": f"the check did not finish in {PROBE_TIMEOUT_S} s"}
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or [""])[-1]
-        return f"reading the index crashed the probe (exit code {done.returncode}) {tail}".strip()
-    return json.loads(done.stdout.strip().splitlines()[-1])["problem"]
+        return {"problem": f"the index crashed the process using it (exit code {done.returncode}) {tail}".strip()}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def repair_in_process(store, index, samples: int = SAMPLES) -> dict:
+    """Probe, then compare ids with SQLite and apply the differences; see the module docstring."""
+    from agentmem.vector_index import IndexUnavailableError, reconcile, sync
+
+    try:
+        problem = probe_in_process(store, index, samples)
+        if problem is not None:
+            return {"problem": problem}
+        fixed = reconcile(store, index)
+        sync(store, index)
+        return {"fixed": fixed}
+    except IndexUnavailableError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to use the index is the finding
+        return {"problem": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
 def probe_in_process(store, index, samples: int = SAMPLES) -> str | None:
@@ -77,14 +97,13 @@ def _main(argv: list[str]) -> int:
     from agentmem.vector_index import ChromaIndex, IndexConfig
 
     store = Store(argv[0])
+    index = ChromaIndex(store.dir, IndexConfig(None))
     try:
-        index = ChromaIndex(store.dir, IndexConfig(None))
-        problem = probe_in_process(store, index, int(argv[1]) if len(argv) > 1 else SAMPLES)
-    except Exception as exc:  # noqa: BLE001 - any failure to read the index is the finding
-        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        result = repair_in_process(store, index, int(argv[1]) if len(argv) > 1 else SAMPLES)
     finally:
+        index.release()
         store.close()
-    print(json.dumps({"problem": problem}))
+    print(json.dumps(result))
     return 0
 
 

@@ -267,28 +267,27 @@ def rebuild(store: Store, index: ChromaIndex) -> SyncReport:
 
 
 def repair(store: Store, index: ChromaIndex) -> dict[str, int | str]:
-    """Probe the index, then compare its ids with SQLite and repair what differs.
+    """Probe the index, then compare its ids with SQLite and repair what differs (:mod:`agentmem.index_probe`).
 
-    The probe (:mod:`agentmem.index_probe`) checks that a sample of stored
-    vectors find themselves as their own top hit. An embedded index that
-    fails it, or crashes the process that reads it, is moved aside
+    An embedded index is checked and repaired in a child process; one that
+    answers wrongly, fails, or crashes that process is moved aside
     (``chroma.broken-*``) and rebuilt from SQLite.
     """
-    from agentmem.index_probe import probe_index
+    from agentmem.index_probe import repair_in_child, repair_in_process
 
-    problem = probe_index(store, index)
-    if problem is None:
-        try:
-            fixed: dict[str, int | str] = dict(reconcile(store, index))
-            sync(store, index)
-            return fixed
-        except IndexUnavailableError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - an embedded index that will not open is derived data
-            problem = f"{type(exc).__name__}: {exc}"
     if index.config.url is not None:
-        raise IndexUnavailableError(f"the index on {index.config.url} is wrong ({problem}); "
+        result = repair_in_process(store, index)
+    elif index.directory.exists():
+        index.release()  # the child writes; this process reconnects afterwards and sees its work
+        result = repair_in_child(store.dir)
+    else:
+        result = {"fixed": reconcile(store, index)}
+        sync(store, index)
+    if "problem" not in result:
+        return result["fixed"]
+    if index.config.url is not None:
+        raise IndexUnavailableError(f"the index on {index.config.url} is wrong ({result['problem']}); "
                                     "run `agentmem index rebuild`")
     moved = index.quarantine()
     report = rebuild(store, index)
-    return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": problem[:200]}
+    return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": result["problem"][:200]}
