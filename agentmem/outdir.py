@@ -53,17 +53,18 @@ def claim(folder: str | os.PathLike, *, command: str, force: bool = False, optio
         if not manifest.get("finished"):
             raise BadInputError(f"{option}: the earlier run in {out} did not finish, so which files it wrote is "
                                 "unknown; remove what you do not need yourself, or choose another folder")
-        _remove_listed(out, manifest.get("files", []))
+        _remove_listed(out, manifest.get("files", []), manifest.get("dirs", []))
     out.mkdir(parents=True, exist_ok=True)
     _write_manifest(out, {"command": command, "finished": False, "files": []})
     return out
 
 
 def finish(out: Path) -> None:
-    """Record every file now under ``out`` as written by this run."""
+    """Record every file and folder now under ``out`` as written by this run."""
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.name != MANIFEST)
+    dirs = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_dir())
     manifest = _read_manifest(out) or {}
-    _write_manifest(out, {**manifest, "finished": True, "files": files})
+    _write_manifest(out, {**manifest, "finished": True, "files": files, "dirs": dirs})
 
 
 def fresh_folder(base: str | os.PathLike) -> Path:
@@ -99,9 +100,9 @@ def _write_manifest(out: Path, data: dict) -> None:
     os.replace(tmp, out / MANIFEST)
 
 
-def _remove_listed(out: Path, files: list[str]) -> None:
+def _remove_listed(out: Path, files: list[str], listed_dirs: list[str]) -> None:
     root = out.resolve()
-    dirs: set[Path] = set()
+    dirs = {(out / d).resolve() for d in listed_dirs}
     for rel in files:
         p = (out / rel).resolve()
         # A manifest is data on disk: never follow it outside the folder it describes.
@@ -110,5 +111,5 @@ def _remove_listed(out: Path, files: list[str]) -> None:
         p.unlink()
         dirs.update(d for d in p.parents if root in d.parents)
     for d in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
-        if d.is_dir() and not any(d.iterdir()):
+        if root in d.parents and d.is_dir() and not any(d.iterdir()):
             d.rmdir()

@@ -8,6 +8,7 @@ a crash at any point leaves work to redo, never a lost or doubled record.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,10 @@ class ChromaIndex:
         self.namespace = namespace
         self._store = store
         self.horizon: Horizon | None = None
+        self._users = self.directory.with_name("chroma.users")
+        self._me: Path | None = None
+        # What the check after another process's crash found, if this client ran one (agentmem.index_probe).
+        self.recovered: dict | None = None
 
     def _connect(self):
         if self._client is None:
@@ -92,9 +97,36 @@ class ChromaIndex:
         from chromadb.config import Settings
 
         if self._store is not None:
+            self.recovered = self._recover_after_crash()
             # Taken before connecting: whatever is acknowledged after this, the client may not have loaded.
             self.horizon = Horizon(self._store.max_vector_rid(), frozenset(self._store.outbox_refs("text")))
-        return chromadb.PersistentClient(path=str(self.directory), settings=Settings(anonymized_telemetry=False))
+        client = chromadb.PersistentClient(path=str(self.directory), settings=Settings(anonymized_telemetry=False))
+        if self._store is not None:
+            self._users.mkdir(exist_ok=True)
+            self._me = self._users / f"{os.getpid()}-{id(self)}"
+            self._me.touch()
+        return client
+
+    def _recover_after_crash(self) -> dict | None:
+        """Check the index in a child process when a process that used it ended without closing it.
+
+        Every process using the embedded index leaves a marker in ``chroma.users/`` until it closes the index.
+        A marker of a process that no longer runs means it died (SIGKILL, a crash) and may have torn Chroma's
+        files, which can crash the next process that writes to them. The check is
+        :func:`agentmem.index_probe.repair_in_child`; a broken index is moved aside and requeued from SQLite.
+        """
+        from agentmem.index_probe import repair_in_child
+
+        dead = [p for p in self._users.glob("*") if not _running(p.name)] if self._users.exists() else []
+        if not dead:
+            return None
+        result = repair_in_child(self._store.dir) if self.directory.exists() else {"fixed": {}}
+        if "problem" in result:
+            result["moved_to"] = str(self.quarantine())
+            self._store.requeue_all_vectors()
+        for p in dead:
+            p.unlink(missing_ok=True)
+        return result
 
     def _http_client(self):
         import chromadb
@@ -196,7 +228,20 @@ class ChromaIndex:
         database") and every memory ever opened keeps its index loaded."""
         if self._client is not None:
             self._client.close()
-        self._client, self._cols, self.horizon = None, {}, None
+        if self._me is not None:
+            self._me.unlink(missing_ok=True)
+        self._client, self._cols, self.horizon, self._me = None, {}, None, None
+
+
+def _running(marker: str) -> bool:
+    """Whether the process that left ``marker`` (``PID-...``) still runs."""
+    try:
+        os.kill(int(marker.split("-", 1)[0]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 def _vectors_for(store: Store, collection: str, refs: list[int]) -> dict[int, np.ndarray]:

@@ -193,3 +193,28 @@ def test_writes_warn_instead_of_failing_when_the_index_breaks_after_commit(make_
     assert any(issubclass(w.category, IndexWarning) for w in caught)
     assert mem.store.outbox_size() == 1 and mem.query(text="kept", preset="dense", k=1)[0].id == "x"
     assert os.path.exists(mem.dir / "memory.db")
+
+
+def _write_then_die(path: str) -> None:
+    mem = Memory(path, text_embedder=None, image_embedder=None)
+    v = np.ones((1, 8), dtype=np.float32) / np.sqrt(8)
+    mem.add_events([{"id": "before-death", "t_start": 0, "text": "written, then the process dies"}], embeddings=v)
+    os._exit(0)  # no close(): as after a SIGKILL, the index was never released
+
+
+def test_an_index_left_by_a_process_that_died_is_checked_before_it_is_used(tmp_path):
+    path = str(tmp_path / "m")
+    ctx = mp.get_context("spawn")
+    p = ctx.Process(target=_write_then_die, args=(path,))
+    p.start()
+    p.join(120)
+    assert p.exitcode == 0 and len(list((tmp_path / "m" / "chroma.users").iterdir())) == 1
+    with Memory(path, text_embedder=None, image_embedder=None) as mem:
+        assert mem.index.count("text") == 1
+        assert mem.index.recovered == {"fixed": {"text_missing": 0, "text_extra": 0, "image_missing": 0,
+                                                 "image_extra": 0}}
+        assert [m.name.split("-")[0] for m in (tmp_path / "m" / "chroma.users").iterdir()] == [str(os.getpid())]
+    assert list((tmp_path / "m" / "chroma.users").iterdir()) == []
+    with Memory(path, text_embedder=None, image_embedder=None) as mem:
+        mem.index.count("text")
+        assert mem.index.recovered is None   # closed cleanly last time: no check
