@@ -14,10 +14,10 @@ from agentmem.errors import (
     StoreError,
     UnknownEntityError,
 )
-from agentmem.fusion import PRESETS, SearchPreset
 from agentmem.memory import Memory
 from agentmem.model import AttributeValue, CameraPose, EntitySlot, Event, Hit, MediaRef, Merge, Relation
-from agentmem.retrieval import Query
+from agentmem.search.fusion import PRESETS, SearchPreset
+from agentmem.search.query import Query
 from agentmem.timeparse import parse_time
 
 __version__ = "0.1.0"

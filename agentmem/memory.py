@@ -22,12 +22,11 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from agentmem.context import rebuild_context, refresh_context
-from agentmem.embedders import (
+from agentmem.encoders.embedders import (
     DescriptorImageEmbedder,
     ImageEmbedder,
     SentenceTransformerEmbedder,
@@ -35,12 +34,15 @@ from agentmem.embedders import (
 )
 from agentmem.errors import BadInputError, IndexWarning, NotFoundError, StoreError, UnknownEntityError
 from agentmem.facts import store_fact
+from agentmem.formats.records import check_id, parse_event, search_text
 from agentmem.model import ENTITY_KINDS, EntityDecl, EntitySlot, Event, Hit, MediaRef, Merge, Relation
-from agentmem.records import check_id, parse_event, search_text
-from agentmem.resolution import best_match, normalize_name, select_diverse
-from agentmem.store import Store
-from agentmem.vector_index import TOKEN_ENV, ChromaIndex, IndexConfig, SyncReport, rebuild, repair, sync
-from agentmem.vectors import VectorCache
+from agentmem.search.resolution import best_match, normalize_name, select_diverse
+from agentmem.storage.context import rebuild_context, refresh_context
+from agentmem.storage.store import Store
+from agentmem.storage.vector_index import TOKEN_ENV, ChromaIndex, IndexConfig, SyncReport, rebuild, repair, sync
+from agentmem.storage.vectors import VectorCache
+
+C = TypeVar("C")
 
 TEXT_VECTOR_CAP = 8
 IMAGE_VECTOR_CAP = 16
@@ -58,7 +60,7 @@ class Memory:
         Defaults to all-MiniLM-L6-v2 from the offline package (loaded lazily
         on first use). ``None`` disables dense text search.
     image_embedder : ImageEmbedder or None, optional
-        Defaults to :class:`~agentmem.embedders.DescriptorImageEmbedder`.
+        Defaults to :class:`~agentmem.encoders.embedders.DescriptorImageEmbedder`.
     chroma_url : str, optional
         ``http://HOST:PORT`` of a ``chroma run`` server; embedded by default.
         The choice is remembered in the directory.
@@ -93,9 +95,21 @@ class Memory:
         self.index = ChromaIndex(self.dir, config, namespace, store=self.store)
         self.auto_sync = auto_sync
         self.vectors = VectorCache(self.store)
-        # Per-instance caches of derived read data, each validated against the store before use.
-        self.cache: dict[str, Any] = {}
+        # Caches of derived read data, one per cache class; each is owned and validated by the code that uses it.
+        self._caches: dict[type, Any] = {}
         self._worker: ThreadPoolExecutor | None = None
+
+    def cache_of(self, kind: type[C]) -> C:
+        """This memory's instance of cache class ``kind``, made on first use.
+
+        The class belongs to the code that reads through it (the alias index of
+        the search layer, the graph's active vectors); the memory only keeps one
+        per open memory, so caches live and die with it.
+        """
+        found = self._caches.get(kind)
+        if found is None:
+            found = self._caches[kind] = kind()
+        return found
 
     def _check_embedders(self) -> None:
         with self.store.transaction():
@@ -152,7 +166,7 @@ class Memory:
         """Declare or update an entity; returns the canonical id it resolves to.
 
         A new id whose name or alias matches an existing entity (see
-        :mod:`agentmem.resolution`) is kept as its own record and merged into
+        :mod:`agentmem.search.resolution`) is kept as its own record and merged into
         that entity; the merge is recorded and :meth:`split` undoes it.
         """
         decl = EntityDecl(id, kind, name, tuple(aliases), dict(attributes or {}), tuple(media), t, resolve)
@@ -455,7 +469,7 @@ class Memory:
         return sync(self.store, self.index, progress=progress)
 
     def reconcile_index(self) -> dict[str, int | str]:
-        """Probe the index, compare its ids with SQLite and repair; see :func:`agentmem.vector_index.repair`."""
+        """Probe the index, compare its ids with SQLite and repair; see :func:`agentmem.storage.vector_index.repair`."""
         return repair(self.store, self.index)
 
     def rebuild_index(self) -> SyncReport:
@@ -465,19 +479,19 @@ class Memory:
 
     # -- queries --------------------------------------------------------------
     def query(self, query: Any = None, /, **kwargs: Any) -> list[Hit]:
-        """Search the memory; see :class:`agentmem.retrieval.Query` for the fields."""
-        from agentmem.retrieval import Query, run_query
+        """Search the memory; see :class:`agentmem.search.query.Query` for the fields."""
+        from agentmem.search.query import Query, run_query
 
         q = query if query is not None else Query(**kwargs)
         return run_query(self, q)
 
     def stats(self) -> dict[str, Any]:
         counts = self.store.counts()
-        row = self.store.conn.execute("SELECT MIN(t_start), MAX(t_end) FROM events").fetchone()
+        t_min, t_max = self.store.time_span()
         return {
             **counts,
-            "t_min": row[0],
-            "t_max": row[1],
+            "t_min": t_min,
+            "t_max": t_max,
             "text_embedder": self.store.get_meta("text_embedder"),
             "image_embedder": self.store.get_meta("image_embedder"),
             "index": self.index.config.url or "embedded",

@@ -168,6 +168,23 @@ class Hit:
     group: str | None = None
     archived: bool = False
 
+    @classmethod
+    def from_event(cls, e: Event, score: float = 0.0, components: dict[str, float] | None = None) -> Hit:
+        """The hit for stored event ``e`` with this score and its evidence.
+
+        Examples
+        --------
+        >>> e = Event("e1", 1.0, 2.0, "Mara lights the lamp", participants=["mara"])
+        >>> h = Hit.from_event(e, 0.5, {"bm25": 0.5})
+        >>> (h.id, h.kind, h.entities, h.score, h.components)
+        ('e1', 'event', ['mara'], 0.5, {'bm25': 0.5})
+        """
+        return cls(
+            id=e.id, kind="event", t_start=e.t_start, t_end=e.t_end, text=e.text, entities=e.entity_ids,
+            score=score, components=dict(components or {}), provenance=e.provenance, location=e.location,
+            group=e.group, archived=e.archived,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

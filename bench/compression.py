@@ -11,7 +11,7 @@ At each checkpoint it records the active (non-archived) node count, the stored
 events, the peak RSS, and query latency over the same kind of query: two topic
 words and one character of one of the last 50 scenes, with that scene's vector, answered by
 :func:`graph.search.search` (which reads the active tier). For reference the
-core's own query (:func:`agentmem.retrieval.run_query`, which reads the whole
+core's own query (:func:`agentmem.search.query.run_query`, which reads the whole
 FTS index and then drops archived events) is timed on the same queries.
 
 Latency on a shared machine drifts with its load, so the first checkpoint's
@@ -150,7 +150,7 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
     from tqdm import tqdm
 
     from agentmem.memory import Memory
-    from agentmem.retrieval import Query
+    from agentmem.search.query import Query
     from graph.compress import CompressionPolicy, active_counts
     from graph.memory import GraphMemory
     from graph.search import search

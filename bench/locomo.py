@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agentmem.locomo import CATEGORY_NAMES, evidence_recall_at_k, load_locomo
+from agentmem.formats.locomo import CATEGORY_NAMES, evidence_recall_at_k, load_locomo
 
 BASELINES = ("dense", "lexical", "rrf")
 GRAPH_PREFIX = "graph+"
@@ -58,10 +58,10 @@ def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress:
                workdir: str | None = None) -> LocomoResult:
     from tqdm import tqdm
 
-    from agentmem.embedders import SentenceTransformerEmbedder
-    from agentmem.ingest import ingest_locomo
+    from agentmem.encoders.embedders import SentenceTransformerEmbedder
+    from agentmem.formats.ingest import ingest_locomo
     from agentmem.memory import Memory
-    from agentmem.retrieval import Query
+    from agentmem.search.query import Query
 
     text_embedder = SentenceTransformerEmbedder()
 

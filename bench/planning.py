@@ -96,7 +96,7 @@ def synthetic_events(stories, n: int, rng: np.random.Generator) -> list[dict]:
 def _plan_stories(mem, stories, workdir: Path, repeats: int,
                   text: TimedEmbedder | None) -> tuple[list[float], list[float]]:
     """Per planner call: total milliseconds, and the part spent embedding the query text."""
-    from agentmem.director import Director, RenderOptions
+    from agentmem.story.director import Director, RenderOptions
     from generators import StoryboardGenerator
 
     times: list[float] = []
@@ -129,9 +129,9 @@ def run_planning(n_events: int = 100_000, repeats: int = 3, seed: int = 0, progr
                  text_model: str | None = "minilm") -> PlanningResult:
     from tqdm import tqdm
 
-    from agentmem.embedders import SentenceTransformerEmbedder
+    from agentmem.encoders.embedders import SentenceTransformerEmbedder
     from agentmem.memory import Memory
-    from agentmem.story import bundled_stories, load_story
+    from agentmem.story.format import bundled_stories, load_story
 
     stories = [load_story(p) for p in bundled_stories() if only is None or p.stem in only]
     rng = np.random.default_rng(seed)

@@ -62,7 +62,7 @@ def run_synthetic(n_events: int = 100_000, n_entities: int = 500, n_queries: int
     from tqdm import tqdm
 
     from agentmem.memory import Memory
-    from agentmem.retrieval import Query, candidate_rids
+    from agentmem.search.query import Query, candidate_rids
 
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:

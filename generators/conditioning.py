@@ -1,7 +1,7 @@
 """The conditioning contract between the planner and the video back ends.
 
 A :class:`ShotPlan` is everything a generator may use to draw one shot. The
-planner (``agentmem.planner``) builds it from memory; a back end turns it into
+planner (``agentmem.story.planner``) builds it from memory; a back end turns it into
 a :class:`Clip`. Nothing here knows about the store, so back ends stay
 independent of how memory is kept.
 """

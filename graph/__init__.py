@@ -9,7 +9,7 @@ history), :mod:`graph.search` (coarse-to-fine retrieval, graph expansion),
 :mod:`graph.active` (the core ranking over the active tier),
 :mod:`graph.explore` and :mod:`graph.plots`
 (neighbours, paths, timelines, pictures), :mod:`graph.memory` (the
-:class:`GraphMemory` facade) and :mod:`graph.cli`.
+:class:`GraphMemory` facade) and :mod:`agentmem.cli.graph`.
 
 The names below are imported on first use, so ``import graph`` stays cheap.
 """

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 
+from agentmem.storage.entities import canonical_map
 from graph.hierarchy import (
     ArcRule,
     ExtractiveSummarizer,
@@ -141,7 +142,7 @@ def update(store, config: GraphConfig | None = None, progress: Callable[[int], N
 
 def _refresh_parent_arcs(conn, episodes: list[str], config: GraphConfig, seq: int) -> list[str]:
     """A late event changed an episode that is already in an arc: re-summarize that arc."""
-    from graph.hierarchy import _arc_node
+    from graph.hierarchy import arc_node
 
     parents = sorted({n.parent for n in read_nodes(conn, f"id IN ({','.join('?' * len(episodes))})", episodes)
                       if n.parent}) if episodes else []
@@ -149,7 +150,7 @@ def _refresh_parent_arcs(conn, episodes: list[str], config: GraphConfig, seq: in
     for pid in parents:
         old = read_nodes(conn, "id=?", (pid,))[0]
         kids = read_nodes(conn, "parent=?", (pid,))
-        write_nodes(conn, [_arc_node(pid, old.level, kids, config.summarizer, old)], seq)
+        write_nodes(conn, [arc_node(pid, old.level, kids, config.summarizer, old)], seq)
         out.append(pid)
     return out
 
@@ -174,19 +175,6 @@ def rebuild(store, config: GraphConfig | None = None, progress: Callable[[int], 
 
 
 # -- the networkx view ---------------------------------------------------------------------------
-def canonical_map(conn) -> dict[str, str]:
-    """Stored entity id -> the canonical id it resolves to through merges."""
-    parent = dict(conn.execute("SELECT id, merged_into FROM entities").fetchall())
-    out = {}
-    for eid in parent:
-        cur, seen = eid, set()
-        while parent.get(cur) and cur not in seen:
-            seen.add(cur)
-            cur = parent[cur]
-        out[eid] = cur
-    return out
-
-
 def load_graph(store, *, include_archive: bool = False, events: bool = True, t0: float | None = None,
                t1: float | None = None) -> nx.MultiDiGraph:
     """The graph as a :class:`networkx.MultiDiGraph`, built from the store.
@@ -354,5 +342,5 @@ def _canon_node(x: str, canon: dict[str, str]) -> str:
     return node_id("entity", canon.get(key, key)) if kind == "entity" else x
 
 
-__all__ = ["GraphConfig", "UpdateReport", "canonical_map", "episode_members", "load_graph", "rebuild", "refresh",
+__all__ = ["GraphConfig", "UpdateReport", "episode_members", "load_graph", "rebuild", "refresh",
            "update"]

@@ -12,12 +12,12 @@ can be undone):
 2. ``decay``: an inferred edge's strength is ``weight * 0.5 ** (age / half_life_s)``,
    age being story time since its latest evidence; edges weaker than
    ``prune_below`` with weight at most ``prune_max_weight`` move to the archive.
-3. ``merge``: canonical entities that :func:`agentmem.resolution.best_match`
+3. ``merge``: canonical entities that :func:`agentmem.search.resolution.best_match`
    says are the same (same kind, same id scope, never together in one event)
-   are merged with :meth:`agentmem.store.Store.record_merge`.
+   are merged with :meth:`agentmem.storage.store.Store.record_merge`.
 4. ``cap``: each canonical entity keeps at most ``text_cap`` / ``image_cap``
    vectors over all its merged ids, chosen by
-   :func:`agentmem.resolution.select_diverse`; the rest move to the archive.
+   :func:`agentmem.search.resolution.select_diverse`; the rest move to the archive.
 5. ``events``: raw events of closed episodes that end before the newest
    ``keep_events`` events are archived; their episode's summary stands for them.
 6. ``levels``: episodes and arcs that have a parent, whose children are all
@@ -48,8 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
+from agentmem.storage.entities import canonical_map
 from graph.archive import move_floor
-from graph.build import GraphConfig, canonical_map, update
+from graph.build import GraphConfig, update
 from graph.hierarchy import central_order, centroid, detect_communities, entity_graph
 from graph.persist import GraphEdge, GraphNode, bump_seq, get_mark, node_id, read_nodes, set_mark, write_edges
 from graph.persist import write_nodes as _write_nodes
@@ -181,7 +182,7 @@ def _scope(entity_id: str) -> str:
 
 
 def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
-    from agentmem.resolution import best_match
+    from agentmem.search.resolution import best_match
 
     conn = store.conn
     ents = conn.execute("SELECT id, kind FROM entities WHERE merged_into IS NULL ORDER BY created_at, id").fetchall()
@@ -231,7 +232,7 @@ def _together(store, a: str, b: str) -> bool:
 
 
 def _cap(store, run, now, policy: CompressionPolicy) -> int:
-    from agentmem.resolution import select_diverse
+    from agentmem.search.resolution import select_diverse
 
     conn = store.conn
     canon = canonical_map(conn)
@@ -461,7 +462,7 @@ def _dry_run(store, policy: CompressionPolicy, config: GraphConfig | None,
              communities: bool | None) -> CompressionReport:
     """Run on a snapshot copy in a temporary folder: the plan is exactly what a run would do, and the memory
     itself is neither written nor locked (a reader's snapshot never blocks WAL writers)."""
-    from agentmem.store import DB_NAME, Store
+    from agentmem.storage.store import DB_NAME, Store
 
     with tempfile.TemporaryDirectory(prefix="agentmem-dry-run-") as tmp:
         dst = sqlite3.connect(Path(tmp) / DB_NAME)

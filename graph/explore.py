@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 
-from graph.build import canonical_map
+from agentmem.storage.entities import canonical_map
 from graph.persist import node_id, read_edges, split_node_id
 
 

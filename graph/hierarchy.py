@@ -368,7 +368,7 @@ def _nodes_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> list[GraphNode
 
 
 # -- arcs ------------------------------------------------------------------------------------
-def _arc_node(nid: str, level: int, children: list[GraphNode], summarizer: Summarizer,
+def arc_node(nid: str, level: int, children: list[GraphNode], summarizer: Summarizer,
               old: GraphNode | None) -> GraphNode:
     children.sort(key=lambda n: (n.t_start, n.id))
     weights = [float(c.data.get("n", 1)) for c in children]
@@ -412,7 +412,7 @@ def assign_arcs(conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, 
     write_nodes(conn, episodes, seq)
     set_mark(conn, "arc_counter", counter)
     conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('graph.open_arc', ?)", (cur,))
-    write_nodes(conn, [_arc_node(a, 2, list(ks), summarizer, old.get(a)) for a, ks in members.items()], seq)
+    write_nodes(conn, [arc_node(a, 2, list(ks), summarizer, old.get(a)) for a, ks in members.items()], seq)
     return [*members, *roll_up_arcs(conn, rule, summarizer, seq)]
 
 
@@ -430,7 +430,7 @@ def roll_up_arcs(conn: sqlite3.Connection, rule: ArcRule, summarizer: Summarizer
             group, roots = roots[: rule.fanout], roots[rule.fanout :]
             counter = int(get_mark(conn, "arc_counter")) + 1
             set_mark(conn, "arc_counter", counter)
-            parent = _arc_node(f"arc:{counter}", level + 1, group, summarizer, None)
+            parent = arc_node(f"arc:{counter}", level + 1, group, summarizer, None)
             for g in group:
                 g.parent = parent.id
             write_nodes(conn, [*group, parent], seq)

@@ -131,7 +131,7 @@ class GraphMemory:
 
     def search(self, query: Any = None, /, **kwargs: Any) -> list[Hit]:
         """Coarse-to-fine search fused with the core ranking; see :func:`graph.search.search`."""
-        from agentmem.retrieval import Query
+        from agentmem.search.query import Query
         from graph.search import search
 
         self.update()

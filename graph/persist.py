@@ -30,7 +30,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from agentmem.store import blob_to_vec, vec_to_blob
+from agentmem.storage.blobs import blob_to_vec, vec_to_blob
 
 NULL_PROV = "'{}'"
 _NODE_COLS = "id, type, level, label, t_start, t_end, summary, vec, data, parent, archived"

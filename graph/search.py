@@ -1,13 +1,13 @@
 """Retrieval through the graph and the hierarchy, fused with the core ranking.
 
-:func:`search` answers a :class:`agentmem.retrieval.Query` with up to four
+:func:`search` answers a :class:`agentmem.search.query.Query` with up to four
 ranked lists over events, fused by weighted reciprocal rank (each list gives
 ``w / (rrf_k + rank)``; ``rrf_k`` is the core's):
 
-1. ``core``: the core ranking (:func:`agentmem.retrieval.run_query`), or, once
+1. ``core``: the core ranking (:func:`agentmem.search.query.run_query`), or, once
    compression has archived events and the query leaves the archive out, the
    same signals (FTS5 BM25 over events and windows, group BM25, dense cosine,
-   entity and time boosts, fused by :func:`agentmem.fusion.fuse`) computed
+   entity and time boosts, fused by :func:`agentmem.search.fusion.fuse`) computed
    over the active tier only, so that its cost follows the working set rather
    than the whole history;
 2. ``entity`` (graph expansion from the entities the query names): the query
@@ -35,17 +35,20 @@ Every hit's ``components`` gives each list's contribution. Episode hits carry
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from agentmem.model import Hit
-from graph.active import _admissible, _allowed, _event_hit, active_core, active_vectors
-from graph.persist import GraphNode, get_mark, read_events, read_nodes
+from agentmem.search.entities import alias_index
+from agentmem.search.query import check_inputs, run_query
+from agentmem.search.resolution import find_mentions
+from graph import tables
+from graph.active import ActiveTier, active_vectors, admissible_mask, allowed_rids
+from graph.persist import GraphNode, get_mark
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -76,7 +79,7 @@ def tokens(text: str) -> list[str]:
     >>> tokens("What did the storm do to the sea?")
     ['storm', 'sea']
     """
-    from agentmem.retrieval import STOPWORDS
+    from agentmem.search.query import STOPWORDS
 
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
@@ -141,15 +144,12 @@ def search(mem, q, params: GraphSearchParams | None = None, vector: np.ndarray |
     Parameters
     ----------
     mem : agentmem.Memory
-    q : agentmem.retrieval.Query
+    q : agentmem.search.query.Query
     params : GraphSearchParams, optional
     vector : ndarray, optional
         The query's unit text vector, for memories without a text embedder
         (synthetic data); it then also stands for the content vector.
     """
-    from agentmem.resolution import find_mentions
-    from agentmem.retrieval import _alias_index, check_inputs
-
     check_inputs(q)
     params = params or GraphSearchParams()
     store = mem.store
@@ -160,10 +160,15 @@ def search(mem, q, params: GraphSearchParams | None = None, vector: np.ndarray |
     qv = vector
     if qv is None and tiered and q.text and embed is not None:
         qv = embed([q.text])[0]
-    core = active_core(mem, deep, qv, floor) if tiered else [(h.id, h) for h in mem.query(deep)]
+    if tiered:
+        core_hits = run_query(mem, replace(deep, text_vector=qv) if qv is not None and embed else deep,
+                              ActiveTier(floor, qv))
+    else:
+        core_hits = mem.query(deep)
+    core = [(h.id, h) for h in core_hits]
     if not q.text:
         return [h for _, h in core][: q.k]
-    mentions = find_mentions(q.text, _alias_index(mem))
+    mentions = find_mentions(q.text, alias_index(mem))
     content = content_text(q.text, list(mentions.values()))
     if vector is None and embed is not None:
         if content and content != q.text:
@@ -174,7 +179,7 @@ def search(mem, q, params: GraphSearchParams | None = None, vector: np.ndarray |
     else:
         cv = qv
     members = {m for e in mentions for m in store.member_ids(e)}
-    ctx = _Ctx(mem, q, params, tiered, floor, _allowed(mem, q), cv, content or q.text, members)
+    ctx = _Ctx(mem, q, params, tiered, floor, allowed_rids(mem, q), cv, content or q.text, members)
     hits: dict[str, Hit] = dict(core)
     lists: dict[str, tuple[float, list[str]]] = {"core": (params.w_core, [i for i, _ in core])}
     if params.w_entity > 0 and members and cv is not None:
@@ -201,7 +206,7 @@ def search(mem, q, params: GraphSearchParams | None = None, vector: np.ndarray |
     order = sorted(fused, key=lambda k: (-sum(fused[k].values()), k))[: q.k]
     missing = [k for k in order if k not in hits]
     for e in mem.get_events(missing) if missing else []:
-        hits[e.id] = _event_hit(e)
+        hits[e.id] = Hit.from_event(e)
     return [replace(hits[key], score=sum(fused[key].values()), components=dict(fused[key])) for key in order]
 
 
@@ -212,8 +217,7 @@ def _stand_in_ranks(ctx: _Ctx, qv: np.ndarray | None, stand_ins: list[Hit]) -> d
     if qv is None:
         return {h.id: i for i, h in enumerate(stand_ins, start=1)}
     _, sims = _event_scores(ctx, qv)
-    nodes = {n.id: n for n in read_nodes(ctx.mem.store.conn, f"id IN ({','.join('?' * len(stand_ins))})",
-                                         [h.id for h in stand_ins])}
+    nodes = {n.id: n for n in tables.nodes_by_id(ctx.mem.store.conn, [h.id for h in stand_ins])}
     return {h.id: 1 + int((sims > _cos(nodes[h.id].vec, qv, -2.0)).sum()) for h in stand_ins}
 
 
@@ -226,12 +230,12 @@ def _event_scores(ctx: _Ctx, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return np.zeros(0, np.int64), np.zeros(0)
         sims = mat @ vec
         if q.as_of is not None:
-            keep = _admissible(mem.store.conn, rids, q)
+            keep = admissible_mask(mem.store.conn, rids, q)
             rids, sims = rids[keep], sims[keep]
     else:
         rids, sims = mem.vectors.scores(vec)
         if len(rids) and (not q.include_archive or q.as_of is not None):
-            keep = _admissible(mem.store.conn, rids, q)
+            keep = admissible_mask(mem.store.conn, rids, q)
             rids, sims = rids[keep], sims[keep]
     if ctx.allowed is not None:
         ok = np.isin(rids, np.fromiter(ctx.allowed, np.int64, len(ctx.allowed)))
@@ -242,18 +246,7 @@ def _event_scores(ctx: _Ctx, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _member_rids(ctx: _Ctx) -> set[int]:
     if not ctx.members:
         return set()
-    ids = sorted(ctx.members)
-    lo = ctx.floor if ctx.tiered else 0
-    return {r[0] for r in ctx.mem.store.conn.execute(
-        f"SELECT rid FROM event_entities WHERE entity_id IN ({','.join('?' * len(ids))}) AND rid >= ?", [*ids, lo])}
-
-
-def _ids_of(conn, rids: list[int]) -> list[str]:
-    out: dict[int, str] = {}
-    for i in range(0, len(rids), 500):
-        chunk = rids[i : i + 500]
-        out.update(conn.execute(f"SELECT rid, id FROM events WHERE rid IN ({','.join('?' * len(chunk))})", chunk))
-    return [out[r] for r in rids if r in out]
+    return tables.member_rids(ctx.mem.store.conn, sorted(ctx.members), ctx.floor if ctx.tiered else 0)
 
 
 def _entity_list(ctx: _Ctx) -> list[str]:
@@ -265,7 +258,7 @@ def _entity_list(ctx: _Ctx) -> list[str]:
     bonus = np.fromiter((ctx.params.entity_prior if r in mine else 0.0 for r in rids.tolist()), float, len(rids))
     score = sims + bonus
     top = np.argsort(-score, kind="stable")[: ctx.params.list_depth]
-    return _ids_of(ctx.mem.store.conn, [int(rids[i]) for i in top])
+    return tables.ids_of(ctx.mem.store.conn, [int(rids[i]) for i in top])
 
 
 def _coarse_to_fine(ctx: _Ctx) -> tuple[list[str], list[str], dict[str, Hit]]:
@@ -304,7 +297,7 @@ def _coarse_to_fine(ctx: _Ctx) -> tuple[list[str], list[str], dict[str, Hit]]:
     for ep in list({e.id: e for e in episodes}.values()):
         kids = _children(conn, ep.id, q, ctx.allowed)
         if not kids or (ep.archived and not q.include_archive):
-            if not q.include_archive and ctx.allowed is None and _has_archived_children(conn, ep.id):
+            if not q.include_archive and ctx.allowed is None and tables.has_archived_events(conn, ep.id):
                 stand_ins[ep.id] = _summary_hit(conn, ep)
             continue
         if mine and any(e.rid in mine for e in kids):
@@ -321,26 +314,22 @@ def _coarse_to_fine(ctx: _Ctx) -> tuple[list[str], list[str], dict[str, Hit]]:
     return list(dict.fromkeys(out)), list(stand_ins), stand_ins
 
 
+@dataclass
+class ParentNodes:
+    """Episodes and arcs, kept on the memory (``mem.cache_of``) until the graph changes."""
+
+    key: tuple[int, int, bool] | None = None
+    nodes: list[GraphNode] = field(default_factory=list)
+
+
 def _parents(mem, include_archive: bool) -> list[GraphNode]:
     """Episodes and arcs (active ones unless the archive is included), cached until the graph changes."""
     conn = mem.store.conn
     key = (int(get_mark(conn, "seq")), int(get_mark(conn, "archive_version")), include_archive)
-    cached = mem.cache.get("graph.parents")
-    if cached is None or cached[0] != key:
-        arch = "" if include_archive else " AND archived=0"
-        cached = (key, read_nodes(conn, f"type IN ('episode', 'arc'){arch}"))
-        mem.cache["graph.parents"] = cached
-    return cached[1]
-
-
-def _episodes_under(conn, nid: str) -> list[str]:
-    out, frontier = [], [nid]
-    while frontier:
-        rows = conn.execute(f"SELECT id, type FROM graph_nodes WHERE parent IN ({','.join('?' * len(frontier))})",
-                            frontier).fetchall()
-        out += [i for i, t in rows if t == "episode"]
-        frontier = [i for i, t in rows if t == "arc"]
-    return out
+    cache = mem.cache_of(ParentNodes)
+    if cache.key != key:
+        cache.key, cache.nodes = key, tables.parent_nodes(conn, include_archive)
+    return cache.nodes
 
 
 def _cos(v: np.ndarray | None, q: np.ndarray | None, missing: float) -> float:
@@ -353,7 +342,7 @@ def _descend(conn, node: GraphNode, cv: np.ndarray | None, beam: int = 2) -> lis
     frontier = [node]
     while frontier:
         ids = [n.id for n in frontier]
-        kids = read_nodes(conn, f"parent IN ({','.join('?' * len(ids))})", ids)
+        kids = tables.children_of(conn, ids)
         kids.sort(key=lambda k: -_cos(k.vec, cv, -2.0))
         episodes = [k for k in kids if k.type == "episode"]
         if episodes:
@@ -363,20 +352,8 @@ def _descend(conn, node: GraphNode, cv: np.ndarray | None, beam: int = 2) -> lis
 
 
 def _children(conn, episode: str, q, allowed):
-    where = "e.rid IN (SELECT rid FROM graph_event_episode WHERE episode=?)"
-    args: tuple = (episode,)
-    if not q.include_archive:
-        where += " AND e.archived=0"
-    if q.as_of is not None:
-        where += " AND e.t_start <= ?"
-        args = (episode, float(q.as_of))
-    evs = read_events(conn, where, args, order="e.t_start, e.rid")
+    evs = tables.episode_events(conn, episode, include_archive=q.include_archive, as_of=q.as_of)
     return [e for e in evs if allowed is None or e.rid in allowed]
-
-
-def _has_archived_children(conn, episode: str) -> bool:
-    return conn.execute("SELECT 1 FROM graph_event_episode g JOIN events e ON e.rid=g.rid WHERE g.episode=? AND "
-                        "e.archived=1 LIMIT 1", (episode,)).fetchone() is not None
 
 
 def _summary_hit(conn, node: GraphNode, max_events: int = 500) -> Hit:
@@ -387,20 +364,13 @@ def _summary_hit(conn, node: GraphNode, max_events: int = 500) -> Hit:
     """
     prov: dict = {"summary_of": node.data.get("n"), "level": node.level}
     if node.type == "arc":
-        prov["children"] = [r[0] for r in conn.execute(
-            "SELECT id FROM graph_nodes WHERE parent=? ORDER BY t_start, id", (node.id,))]
+        prov["children"] = tables.child_ids(conn, node.id)
     if node.type == "episode" or (node.data.get("n") or 0) <= max_events:
-        episodes = [node.id] if node.type == "episode" else _episodes_under(conn, node.id)
-        rows = []
-        for i in range(0, len(episodes), 400):
-            chunk = episodes[i : i + 400]
-            marks = ",".join("?" * len(chunk))
-            rows += conn.execute(f"SELECT e.id, e.provenance, e.t_start, e.rid FROM graph_event_episode g JOIN events "
-                                 f"e ON e.rid=g.rid WHERE g.episode IN ({marks})", chunk).fetchall()
-        rows.sort(key=lambda r: (r[2], r[3]))
+        episodes = [node.id] if node.type == "episode" else tables.episodes_under(conn, node.id)
+        rows = tables.episode_turns(conn, episodes)
         if node.type == "episode":
             prov["children"] = [r[0] for r in rows]
-        dia = [p["dia_id"] for p in (json.loads(r[1]) for r in rows) if "dia_id" in p]
+        dia = [p["dia_id"] for p in (r[1] for r in rows) if "dia_id" in p]
         if dia:
             prov["dia_ids"] = dia
     return Hit(id=node.id, kind=node.type, t_start=node.t_start or 0.0, t_end=node.t_end or 0.0, text=node.summary,
@@ -410,21 +380,9 @@ def _summary_hit(conn, node: GraphNode, max_events: int = 500) -> Hit:
 
 def _around(ctx: _Ctx, top_hits: list[str]) -> list[str]:
     """The previous and next event, in its episode, of each top hit."""
-    conn = ctx.mem.store.conn
-    arch = "" if ctx.q.include_archive else " AND e.archived=0"
     out: list[str] = []
     for hid in top_hits:
-        row = conn.execute("SELECT g.episode, e.t_start, e.rid FROM events e JOIN graph_event_episode g ON "
-                           "g.rid=e.rid WHERE e.id=?", (hid,)).fetchone()
-        if row is None:
-            continue
-        ep, t, rid = row
-        for cond in ("(e.t_start<? OR (e.t_start=? AND e.rid<?)) ORDER BY e.t_start DESC, e.rid DESC",
-                     "(e.t_start>? OR (e.t_start=? AND e.rid>?)) ORDER BY e.t_start, e.rid"):
-            r = conn.execute(f"SELECT e.id, e.rid FROM events e JOIN graph_event_episode g ON g.rid=e.rid WHERE "
-                             f"g.episode=?{arch} AND {cond} LIMIT 1", (ep, t, t, rid)).fetchone()
-            if r is not None and (ctx.allowed is None or r[1] in ctx.allowed):
-                out.append(r[0])
+        for eid, rid in tables.episode_neighbours(ctx.mem.store.conn, hid, include_archive=ctx.q.include_archive):
+            if ctx.allowed is None or rid in ctx.allowed:
+                out.append(eid)
     return list(dict.fromkeys(out))
-
-

@@ -5,7 +5,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from agentmem.embedders import DescriptorImageEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from agentmem.encoders.embedders import DescriptorImageEmbedder, SentenceTransformerEmbedder  # noqa: E402
 from agentmem.memory import Memory  # noqa: E402
 
 

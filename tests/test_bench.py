@@ -4,7 +4,7 @@ import json
 
 from click.testing import CliRunner
 
-from agentmem.cli import cli
+from agentmem.cli.main import cli
 
 
 def test_bench_compression_keeps_the_working_set_and_reports_lock_holds(tmp_path):

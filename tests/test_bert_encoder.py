@@ -1,6 +1,6 @@
 import numpy as np
 
-from agentmem.bert_encoder import BertMeanEncoder
+from agentmem.encoders.bert import BertMeanEncoder
 
 TEXTS = [
     "storm lamp",

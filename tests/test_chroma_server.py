@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agentmem.ingest import ingest_file
+from agentmem.formats.ingest import ingest_file
 
 
 def free_port() -> int:
@@ -64,7 +64,7 @@ def token_server(tmp_path_factory):
 
 
 def test_token_auth_works_with_the_right_token_and_fails_clearly_without_it(make_memory, token_server):
-    from agentmem.vector_index import IndexUnavailableError
+    from agentmem.storage.vector_index import IndexUnavailableError
 
     mem = make_memory("tok", chroma_url=token_server, chroma_token=TOKEN)
     mem.add_events([{"id": "a", "t_start": 0, "text": "the lamp is lit"}])
@@ -108,8 +108,8 @@ def test_writes_succeed_while_the_server_is_down_and_catch_up_when_it_returns(ma
 def test_the_cli_prints_a_warning_not_a_traceback_when_the_server_is_down(tmp_path):
     from click.testing import CliRunner
 
-    from agentmem.cli import cli
-    from agentmem.demo import example_path
+    from agentmem.cli.main import cli
+    from agentmem.formats.examples import example_path
 
     url = f"http://127.0.0.1:{free_port()}"
     res = CliRunner().invoke(cli, ["ingest", str(example_path()), "--db", str(tmp_path / "m"), "--chroma-url", url])
@@ -119,7 +119,7 @@ def test_the_cli_prints_a_warning_not_a_traceback_when_the_server_is_down(tmp_pa
 
 
 def test_server_mode_indexes_and_queries_through_http(make_memory, chroma_server, tmp_path):
-    from agentmem.demo import example_path
+    from agentmem.formats.examples import example_path
 
     mem = make_memory("srv", chroma_url=chroma_server)
     rep = ingest_file(mem, example_path())

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentmem.cli import cli
-from agentmem.demo import example_path
+from agentmem.cli.main import cli
+from agentmem.formats.examples import example_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

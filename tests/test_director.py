@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from agentmem.director import Director, RenderOptions
 from agentmem.errors import BadInputError, UnknownEntityError
-from agentmem.frames import frame_media
+from agentmem.story.director import Director, RenderOptions
+from agentmem.story.frames import frame_media
 from generators import StoryboardGenerator
 
 ENTITIES = [

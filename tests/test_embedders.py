@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agentmem.embedders import DescriptorImageEmbedder, OpenClipImageEmbedder, image_embedder
+from agentmem.encoders.embedders import DescriptorImageEmbedder, OpenClipImageEmbedder, image_embedder
 from agentmem.errors import MediaNotFoundError, ModelUnavailableError
 
 
@@ -40,7 +40,7 @@ def test_open_clip_without_weights_fails_clearly(tmp_path, monkeypatch):
 
 
 def test_unknown_text_model_fails_clearly(monkeypatch):
-    from agentmem.embedders import SentenceTransformerEmbedder
+    from agentmem.encoders.embedders import SentenceTransformerEmbedder
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailableError, match="cannot load text model 'no-such/model'"):

@@ -1,7 +1,7 @@
 """Reference-frame candidates at a location: the recent window, plus the last frame from the same pose."""
 
-from agentmem.frames import location_frames
 from agentmem.model import CameraPose
+from agentmem.story.frames import location_frames
 
 SAME = [0.0, 0.0, 1.6, 90.0, 0.0]
 

@@ -3,8 +3,8 @@ import json
 import pytest
 
 from agentmem.errors import BadInputError, BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
-from agentmem.ingest import detect_format, ingest_file, ingest_locomo, locomo_events
-from agentmem.locomo import parse_locomo
+from agentmem.formats.ingest import detect_format, ingest_file, ingest_locomo, locomo_events
+from agentmem.formats.locomo import parse_locomo
 
 
 def write_lines(path, rows):
@@ -131,7 +131,7 @@ def test_locomo_dev_file_ingests_without_crashing_on_known_defects(make_memory, 
     path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "locomo" / "locomo_dev5.json"
     if not path.exists():
         pytest.skip("the LoCoMo dev split (CC BY-NC, not bundled) is in ../shared: CI has it, a plain clone not")
-    from agentmem.locomo import load_locomo
+    from agentmem.formats.locomo import load_locomo
 
     convs = load_locomo(path)
     assert [c.sample_id for c in convs] == ["conv-26", "conv-30", "conv-41", "conv-42", "conv-43"]

@@ -1,4 +1,4 @@
-"""Tests for agentmem.locomo: parsing, evidence normalization, recall@k with the turn budget, errors."""
+"""Tests for agentmem.formats.locomo: parsing, evidence normalization, recall@k with the turn budget, errors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from agentmem.locomo import (
+from agentmem.formats.locomo import (
     LocomoFormatError,
     evidence_recall_at_k,
     load_locomo,

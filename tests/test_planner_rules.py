@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from agentmem.director import RenderOptions
-from agentmem.planner import continues
-from agentmem.produce import plan_story
-from agentmem.story import bundled_stories, load_story
+from agentmem.story.director import RenderOptions
+from agentmem.story.format import bundled_stories, load_story
+from agentmem.story.planner import continues
+from agentmem.story.produce import plan_story
 
 SMALL = RenderOptions(width=96, height=64, num_frames=8, fps=8)
 STORIES = {p.stem: p for p in bundled_stories()}

@@ -7,9 +7,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from agentmem.cli import cli
+from agentmem.cli.main import cli
 from agentmem.errors import BadInputError, BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
-from agentmem.story import bundled_stories, load_story, parse_story
+from agentmem.story.format import bundled_stories, load_story, parse_story
 
 GOOD = {
     "title": "Test",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agentmem.cli import cli
+from agentmem.cli.main import cli
 
 SMALL = ["--width", "96", "--height", "64", "--frames", "8", "--text-embedder", "none"]
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agentmem.cli import cli
-from agentmem.demo import example_path
-from agentmem.ingest import ingest_file
+from agentmem.cli.main import cli
+from agentmem.formats.examples import example_path
+from agentmem.formats.ingest import ingest_file
 from agentmem.memory import Memory
-from agentmem.vector_index import sync
+from agentmem.storage.vector_index import sync
 
 
 def run(*args):

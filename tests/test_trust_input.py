@@ -5,13 +5,13 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from agentmem.cli import cli
+from agentmem.cli.main import cli
 from agentmem.errors import BadInputError, FormatError, UnknownEntityError
-from agentmem.ingest import ingest_file
+from agentmem.formats.ingest import ingest_file
+from agentmem.formats.records import MAX_TEXT_BYTES
 from agentmem.model import Relation
-from agentmem.records import MAX_TEXT_BYTES
-from agentmem.resolution import normalize_name
-from agentmem.story import load_story
+from agentmem.search.resolution import normalize_name
+from agentmem.story.format import load_story
 
 ENTITY = {"type": "entity", "id": "mara", "kind": "character", "name": "Mara"}
 

@@ -5,9 +5,9 @@ import re
 
 from click.testing import CliRunner
 
-from agentmem.cli import cli
-from agentmem.demo import example_path
-from agentmem.ingest import ingest_file
+from agentmem.cli.main import cli
+from agentmem.formats.examples import example_path
+from agentmem.formats.ingest import ingest_file
 from graph.build import load_graph, update
 
 

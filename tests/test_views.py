@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from agentmem.views import ViewCandidate, coverage, frustum_points, in_view, select_recent_diverse, select_views
+from agentmem.story.views import ViewCandidate, coverage, frustum_points, in_view, select_recent_diverse, select_views
 
 POSE = (0.0, 0.0, 1.6, 90.0, 0.0)
 

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from agentmem.demo import example_path
-from agentmem.ingest import ingest_file
+from agentmem.formats.examples import example_path
+from agentmem.formats.ingest import ingest_file
 from agentmem.memory import Memory
 from graph.memory import GraphMemory
 

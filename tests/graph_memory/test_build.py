@@ -68,8 +68,8 @@ def test_co_participation_edges_count_shared_events(story):
 
 
 def test_incremental_updates_equal_a_rebuild(plain_memory, dump):
-    from agentmem.demo import example_path
-    from agentmem.ingest import read_events_file
+    from agentmem.formats.examples import example_path
+    from agentmem.formats.ingest import read_events_file
 
     parsed = read_events_file(example_path())
     a, b = GraphMemory(plain_memory("a")), GraphMemory(plain_memory("b"))
@@ -127,7 +127,8 @@ def test_view_is_refreshed_incrementally_and_equals_a_fresh_load(story):
 
 
 def test_importing_graph_loads_no_model_library():
-    code = ("import sys, graph, graph.cli, graph.memory, graph.build, graph.compress, graph.search, graph.explore; "
+    code = ("import sys, graph, agentmem.cli.graph, graph.memory, "
+            " graph.build, graph.compress, graph.search, graph.explore; "
             "bad = [m for m in ('torch', 'chromadb', 'sentence_transformers') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agentmem.cli import cli
+from agentmem.cli.main import cli
 from agentmem.model import Relation
-from agentmem.retrieval import Query
+from agentmem.search.query import Query
 from graph.compress import CompressionPolicy, active_counts
 
 POLICY = CompressionPolicy(every=0, keep_events=5, keep_episodes=2, keep_arcs=1, half_life_s=3600.0,

@@ -7,11 +7,11 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
-from agentmem.cli import cli
-from agentmem.demo import example_path
-from agentmem.ingest import ingest_file
+from agentmem.cli.graph import compress_cmd, graph_group, restore_cmd
+from agentmem.cli.main import cli
+from agentmem.formats.examples import example_path
+from agentmem.formats.ingest import ingest_file
 from agentmem.memory import Memory
-from graph.cli import compress_cmd, graph_group, restore_cmd
 
 
 def run(*args):

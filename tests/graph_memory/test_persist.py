@@ -5,8 +5,8 @@ import sqlite3
 
 import networkx as nx
 
-from agentmem.schema import SCHEMA_VERSION
-from agentmem.store import Store
+from agentmem.storage.schema import SCHEMA_VERSION
+from agentmem.storage.store import Store
 from graph.persist import export_graph, read_node_link
 
 V1_TABLES = """

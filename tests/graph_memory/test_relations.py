@@ -105,8 +105,8 @@ class TalksTo:
 
 
 def test_an_extractor_can_be_plugged_in(plain_memory):
-    from agentmem.demo import example_path
-    from agentmem.ingest import ingest_file
+    from agentmem.formats.examples import example_path
+    from agentmem.formats.ingest import ingest_file
 
     mem = plain_memory("x")
     ingest_file(mem, example_path())

@@ -5,10 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
-from agentmem.demo import example_path
-from agentmem.ingest import ingest_file
+from agentmem.formats.examples import example_path
+from agentmem.formats.ingest import ingest_file
 from agentmem.memory import Memory
-from agentmem.retrieval import Query
+from agentmem.search.query import Query
 from graph.compress import CompressionPolicy
 from graph.memory import GraphMemory
 from graph.search import GraphSearchParams, search

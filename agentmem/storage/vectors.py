@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agentmem.store import Store
+from agentmem.storage.store import Store
 
 
 class VectorCache:

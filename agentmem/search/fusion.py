@@ -2,7 +2,7 @@
 
 Every ranked list contributes reciprocal-rank mass ``w / (rrf_k + rank)``
 (rank from 1). The ``hybrid`` preset fuses six lists over events and their
-context (:mod:`agentmem.context`):
+context (:mod:`agentmem.storage.context`):
 
 - ``bm25`` and ``dense``: the event itself (FTS5 BM25; MiniLM cosine);
 - ``bm25_w1``/``bm25_w2``: the FTS5 documents of its +-1 / +-2 window in its group;
@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from agentmem.errors import BadInputError
+from agentmem.storage.filters import entities_of, group_orders, groups_of, spans_and_texts
 from agentmem.timeparse import TimeWindow
 
 _MONTHS = "january february march april may june july august september october november december".split()
@@ -83,6 +85,26 @@ PRESETS: dict[str, SearchPreset] = {
                      w_context=0, depth=100, description="MiniLM cosine over events only (a baseline)"),
     )
 }
+
+
+def preset_named(preset: str | SearchPreset) -> SearchPreset:
+    """The preset called ``preset``; a :class:`SearchPreset` passes through.
+
+    Examples
+    --------
+    >>> preset_named("lexical").w_dense == 0
+    True
+    >>> preset_named("fast")
+    Traceback (most recent call last):
+    ...
+    agentmem.errors.BadInputError: unknown preset 'fast'; choose one of ['dense', 'hybrid', 'lexical', 'rrf']
+    """
+    if isinstance(preset, SearchPreset):
+        return preset
+    found = PRESETS.get(preset)
+    if found is None:
+        raise BadInputError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return found
 
 
 @dataclass
@@ -295,20 +317,12 @@ def _group_scores(pool: Pool, group_bm25: list[tuple[str, float]], cos: dict[int
 
 def _pool(store, seeds: set[int], leaders: set[int], *, times: bool, entities: bool, texts: bool) -> Pool:
     """The seeds, and the +-2 neighbours of the ``leaders`` in their groups (their context)."""
-    groups: dict[int, str | None] = {}
-    for chunk in _chunks(sorted(seeds), 500):
-        marks = ",".join("?" * len(chunk))
-        groups.update(store.conn.execute(f"SELECT rid, grp FROM events WHERE rid IN ({marks})", chunk))
+    conn = store.conn
+    groups = groups_of(conn, sorted(seeds))
     order: dict[str, list[int]] = {}
     ranked = set(groups)
     if leaders:
-        names = sorted({groups[r] for r in leaders if groups.get(r) is not None})
-        for chunk in _chunks(names, 200):
-            marks = ",".join("?" * len(chunk))
-            for grp, rid in store.conn.execute(
-                f"SELECT grp, rid FROM events WHERE grp IN ({marks}) ORDER BY grp, t_start, rid", chunk
-            ):
-                order.setdefault(grp, []).append(rid)
+        order = group_orders(conn, sorted({groups[r] for r in leaders if groups.get(r) is not None}))
         for grp, members in order.items():
             for j, rid in enumerate(members):
                 if rid in leaders:
@@ -316,23 +330,11 @@ def _pool(store, seeds: set[int], leaders: set[int], *, times: bool, entities: b
                     ranked.update(window)
                     groups.update(dict.fromkeys(window, grp))
     pool = Pool(ranked=sorted(ranked), groups=groups, order=order)
-    for chunk in _chunks(pool.ranked, 500) if (times or texts) else ():
-        marks = ",".join("?" * len(chunk))
-        for rid, t0, t1, text in store.conn.execute(
-            f"SELECT rid, t_start, t_end, search_text FROM events WHERE rid IN ({marks})", chunk
-        ):
+    for rid, t0, t1, text in spans_and_texts(conn, pool.ranked) if (times or texts) else ():
+        if times:
             pool.times[rid] = (t0, t1)
+        if texts:
             pool.texts[rid] = text
-    if not times:
-        pool.times.clear()
-    if not texts:
-        pool.texts.clear()
-    for chunk in _chunks(pool.ranked, 500) if entities else ():
-        marks = ",".join("?" * len(chunk))
-        for ent, rid in store.conn.execute(f"SELECT entity_id, rid FROM event_entities WHERE rid IN ({marks})", chunk):
-            pool.entities.setdefault(rid, set()).add(ent)
+    for ent, rid in entities_of(conn, pool.ranked) if entities else ():
+        pool.entities.setdefault(rid, set()).add(ent)
     return pool
-
-
-def _chunks(items: list, size: int):
-    return (items[i : i + size] for i in range(0, len(items), size))

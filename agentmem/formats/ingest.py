@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from agentmem.errors import AgentMemError, BadInputError, FormatError, UnknownEntityError
-from agentmem.locomo import LocomoConversation, LocomoFormatError, load_locomo
+from agentmem.formats.locomo import LocomoConversation, LocomoFormatError, load_locomo
+from agentmem.formats.records import parse_entity, parse_event, parse_relation
 from agentmem.model import EntityDecl, Event, MediaRef, Relation
-from agentmem.records import parse_entity, parse_event, parse_relation
-from agentmem.resolution import normalize_name
+from agentmem.search.resolution import normalize_name
 
 FORMATS = ("events", "locomo")
 

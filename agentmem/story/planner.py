@@ -9,7 +9,7 @@ own state, not memory of the future.
 A plan is built in numbered steps (see :meth:`Planner.__call__`): check the
 inputs; condition each present entity (appearance as of ``t``, reference
 images and embeddings, a stable seed); condition the location with reference
-frames of earlier shots there (:mod:`agentmem.views`); decide continuity; read
+frames of earlier shots there (:mod:`agentmem.story.views`); decide continuity; read
 the short-term window and retrieve long-term events; read the facts valid at
 ``t``; compose the prompt and negative prompt; and record a memory trace.
 
@@ -25,12 +25,13 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from agentmem.errors import BadInputError
 from agentmem.facts import fact_ends
-from agentmem.frames import FrameRow, frame_media, location_frames, recent_events, shot_frames
-from agentmem.fusion import PRESETS, SearchPreset
 from agentmem.model import CameraPose, EntitySlot, Relation
-from agentmem.story import Shot
-from agentmem.views import ViewCandidate, select_views
+from agentmem.search.fusion import SearchPreset, preset_named
+from agentmem.story.format import Shot
+from agentmem.story.frames import FrameRow, frame_media, location_frames, recent_events, shot_frames
+from agentmem.story.views import ViewCandidate, select_views
 from generators.conditioning import (
     CameraConditioning,
     DynamicConditioning,
@@ -65,7 +66,7 @@ class PlannerConfig:
     retrieved_events : int
         Long-term events retrieved by text and entities.
     retrieval_preset : str or SearchPreset
-        Search preset for long-term retrieval (a name of :data:`agentmem.fusion.PRESETS` or a preset).
+        Search preset for long-term retrieval (a name of :data:`agentmem.search.fusion.PRESETS` or a preset).
         :data:`PLANNER_PRESET` by default: dense only, shallow. Memories without a text embedder use
         ``"lexical"``.
     """
@@ -229,16 +230,17 @@ class Planner:
         """Start embedding the action text for :meth:`retrieve`, or ``None`` when retrieval will not need it."""
         if not shot.action or self.config.retrieved_events <= 0 or self.mem.text is None:
             return None
-        preset = self.config.retrieval_preset
-        if isinstance(preset, str):
-            preset = PRESETS.get(preset)
-        if preset is None or not preset.uses_text_vector:
+        try:
+            preset = preset_named(self.config.retrieval_preset)
+        except BadInputError:
+            return None  # the query itself reports the unknown preset
+        if not preset.uses_text_vector:
             return None
         return self.mem.submit(self.mem.text.embed, [shot.action])
 
     def retrieve(self, shot: Shot, seen: set[str], trace: _Trace, action_vector: Future | None = None) -> list[str]:
         """Long-term: events before t that match the action and involve the shot's entities."""
-        from agentmem.retrieval import Query
+        from agentmem.search.query import Query
 
         if not shot.action or self.config.retrieved_events <= 0:
             return []

@@ -2,11 +2,11 @@
 
 For a folder written by ``agentmem generate`` (the *with memory* condition), the
 same story is rendered again in the same run by the memory-less planner
-(:func:`agentmem.planner.plan_without_memory`: the shot's text only, no
+(:func:`agentmem.story.planner.plan_without_memory`: the shot's text only, no
 appearance memory, no reference images or frames, no continuity, no stable
 per-entity seed) with the same back end settings. Both conditions are then
 measured the same way, with the memory's default image descriptor
-(:class:`~agentmem.embedders.DescriptorImageEmbedder`, cosine similarity):
+(:class:`~agentmem.encoders.embedders.DescriptorImageEmbedder`, cosine similarity):
 
 - **entity identity**: for each entity, the mean similarity of its rendered
   look over every pair of its shots in which the story says its appearance is
@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
-from agentmem.embedders import DescriptorImageEmbedder
+from agentmem.encoders.embedders import DescriptorImageEmbedder
 from agentmem.errors import BadInputError
-from agentmem.planner import plan_without_memory
-from agentmem.story import Story, parse_story
+from agentmem.story.format import Story, parse_story
+from agentmem.story.planner import plan_without_memory
 from generators.conditioning import DynamicConditioning, EntityConditioning, ShotPlan, StaticConditioning
 
 PROBE_SIZE = (64, 96)  # width, height of an identity probe
@@ -145,7 +145,7 @@ def evaluate_dir(out_dir: str | Path, *, prober: Prober | None = None) -> list[M
     for name in ("story.json", "plan.json", "run.json"):
         if not (out / name).is_file():
             raise BadInputError(f"{out}: {name} is missing; run `agentmem generate STORY --out {out}` first")
-    # Paths in these files are relative to the folder (agentmem.produce.relative_paths).
+    # Paths in these files are relative to the folder (agentmem.story.produce.relative_paths).
     story = parse_story(json.loads((out / "story.json").read_text()), source=str(out / "story.json"), base_dir=out)
     plans = [ShotPlan.from_dict(d) for d in json.loads((out / "plan.json").read_text())]
     run = json.loads((out / "run.json").read_text())

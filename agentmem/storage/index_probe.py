@@ -9,7 +9,7 @@ its own nearest hits with cosine >= ``SELF_COSINE``; then the ids are compared
 with SQLite and the differences applied.
 
 For an embedded index all of that runs in a child process (``python -m
-agentmem.index_probe DIR``), so that a crash, in a query or in an upsert,
+agentmem.storage.index_probe DIR``), so that a crash, in a query or in an upsert,
 marks the index as broken instead of killing the caller. A server is checked
 in-process.
 """
@@ -41,7 +41,7 @@ def repair_in_child(store_dir, samples: int = SAMPLES) -> dict:
     Returns ``{"fixed": {...}}`` (what reconcile found and applied) or ``{"problem": "..."}`` when the index
     answers wrongly, fails, or crashes the child.
     """
-    cmd = [sys.executable, "-m", "agentmem.index_probe", str(store_dir), str(samples)]
+    cmd = [sys.executable, "-m", "agentmem.storage.index_probe", str(store_dir), str(samples)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -54,7 +54,7 @@ def repair_in_child(store_dir, samples: int = SAMPLES) -> dict:
 
 def repair_in_process(store, index, samples: int = SAMPLES) -> dict:
     """Probe, then compare ids with SQLite and apply the differences; see the module docstring."""
-    from agentmem.vector_index import IndexUnavailableError, reconcile, sync
+    from agentmem.storage.vector_index import IndexUnavailableError, reconcile, sync
 
     try:
         problem = probe_in_process(store, index, samples)
@@ -93,8 +93,8 @@ def probe_in_process(store, index, samples: int = SAMPLES) -> str | None:
 
 
 def _main(argv: list[str]) -> int:
-    from agentmem.store import Store
-    from agentmem.vector_index import ChromaIndex, IndexConfig
+    from agentmem.storage.store import Store
+    from agentmem.storage.vector_index import ChromaIndex, IndexConfig
 
     store = Store(argv[0])
     index = ChromaIndex(store.dir, IndexConfig(None))

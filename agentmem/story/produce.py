@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentmem.director import RenderOptions, StoryRun, run_story
 from agentmem.errors import BadInputError
 from agentmem.outdir import claim, finish
-from agentmem.planner import PlannerConfig
-from agentmem.story import Story
+from agentmem.story.director import RenderOptions, StoryRun, run_story
+from agentmem.story.format import Story
+from agentmem.story.planner import PlannerConfig
 
 _DEFAULT = object()
 DEFAULT_RENDER = RenderOptions(width=256, height=160, num_frames=None, fps=8)
@@ -136,7 +136,7 @@ def generate_story(story: Story, out_dir: str | os.PathLike, *, backend: str = "
     ``out_dir`` must be new or empty; with ``force``, an earlier run's own files
     in it are replaced (see :mod:`agentmem.outdir`).
     """
-    from agentmem.report import write_report
+    from agentmem.story.report import write_report
     from generators import contact_sheet, get_generator, write_story_video, write_video
 
     # 1. Check inputs and build the back end, then claim the folder: a bad option creates nothing.

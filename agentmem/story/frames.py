@@ -75,7 +75,7 @@ def save_keyframes(frames: np.ndarray, shot_id: str, directory: str) -> list[Key
 
 
 def keyframe_events(shot, keyframes: Sequence[Keyframe], n_frames: int) -> list[Event]:
-    """Events for the keyframes of ``shot`` (a :class:`~agentmem.story.Shot`)."""
+    """Events for the keyframes of ``shot`` (a :class:`~agentmem.story.format.Shot`)."""
     cam = None
     if shot.camera.pose is not None:
         cam = CameraPose(*shot.camera.pose, fov=shot.camera.fov)

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from agentmem.bert_encoder import BertMeanEncoder
+from agentmem.encoders.bert import BertMeanEncoder
 from agentmem.errors import BadInputError, MediaNotFoundError, ModelUnavailableError
 
 DEFAULT_TEXT_MODEL = "minilm"

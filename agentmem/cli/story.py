@@ -1,6 +1,6 @@
 """CLI commands for stories: ``generate``, ``plan``, ``eval consistency`` and ``bench planning``.
 
-Registered on the main group in :mod:`agentmem.cli`.
+Registered on the main group in :mod:`agentmem.cli.main`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from agentmem.cli_common import clean_errors
+from agentmem.cli.common import clean_errors
 from agentmem.errors import BadInputError
 from generators.base import available_generators
 
@@ -18,7 +18,7 @@ from generators.base import available_generators
 def resolve_story_path(story: str) -> Path:
     """A story file path, or the name of a bundled story (``lighthouse``, ``night_market``, ``forest_courier``)."""
     from agentmem.errors import MediaNotFoundError
-    from agentmem.story import bundled_stories
+    from agentmem.story.format import bundled_stories
 
     p = Path(story)
     if p.is_file():
@@ -33,13 +33,13 @@ def resolve_story_path(story: str) -> Path:
 def _text_embedder(name: str):
     if name == "none":
         return None
-    from agentmem.embedders import text_embedder
+    from agentmem.encoders.embedders import text_embedder
 
     return text_embedder(name)
 
 
 def _render_opts(width: int, height: int, frames: int | None, fps: int):
-    from agentmem.director import RenderOptions
+    from agentmem.story.director import RenderOptions
 
     return RenderOptions(width=width, height=height, num_frames=frames, fps=fps)
 
@@ -84,8 +84,8 @@ def generate(story: str, out: str, backend: str, model: str | None, video_format
 
     Example: agentmem generate lighthouse --backend storyboard --out out/lighthouse
     """
-    from agentmem.produce import generate_story
-    from agentmem.story import load_story
+    from agentmem.story.format import load_story
+    from agentmem.story.produce import generate_story
 
     if backend != "storyboard" and not model:
         raise BadInputError(f"--backend {backend} is a diffusers pipeline: give its weights with --model "
@@ -118,8 +118,8 @@ def plan_cmd(story: str, out: str, show: bool, force: bool, text_model: str, wid
 
     Example: agentmem plan lighthouse --out out/lighthouse-plans
     """
-    from agentmem.produce import plan_story
-    from agentmem.story import load_story
+    from agentmem.story.format import load_story
+    from agentmem.story.produce import plan_story
 
     st = load_story(resolve_story_path(story))
     res = plan_story(st, out, render=_render_opts(width, height, frames, fps), text_embedder=_text_embedder(text_model),
@@ -161,9 +161,9 @@ def eval_consistency(dirs: tuple[str, ...], stories: tuple[str, ...], bundled: b
 
     Example: agentmem eval consistency --bundled --out bench-results/consistency
     """
-    from agentmem.consistency import evaluate_dir, format_table, plot, to_json
-    from agentmem.produce import generate_story
-    from agentmem.story import bundled_stories, load_story
+    from agentmem.story.consistency import evaluate_dir, format_table, plot, to_json
+    from agentmem.story.format import bundled_stories, load_story
+    from agentmem.story.produce import generate_story
 
     paths = [resolve_story_path(s) for s in stories] + (bundled_stories() if bundled else [])
     targets = list(dirs)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from agentmem.errors import BadInputError, BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
-from agentmem.records import check_image
+from agentmem.formats.records import check_image
 from agentmem.timeparse import parse_time
 
 STORY_ID_RE = re.compile(r"[a-z0-9_-]+")

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from agentmem.bench_cli import bench
-from agentmem.cli_common import (
+from agentmem.cli.bench import bench
+from agentmem.cli.common import (
     chroma_token_option,
     clean_errors,
     db_option,
@@ -24,8 +24,8 @@ from agentmem.cli_common import (
     progress_bar,
     require_db,
 )
-from agentmem.story_cli import bench_planning, eval_group, generate, plan_cmd
-from graph.cli import register as register_graph_commands
+from agentmem.cli.graph import register as register_graph_commands
+from agentmem.cli.story import bench_planning, eval_group, generate, plan_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,8 +52,8 @@ def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str 
 
     Example: agentmem ingest story.jsonl --db mem
     """
-    from agentmem.ingest import ingest_file
-    from agentmem.vector_index import IndexUnavailableError
+    from agentmem.formats.ingest import ingest_file
+    from agentmem.storage.vector_index import IndexUnavailableError
 
     with open_memory(db, chroma_url=chroma_url, chroma_token=chroma_token, auto_sync=False) as mem:
         with progress_bar("ingest", "ev") as bar:
@@ -105,7 +105,7 @@ def query(db: str, entities: tuple[str, ...], match: str, t_from: str | None, t_
 
     Example: agentmem query --db mem --entity Mara --from 0 --to 60 --text "the lamp"
     """
-    from agentmem.retrieval import Query
+    from agentmem.search.query import Query
     from agentmem.timeparse import format_time
 
     q = Query(
@@ -350,7 +350,7 @@ def demo(out: str) -> None:
 
     Example: agentmem demo --out my-demo
     """
-    from agentmem.demo import run_demo
+    from agentmem.cli.demo import run_demo
 
     run_demo(Path(out))
 

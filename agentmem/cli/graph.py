@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from agentmem.cli_common import clean_errors, db_option, echo_json, parse_time_opt, require_db
+from agentmem.cli.common import clean_errors, db_option, echo_json, parse_time_opt, require_db
 
 
 def _open(db: str, *, embedder: bool = False):
@@ -188,7 +188,7 @@ def graph_search(db: str, text: str, entities: tuple[str, ...], t_from: str | No
 
     Example: agentmem graph search --db mem --text "who rescued the girl" --k 5
     """
-    from agentmem.retrieval import Query
+    from agentmem.search.query import Query
 
     q = Query(text=text, entities=list(entities), t0=parse_time_opt(t_from, "--from"),
               t1=parse_time_opt(t_to, "--to"), k=k, include_archive=include_archive)

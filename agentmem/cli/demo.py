@@ -8,18 +8,13 @@ on the storyboard back end (plan -> generate -> write back, shot by shot) into
 
 from __future__ import annotations
 
-from importlib.resources import files
 from pathlib import Path
 
 import click
 
-from agentmem.retrieval import Query
+from agentmem.formats.examples import example_path
+from agentmem.search.query import Query
 from agentmem.timeparse import format_time
-
-
-def example_path(name: str = "lighthouse.jsonl") -> Path:
-    """Path of a bundled example file."""
-    return Path(str(files("agentmem") / "data" / name))
 
 
 def _print_hits(title: str, hits) -> None:
@@ -33,10 +28,10 @@ def _print_hits(title: str, hits) -> None:
 
 def run_demo(base: Path) -> Path:
     """Run the demo into ``base`` or, if that exists, the next free ``base-N``; returns the folder."""
-    from agentmem.ingest import ingest_file
+    from agentmem.formats.ingest import ingest_file
     from agentmem.memory import Memory
     from agentmem.outdir import claim, finish, fresh_folder
-    from agentmem.planner import facts_valid_at
+    from agentmem.story.planner import facts_valid_at
 
     out = claim(fresh_folder(base), command="demo")
     directory = out / "memory"
@@ -69,8 +64,8 @@ def run_story_demo(out: Path, story: str = "lighthouse") -> str:
     """Generate a bundled story with the storyboard back end; returns the report's path."""
     import time
 
-    from agentmem.produce import generate_story
-    from agentmem.story import bundled_stories, load_story
+    from agentmem.story.format import bundled_stories, load_story
+    from agentmem.story.produce import generate_story
 
     path = next(p for p in bundled_stories() if p.stem == story)
     st = load_story(path)

@@ -3,7 +3,7 @@
 :class:`Director` holds a :class:`~agentmem.memory.Memory` and a video back end.
 :meth:`Director.step` takes one shot (decided at run time, if you like) and
 returns its plan and clip; the rendered keyframes go back into memory as
-events (see :mod:`agentmem.frames`), so later shots retrieve what was
+events (see :mod:`agentmem.story.frames`), so later shots retrieve what was
 actually shown. :func:`run_story` drives a whole validated story through it.
 
 Examples
@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentmem.errors import BadInputError, FormatError
-from agentmem.frames import Keyframe, shot_in_memory, write_back
 from agentmem.model import EntityDecl, MediaRef, Relation
-from agentmem.planner import Planner, PlannerConfig
-from agentmem.story import Shot, Story, StoryEntity, parse_entity, parse_shot
+from agentmem.story.format import Shot, Story, StoryEntity, parse_entity, parse_shot
+from agentmem.story.frames import Keyframe, shot_in_memory, write_back
+from agentmem.story.planner import Planner, PlannerConfig
 from generators.conditioning import Clip, ShotPlan
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agentmem.cli_common import clean_errors
+from agentmem.cli.common import clean_errors
 
 
 @click.group()

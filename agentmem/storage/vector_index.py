@@ -18,7 +18,8 @@ from urllib.parse import urlparse
 import numpy as np
 
 from agentmem.errors import StoreError
-from agentmem.store import Store, blob_to_vec
+from agentmem.storage.blobs import blob_to_vec
+from agentmem.storage.store import Store
 
 COLLECTIONS = {"text": "agentmem_events_text", "image": "agentmem_media_image"}
 
@@ -81,7 +82,7 @@ class ChromaIndex:
         self.horizon: Horizon | None = None
         self._users = self.directory.with_name("chroma.users")
         self._me: Path | None = None
-        # What the check after another process's crash found, if this client ran one (agentmem.index_probe).
+        # What the check after another process's crash found, if this client ran one (agentmem.storage.index_probe).
         self.recovered: dict | None = None
 
     def _connect(self):
@@ -113,9 +114,9 @@ class ChromaIndex:
         Every process using the embedded index leaves a marker in ``chroma.users/`` until it closes the index.
         A marker of a process that no longer runs means it died (SIGKILL, a crash) and may have torn Chroma's
         files, which can crash the next process that writes to them. The check is
-        :func:`agentmem.index_probe.repair_in_child`; a broken index is moved aside and requeued from SQLite.
+        :func:`agentmem.storage.index_probe.repair_in_child`; a broken index is moved aside and requeued from SQLite.
         """
-        from agentmem.index_probe import repair_in_child
+        from agentmem.storage.index_probe import repair_in_child
 
         dead = [p for p in self._users.glob("*") if not _running(p.name)] if self._users.exists() else []
         if not dead:
@@ -312,13 +313,13 @@ def rebuild(store: Store, index: ChromaIndex) -> SyncReport:
 
 
 def repair(store: Store, index: ChromaIndex) -> dict[str, int | str]:
-    """Probe the index, then compare its ids with SQLite and repair what differs (:mod:`agentmem.index_probe`).
+    """Probe the index, then compare its ids with SQLite and repair what differs (:mod:`agentmem.storage.index_probe`).
 
     An embedded index is checked and repaired in a child process; one that
     answers wrongly, fails, or crashes that process is moved aside
     (``chroma.broken-*``) and rebuilt from SQLite.
     """
-    from agentmem.index_probe import repair_in_child, repair_in_process
+    from agentmem.storage.index_probe import repair_in_child, repair_in_process
 
     if index.config.url is not None:
         result = repair_in_process(store, index)

@@ -68,7 +68,7 @@ def parse_time_opt(value: str | None, name: str) -> float | None:
 
 def require_db(db: str) -> None:
     from agentmem.errors import StoreError
-    from agentmem.store import DB_NAME
+    from agentmem.storage.store import DB_NAME
 
     if not (Path(db) / DB_NAME).exists():
         raise StoreError(f"no memory at {db!r}: create one with `agentmem ingest FILE --db {db}`")

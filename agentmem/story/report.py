@@ -103,7 +103,7 @@ def shot_section(plan, video: str | None, out: Path) -> str:
 
 def write_report(out: Path, run, *, videos: dict[str, str], story_video: str | None, contact_sheet: str | None,
                  seconds: float, backend: str = "storyboard") -> str:
-    """Write ``out/report.html`` for a :class:`~agentmem.director.StoryRun`; returns its path."""
+    """Write ``out/report.html`` for a :class:`~agentmem.story.director.StoryRun`; returns its path."""
     story = run.story
     toc = " · ".join(f'<a href="#{_e(p.shot_id)}">{_e(p.shot_id)}</a>' for p in run.plans)
     head = (f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(story.title)}</title>"

@@ -9,27 +9,34 @@ A query runs in numbered steps (see :func:`run_query`):
 4. rank candidates lexically (FTS5 BM25), densely (MiniLM cosine; exact over
    filtered candidates, Chroma plus the not-yet-indexed tail otherwise) and by
    image similarity;
-5. fuse the rankings (:mod:`agentmem.fusion`) and return hits with their
+5. fuse the rankings (:mod:`agentmem.search.fusion`) and return hits with their
    score components and provenance.
+
+Step 4 is a :class:`RankingSource`: :class:`FullIndex` ranks over everything the
+memory holds; the graph's active tier (:class:`graph.active.ActiveTier`) ranks
+over the events compression has not archived. Every other step is shared.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from agentmem.context import RADII, centre_of, window_rowid
 from agentmem.errors import BadInputError, MediaNotFoundError
-from agentmem.fusion import PRESETS, TEMPORAL_QUESTION, FusionInputs, SearchPreset, fuse
 from agentmem.model import Hit
-from agentmem.resolution import find_mentions
+from agentmem.search.entities import alias_index
+from agentmem.search.fusion import TEMPORAL_QUESTION, FusionInputs, SearchPreset, fuse, preset_named
+from agentmem.search.resolution import find_mentions
+from agentmem.storage import filters, lexical
+from agentmem.storage.context import RADII, centre_of, window_rowid
+from agentmem.storage.vector_index import IndexUnavailableError
 from agentmem.timeparse import TimeWindow, resolve_temporal_expressions
-from agentmem.vector_index import IndexUnavailableError
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before being below
@@ -71,7 +78,7 @@ class Query:
     reference_time : float, optional
         "Now" for dated phrases; defaults to the latest event time.
     preset : str or SearchPreset
-        Ranking weights; see :data:`agentmem.fusion.PRESETS`.
+        Ranking weights; see :data:`agentmem.search.fusion.PRESETS`.
     text_vector : numpy.ndarray or concurrent.futures.Future, optional
         The embedding of ``text`` by this memory's text embedder, when the
         caller already has it or has started it (a Future is awaited only
@@ -117,18 +124,33 @@ def check_inputs(q: Query) -> None:
         raise MediaNotFoundError(f"query image not found: {q.image}")
     if q.text is not None and not q.text.strip():
         raise BadInputError("text is empty; leave it out to list events by filters only")
-    preset = q.preset if isinstance(q.preset, SearchPreset) else PRESETS.get(q.preset)
-    if preset is None:
-        raise BadInputError(f"unknown preset {q.preset!r}; choose one of {sorted(PRESETS)}")
+    preset_named(q.preset)
     if q.text_vector is not None and q.text is None:
         raise BadInputError("text_vector is the embedding of text: give text too")
 
 
-def run_query(mem, q: Query) -> list[Hit]:
-    """Execute ``q`` against a :class:`~agentmem.memory.Memory`."""
+@dataclass
+class Rankings:
+    """What step 4 hands to fusion: ranked lists, group scores, a cosine lookup, and which rows may be returned."""
+
+    lists: dict[str, list[tuple[int, float]]]
+    group_bm25: list[tuple[str, float]]
+    cosine: Callable[[list[int]], dict[int, float]] | None
+    admissible: Callable[[set[int]], set[int]]
+
+
+class RankingSource(Protocol):
+    """Step 4 of a query: rank the events the filters admit (``cands``: row ids, or ``None`` for no filter)."""
+
+    def rank(self, mem, q: Query, preset: SearchPreset, cands: np.ndarray | None, query_vector,
+             depth: int) -> Rankings: ...
+
+
+def run_query(mem, q: Query, source: RankingSource | None = None) -> list[Hit]:
+    """Execute ``q`` against a :class:`~agentmem.memory.Memory`; ``source`` ranks (default :class:`FullIndex`)."""
     # 1. inputs
     check_inputs(q)
-    preset = q.preset if isinstance(q.preset, SearchPreset) else PRESETS[q.preset]
+    preset = preset_named(q.preset)
     store = mem.store
     if q.text is None and q.image is None:
         return _listing(mem, q, candidate_rids(mem, q))
@@ -143,46 +165,54 @@ def run_query(mem, q: Query) -> list[Hit]:
     mentions: dict[str, str] = {}
     windows: list[TimeWindow] = []
     if q.text:
-        mentions = find_mentions(q.text, _alias_index(mem))
+        mentions = find_mentions(q.text, alias_index(mem))
         ref = q.reference_time if q.reference_time is not None else store.latest_time()
         windows = resolve_temporal_expressions(q.text, ref)
     # 4. rankings
     depth = max(preset.depth, q.k * 4)
-    lists: dict[str, list[tuple[int, float]]] = {}
-    group_bm25: list[tuple[str, float]] = []
-    cosine = None
-    match = fts_query(q.text) if q.text else None
-    if match and preset.w_bm25 > 0:
-        lists["bm25"] = _lexical(store, match, cands, depth)
-    if match and preset.w_windows > 0:
-        lists.update(_window_lexical(store, match, cands, depth))
-    if match and preset.w_group > 0:
-        group_bm25 = _group_lexical(store, match, cands, depth)
-    if query_vector is not None:
-        qv = _vector_of(mem, query_vector)
-        if preset.w_dense > 0:
-            lists["dense"] = _dense(mem, qv, cands, depth)
-        cosine = _cosine_lookup(mem, qv)
-    if q.image:
-        lists["image"] = _image(mem, q.image, cands, depth)
+    ranks = (source or FullIndex()).rank(mem, q, preset, cands, query_vector, depth)
     # 5. fusion
     inputs = FusionInputs(
-        lists=lists, group_bm25=group_bm25, cosine=cosine,
+        lists=ranks.lists, group_bm25=ranks.group_bm25, cosine=ranks.cosine,
         mention_members={e: set(store.member_ids(e)) for e in mentions}, windows=windows,
         temporal_question=bool(q.text and TEMPORAL_QUESTION.search(q.text)),
     )
+    ranked = fuse(store, inputs, preset, q.k, ranks.admissible)
+    events = store.events_by_rid([rid for rid, _, _ in ranked])
+    return [Hit.from_event(events[rid], score, comps) for rid, score, comps in ranked]
+
+
+class FullIndex:
+    """Rank over everything the memory holds: FTS5 BM25, Chroma (or exact) dense, image similarity."""
+
+    def rank(self, mem, q: Query, preset: SearchPreset, cands: np.ndarray | None, query_vector,
+             depth: int) -> Rankings:
+        store = mem.store
+        lists: dict[str, list[tuple[int, float]]] = {}
+        group_bm25: list[tuple[str, float]] = []
+        cosine = None
+        match = fts_query(q.text) if q.text else None
+        if match and preset.w_bm25 > 0:
+            lists["bm25"] = _lexical(store, match, cands, depth)
+        if match and preset.w_windows > 0:
+            lists.update(_window_lexical(store, match, cands, depth))
+        if match and preset.w_group > 0:
+            group_bm25 = _group_lexical(store, match, cands, depth)
+        if query_vector is not None:
+            qv = _vector_of(mem, query_vector)
+            if preset.w_dense > 0:
+                lists["dense"] = _dense(mem, qv, cands, depth)
+            cosine = _cosine_lookup(mem, qv)
+        if q.image:
+            lists["image"] = _image(mem, q.image, cands, depth)
+        return Rankings(lists, group_bm25, cosine, _admission(store, q, cands))
+
+
+def _admission(store, q: Query, cands: np.ndarray | None) -> Callable[[set[int]], set[int]]:
     if cands is not None:
         allowed = set(cands.tolist())
-
-        def admissible(rids: set[int]) -> set[int]:
-            return rids & allowed
-    else:
-        def admissible(rids: set[int]) -> set[int]:
-            return _admissible(store, rids, q)
-
-    ranked = fuse(store, inputs, preset, q.k, admissible)
-    events = store.events_by_rid([rid for rid, _, _ in ranked])
-    return [_hit(events[rid], score, comps) for rid, score, comps in ranked]
+        return lambda rids: rids & allowed
+    return lambda rids: filters.admitted(store.conn, sorted(rids), include_archive=q.include_archive, as_of=q.as_of)
 
 
 def _vector_of(mem, given) -> np.ndarray:
@@ -206,73 +236,17 @@ def candidate_rids(mem, q: Query) -> np.ndarray | None:
     if q.as_of is not None:
         hi = min(hi, q.as_of)
     t_lo = lo - store.max_duration()
-    arch = "" if q.include_archive else " AND e.archived=0"
     sets: list[set[int]] = []
     groups = [[e] for e in q.all_entities]
     if q.entities:
         groups.append(list(q.entities))
-    not_archived = "" if q.include_archive else (
-        " AND NOT EXISTS (SELECT 1 FROM events a INDEXED BY events_archived WHERE a.rid=ee.rid AND a.archived=1)")
     for group in groups:
         ids = sorted({m for ref in group for m in store.member_ids(mem.resolve_entity(ref))})
-        marks = ",".join("?" * len(ids))
-        rows = store.conn.execute(
-            f"SELECT ee.rid FROM event_entities ee WHERE ee.entity_id IN ({marks}) "
-            f"AND ee.t_start>=? AND ee.t_start<=? AND ee.t_end>=?{not_archived}",
-            [*ids, t_lo, hi, lo],
-        )
-        sets.append({r[0] for r in rows})
+        sets.append(filters.entity_rids(store.conn, ids, lo, hi, t_lo, include_archive=q.include_archive))
     if not groups:
-        rows = store.conn.execute(
-            f"SELECT rid FROM events e WHERE t_start>=? AND t_start<=? AND t_end>=?{arch}", (t_lo, hi, lo)
-        )
-        sets.append({r[0] for r in rows})
+        sets.append(filters.time_rids(store.conn, lo, hi, t_lo, include_archive=q.include_archive))
     out = set.intersection(*sets)
     return np.array(sorted(out), dtype=np.int64)
-
-
-def _admissible(store, rids: set[int], q: Query) -> set[int]:
-    if not rids:
-        return set()
-    ids = sorted(rids)
-    marks = ",".join("?" * len(ids))
-    sql = f"SELECT rid FROM events WHERE rid IN ({marks})"
-    args: list = list(ids)
-    if not q.include_archive:
-        sql += " AND archived=0"
-    if q.as_of is not None:
-        sql += " AND t_start<=?"
-        args.append(q.as_of)
-    return {r[0] for r in store.conn.execute(sql, args)}
-
-
-def _alias_index(mem) -> dict[str, set[str]]:
-    """Normalized alias -> canonical entity ids, cached until aliases or merges change."""
-    key = mem.store.conn.execute(
-        "SELECT (SELECT COUNT(*) FROM aliases), (SELECT COUNT(*) FROM merges), "
-        "(SELECT COUNT(*) FROM merges WHERE undone_at IS NOT NULL)"
-    ).fetchone()
-    cached = mem.cache.get("alias_index")
-    if cached is None or cached[0] != key:
-        cached = (key, _build_alias_index(mem))
-        mem.cache["alias_index"] = cached
-    return cached[1]
-
-
-def _build_alias_index(mem) -> dict[str, set[str]]:
-    merged = dict(mem.store.conn.execute("SELECT id, merged_into FROM entities"))
-
-    def canonical(eid: str) -> str:
-        seen = set()
-        while merged.get(eid) is not None and eid not in seen:
-            seen.add(eid)
-            eid = merged[eid]
-        return eid
-
-    index: dict[str, set[str]] = {}
-    for eid, _, norm in mem.store.alias_rows():
-        index.setdefault(norm, set()).add(canonical(eid))
-    return index
 
 
 # Below this many filter candidates, BM25 runs over just their documents in a temporary FTS table
@@ -280,53 +254,28 @@ def _build_alias_index(mem) -> dict[str, set[str]]:
 SMALL_CANDIDATE_SET = 1000
 
 
-def _bm25_among(store, source_sql: str, ids: list[int], match: str, depth: int) -> list[tuple[int, float]]:
-    """BM25 over the given documents only; the statistics are those of that set."""
-    conn = store.conn
-    # Contentless: BM25 needs only the index, and 'delete-all' empties it at once, where DELETE on a table with
-    # content re-tokenized every old document (~1 ms per call at 100k events).
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.candidate_fts "
-                 "USING fts5(doc, content='', tokenize='porter unicode61')")
-    conn.execute("SAVEPOINT candidates")
-    try:
-        conn.execute("INSERT INTO temp.candidate_fts(candidate_fts) VALUES('delete-all')")
-        conn.execute(f"INSERT INTO temp.candidate_fts(rowid, doc) {source_sql}", (json.dumps(ids),))
-        rows = conn.execute(
-            "SELECT rowid, -bm25(candidate_fts) FROM temp.candidate_fts WHERE candidate_fts MATCH ? "
-            "ORDER BY rank, rowid LIMIT ?", (match, depth)).fetchall()
-    finally:
-        conn.execute("RELEASE candidates")
-    return [(int(r), float(s)) for r, s in rows]
+def _small(cands: np.ndarray | None) -> bool:
+    return cands is not None and len(cands) <= SMALL_CANDIDATE_SET
 
 
 def _lexical(store, match: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
-    if cands is not None and len(cands) <= SMALL_CANDIDATE_SET:
-        sql = "SELECT rid, search_text FROM events WHERE rid IN (SELECT value FROM json_each(?))"
-        return _bm25_among(store, sql, cands.tolist(), match, depth)
-    # bm25() is lower-is-better; keep it as a positive score. With a filter, read deeper and keep candidates.
-    limit = depth if cands is None else max(depth * 20, 5000)
-    rows = store.conn.execute(
-        "SELECT rowid, -bm25(events_fts) FROM events_fts WHERE events_fts MATCH ? ORDER BY rank LIMIT ?",
-        (match, limit),
-    ).fetchall()
+    if _small(cands):
+        return lexical.events_among(store.conn, cands.tolist(), match, depth)
+    # With a filter, read deeper and keep the candidates.
+    rows = lexical.events_bm25(store.conn, match, depth if cands is None else max(depth * 20, 5000))
     if cands is not None:
         allowed = set(cands.tolist())
         rows = [r for r in rows if r[0] in allowed]
-    return [(int(r), float(s)) for r, s in rows[:depth]]
+    return rows[:depth]
 
 
 def _window_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> dict[str, list[tuple[int, float]]]:
     """BM25 over the +-1 and +-2 window documents, credited to each window's centre event."""
-    if cands is not None and len(cands) <= SMALL_CANDIDATE_SET:
+    if _small(cands):
         ids = [window_rowid(r, radius) for r in cands.tolist() for radius in RADII]
-        sql = "SELECT rowid, doc FROM window_fts WHERE rowid IN (SELECT value FROM json_each(?))"
-        rows = _bm25_among(store, sql, ids, match, depth * 2)
+        rows = lexical.windows_among(store.conn, ids, match, depth * 2)
     else:
-        limit = depth * 2 if cands is None else max(depth * 40, 10000)
-        rows = store.conn.execute(
-            "SELECT rowid, -bm25(window_fts) FROM window_fts WHERE window_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
-        ).fetchall()
+        rows = lexical.windows_bm25(store.conn, match, depth * 2 if cands is None else max(depth * 40, 10000))
     allowed = None if cands is None else set(cands.tolist())
     out: dict[str, list[tuple[int, float]]] = {"bm25_w1": [], "bm25_w2": []}
     for rowid, score in rows:
@@ -338,20 +287,9 @@ def _window_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> 
 
 def _group_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> list[tuple[str, float]]:
     """BM25 of whole group documents; with a small filter, among the candidates' groups only."""
-    if cands is not None and len(cands) <= SMALL_CANDIDATE_SET:
-        gids = [r[0] for r in store.conn.execute(
-            "SELECT DISTINCT g.id FROM events e JOIN groups g ON g.name = e.grp "
-            "WHERE e.rid IN (SELECT value FROM json_each(?))", (json.dumps(cands.tolist()),))]
-        sql = "SELECT rowid, doc FROM group_fts WHERE rowid IN (SELECT value FROM json_each(?))"
-        ranked = _bm25_among(store, sql, gids, match, depth)
-        names = dict(store.conn.execute(
-            "SELECT id, name FROM groups WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(gids),)))
-        return [(names[g], score) for g, score in ranked]
-    rows = store.conn.execute(
-        "SELECT g.name, -bm25(group_fts) FROM group_fts JOIN groups g ON g.id = group_fts.rowid "
-        "WHERE group_fts MATCH ? ORDER BY rank LIMIT ?", (match, depth)
-    ).fetchall()
-    return [(name, float(score)) for name, score in rows]
+    if _small(cands):
+        return lexical.groups_among(store.conn, cands.tolist(), match, depth)
+    return lexical.groups_bm25(store.conn, match, depth)
 
 
 def _cosine_lookup(mem, qv: np.ndarray):
@@ -394,9 +332,7 @@ def _image(mem, path: str, cands: np.ndarray | None, depth: int) -> list[tuple[i
     if mem.image is None:
         raise BadInputError("this memory has no image embedder; open it with one to search by image")
     qv = mem.image.embed_images([path])[0]
-    rows = mem.store.conn.execute(
-        "SELECT e.rid, m.vec FROM media m JOIN events e ON e.id=m.owner_id WHERE m.owner='event' AND m.vec IS NOT NULL"
-    ).fetchall()
+    rows = filters.event_media_vectors(mem.store.conn)
     allowed = None if cands is None else set(cands.tolist())
     best: dict[int, float] = {}
     for rid, blob in rows:
@@ -415,24 +351,9 @@ def _listing(mem, q: Query, cands: np.ndarray | None) -> list[Hit]:
     """Filter-only query: matching events in story-time order."""
     store = mem.store
     if cands is None:
-        sql = "SELECT rid FROM events WHERE 1=1"
-        args: list = []
-        if not q.include_archive:
-            sql += " AND archived=0"
-        if q.as_of is not None:
-            sql += " AND t_start<=?"
-            args.append(q.as_of)
-        rids = [r[0] for r in store.conn.execute(sql + " ORDER BY t_start, rid LIMIT ?", [*args, q.k])]
+        rids = filters.first_rids(store.conn, q.k, include_archive=q.include_archive, as_of=q.as_of)
     else:
         rids = cands.tolist()
     events = store.events_by_rid(rids)
     ordered = sorted(events.items(), key=lambda p: (p[1].t_start, p[0]))[: q.k]
-    return [_hit(e, 1.0, {"filter": 1.0}) for _, e in ordered]
-
-
-def _hit(e, score: float, comps: dict[str, float]) -> Hit:
-    return Hit(
-        id=e.id, kind="event", t_start=e.t_start, t_end=e.t_end, text=e.text, entities=e.entity_ids,
-        score=score, components=comps, provenance=e.provenance, location=e.location, group=e.group,
-        archived=e.archived,
-    )
+    return [Hit.from_event(e, 1.0, {"filter": 1.0}) for _, e in ordered]

@@ -1,0 +1,101 @@
+"""Reads of the graph's tables that search needs: nodes by id or parent, an episode's events, neighbours in it.
+
+With :mod:`graph.persist` (writes, marks, generic node and event reads) this is
+the graph's storage: the SQL of the search path lives here, with bound values.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from agentmem.storage.sql import marks, rows_in
+from graph.persist import EventRecord, GraphNode, read_events, read_nodes
+
+
+def nodes_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> list[GraphNode]:
+    return read_nodes(conn, f"id IN ({marks(len(ids))})", list(ids))
+
+
+def children_of(conn: sqlite3.Connection, parents: Sequence[str]) -> list[GraphNode]:
+    """The nodes whose parent is one of ``parents``."""
+    return read_nodes(conn, f"parent IN ({marks(len(parents))})", list(parents))
+
+
+def parent_nodes(conn: sqlite3.Connection, include_archive: bool) -> list[GraphNode]:
+    """Episodes and arcs (active ones unless the archive is included)."""
+    arch = "" if include_archive else " AND archived=0"
+    return read_nodes(conn, f"type IN ('episode', 'arc'){arch}")
+
+
+def episodes_under(conn: sqlite3.Connection, nid: str) -> list[str]:
+    """Every episode below node ``nid``, through nested arcs."""
+    out, frontier = [], [nid]
+    while frontier:
+        rows = conn.execute(f"SELECT id, type FROM graph_nodes WHERE parent IN ({marks(len(frontier))})",
+                            frontier).fetchall()
+        out += [i for i, t in rows if t == "episode"]
+        frontier = [i for i, t in rows if t == "arc"]
+    return out
+
+
+def child_ids(conn: sqlite3.Connection, nid: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT id FROM graph_nodes WHERE parent=? ORDER BY t_start, id", (nid,))]
+
+
+def episode_events(conn: sqlite3.Connection, episode: str, *, include_archive: bool, as_of: float | None
+                   ) -> list[EventRecord]:
+    """The events of ``episode`` in story order (active unless the archive is included, started by ``as_of``)."""
+    where = "e.rid IN (SELECT rid FROM graph_event_episode WHERE episode=?)"
+    args: tuple = (episode,)
+    if not include_archive:
+        where += " AND e.archived=0"
+    if as_of is not None:
+        where += " AND e.t_start <= ?"
+        args = (episode, float(as_of))
+    return read_events(conn, where, args, order="e.t_start, e.rid")
+
+
+def has_archived_events(conn: sqlite3.Connection, episode: str) -> bool:
+    return conn.execute("SELECT 1 FROM graph_event_episode g JOIN events e ON e.rid=g.rid WHERE g.episode=? AND "
+                        "e.archived=1 LIMIT 1", (episode,)).fetchone() is not None
+
+
+def episode_turns(conn: sqlite3.Connection, episodes: Sequence[str]) -> list[tuple[str, dict, float, int]]:
+    """(event id, provenance, t_start, rid) of every event of ``episodes``, in story order."""
+    rows = [(r[0], json.loads(r[1]), r[2], r[3]) for r in rows_in(
+        conn, "SELECT e.id, e.provenance, e.t_start, e.rid FROM graph_event_episode g JOIN events e ON e.rid=g.rid "
+        "WHERE g.episode IN ({in})", list(episodes), size=400)]
+    return sorted(rows, key=lambda r: (r[2], r[3]))
+
+
+def member_rids(conn: sqlite3.Connection, entity_ids: Sequence[str], floor: int) -> set[int]:
+    """Events of any of ``entity_ids`` with row id ``floor`` or above."""
+    return {r[0] for r in conn.execute(
+        f"SELECT rid FROM event_entities WHERE entity_id IN ({marks(len(entity_ids))}) AND rid >= ?",
+        [*entity_ids, floor])}
+
+
+def ids_of(conn: sqlite3.Connection, rids: Sequence[int]) -> list[str]:
+    """Event ids of ``rids``, in that order (unknown rows left out)."""
+    out = dict(rows_in(conn, "SELECT rid, id FROM events WHERE rid IN ({in})", list(rids)))
+    return [out[r] for r in rids if r in out]
+
+
+def episode_neighbours(conn: sqlite3.Connection, event_id: str, *, include_archive: bool) -> list[tuple[str, int]]:
+    """(id, rid) of the previous and the next event of ``event_id`` in its episode, as far as they exist."""
+    row = conn.execute("SELECT g.episode, e.t_start, e.rid FROM events e JOIN graph_event_episode g ON "
+                       "g.rid=e.rid WHERE e.id=?", (event_id,)).fetchone()
+    if row is None:
+        return []
+    ep, t, rid = row
+    arch = "" if include_archive else " AND e.archived=0"
+    out = []
+    for cond in ("(e.t_start<? OR (e.t_start=? AND e.rid<?)) ORDER BY e.t_start DESC, e.rid DESC",
+                 "(e.t_start>? OR (e.t_start=? AND e.rid>?)) ORDER BY e.t_start, e.rid"):
+        r = conn.execute(f"SELECT e.id, e.rid FROM events e JOIN graph_event_episode g ON g.rid=e.rid WHERE "
+                         f"g.episode=?{arch} AND {cond} LIMIT 1", (ep, t, t, rid)).fetchone()
+        if r is not None:
+            out.append((r[0], r[1]))
+    return out

@@ -1,0 +1,195 @@
+"""The folder tree is the architecture: layers import only downwards, nobody imports a private name, SQL and click
+stay in their layers, and modules stay small."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("agentmem", "graph", "generators", "bench")
+
+# Rank of each layer, lowest first. A module may import its own layer or a layer of lower rank; two layers of the
+# same rank may not import each other.
+LAYERS: list[tuple[str, int]] = [
+    ("agentmem.errors", 0),
+    ("agentmem.model", 0),
+    ("agentmem.timeparse", 0),
+    ("agentmem.facts", 0),
+    ("agentmem.outdir", 0),
+    ("generators", 0),
+    ("agentmem.storage", 1),
+    ("agentmem.encoders", 2),
+    ("agentmem.search", 3),
+    ("agentmem.formats", 4),
+    ("agentmem.memory", 5),
+    ("agentmem", 6),  # the package's public facade: ``from agentmem import Memory``
+    ("graph", 7),
+    ("agentmem.story", 8),
+    ("bench", 9),
+    ("agentmem.cli", 10),
+]
+# The bottom layer: plain data, errors and rules with no I/O of their own. One layer, so they may import each other.
+CORE = {"agentmem.errors", "agentmem.model", "agentmem.timeparse", "agentmem.facts", "agentmem.outdir"}
+# Where SQL may run: the storage layer, and the graph's own tables in graph/persist.py.
+SQL_HOMES = ("agentmem/storage/", "graph/persist.py", "graph/tables.py")
+
+
+def layer_of(module: str) -> tuple[str, int]:
+    """The most specific layer prefix of ``module`` and its rank."""
+    best = max((p for p, _ in LAYERS if module == p or module.startswith(p + ".")), key=len)
+    return ("agentmem core" if best in CORE else best), dict(LAYERS)[best]
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def source_files() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    t = node.test
+    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
+    )
+
+
+def imports_of(tree: ast.AST):
+    """Every import in the module, including those inside functions; typing-only imports are left out."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            skip.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield node.lineno, a.name, None
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for a in node.names:
+                yield node.lineno, node.module, a.name
+
+
+def _ours(module: str) -> bool:
+    return module.split(".")[0] in PACKAGES
+
+
+def _is_module(dotted: str) -> bool:
+    base = ROOT.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def layer_violations(modules: dict[str, str]) -> list[str]:
+    """``module:line`` of every import against the layers, for sources keyed by module name."""
+    bad = []
+    for me, source in modules.items():
+        my_layer, my_rank = layer_of(me)
+        for line, target, name in imports_of(ast.parse(source)):
+            if not _ours(target):
+                continue
+            full = f"{target}.{name}" if name and _is_module(f"{target}.{name}") else target
+            their_layer, their_rank = layer_of(full)
+            if their_layer == my_layer or (their_rank < my_rank):
+                continue
+            bad.append(f"{me}:{line} ({my_layer}) imports {full} ({their_layer})")
+    return bad
+
+
+def private_imports(modules: dict[str, str]) -> list[str]:
+    """``module:line`` of every import of an underscored name from one of our packages."""
+    bad = []
+    for me, source in modules.items():
+        for line, target, name in imports_of(ast.parse(source)):
+            if _ours(target) and name and name.startswith("_"):
+                bad.append(f"{me}:{line} imports {target}.{name}")
+    return bad
+
+
+def our_modules() -> dict[str, str]:
+    return {module_name(p): p.read_text() for p in source_files()}
+
+
+def test_layers_import_only_downwards():
+    assert layer_violations(our_modules()) == []
+
+
+def test_no_module_imports_a_private_name_of_another():
+    assert private_imports(our_modules()) == []
+
+
+def test_sql_runs_only_in_the_storage_layer():
+    bad = []
+    for path in source_files():
+        rel = str(path.relative_to(ROOT))
+        if rel.startswith(SQL_HOMES):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            call = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            if call and node.func.attr in {"execute", "executemany", "executescript"}:
+                bad.append(f"{rel}:{node.lineno}")
+    assert bad == []
+
+
+def test_only_the_cli_layer_imports_click():
+    bad = [
+        f"{p.relative_to(ROOT)}:{line}"
+        for p in source_files()
+        if not module_name(p).startswith("agentmem.cli")
+        for line, target, _ in imports_of(ast.parse(p.read_text()))
+        if target.split(".")[0] == "click"
+    ]
+    assert bad == []
+
+
+def test_generators_import_nothing_of_agentmem():
+    bad = [
+        f"{p.relative_to(ROOT)}:{line} imports {target}"
+        for p in (ROOT / "generators").rglob("*.py")
+        for line, target, _ in imports_of(ast.parse(p.read_text()))
+        if target.split(".")[0] in ("agentmem", "graph", "bench")
+    ]
+    assert bad == []
+
+
+def test_every_module_is_under_500_lines_and_opens_with_its_job():
+    long = [f"{p.relative_to(ROOT)}: {n}" for p in source_files() if (n := len(p.read_text().splitlines())) > 500]
+    undocumented = [str(p.relative_to(ROOT)) for p in source_files() if not ast.get_docstring(ast.parse(p.read_text()))]
+    assert (long, undocumented) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("agentmem.storage.store", ("agentmem.storage", 1)),
+        ("agentmem.story.planner", ("agentmem.story", 8)),
+        ("agentmem.memory", ("agentmem.memory", 5)),
+        ("graph.search", ("graph", 7)),
+        ("agentmem.cli.graph", ("agentmem.cli", 10)),
+    ],
+)
+def test_layer_of_picks_the_most_specific_layer(module, expected):
+    assert layer_of(module) == expected
+
+
+def test_the_checkers_catch_upward_imports_private_names_and_sideways_imports():
+    modules = {
+        "agentmem.storage.store": "from agentmem.search.query import Query\nfrom agentmem.errors import StoreError\n",
+        "agentmem.search.query": "from agentmem.storage.store import _rows\n"
+        "if TYPE_CHECKING:\n    from agentmem.memory import Memory\n",
+        "graph.build": "def f():\n    import agentmem.story.planner\n",
+        "agentmem.formats.ingest": "from agentmem import Memory\n",
+    }
+    assert layer_violations(modules) == [
+        "agentmem.storage.store:1 (agentmem.storage) imports agentmem.search.query (agentmem.search)",
+        "graph.build:2 (graph) imports agentmem.story.planner (agentmem.story)",
+        "agentmem.formats.ingest:1 (agentmem.formats) imports agentmem (agentmem)",
+    ]
+    assert private_imports(modules) == ["agentmem.search.query:1 imports agentmem.storage.store._rows"]
