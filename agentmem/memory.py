@@ -288,8 +288,11 @@ class Memory:
             raise UnknownEntityError(f"entity {ref!r} is ambiguous: it names {sorted(ids)}; use an id")
         raise UnknownEntityError(f"unknown entity {ref!r}: declare it first (see `agentmem entities`)")
 
-    def _raw_entity_id(self, ref: str, where: str) -> str:
-        """The stored id an event should reference: the id itself if it exists, else the resolved one."""
+    def stored_entity_id(self, ref: str, where: str) -> str:
+        """The stored id a record should reference: the id itself if it exists, else the one ``ref`` resolves to.
+
+        An unknown or ambiguous ``ref`` is an :class:`UnknownEntityError` that names ``where``.
+        """
         if self.store.entity_exists(ref):
             return ref
         try:
@@ -370,7 +373,7 @@ class Memory:
 
         def raw(ref: str, where: str) -> str:
             if ref not in cache:
-                cache[ref] = self._raw_entity_id(ref, where)
+                cache[ref] = self.stored_entity_id(ref, where)
             return cache[ref]
 
         for e in evs:
@@ -448,8 +451,8 @@ class Memory:
             return self._apply_relation(relation)
 
     def _apply_relation(self, relation: Relation) -> int:
-        s = self._raw_entity_id(relation.subject, "relation subject")
-        o = self._raw_entity_id(relation.object, "relation object")
+        s = self.stored_entity_id(relation.subject, "relation subject")
+        o = self.stored_entity_id(relation.object, "relation object")
         r = Relation(s, relation.predicate, o, relation.t_from, relation.t_to, relation.evidence, relation.weight)
         return store_fact(self.store, r)[0]
 

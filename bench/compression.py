@@ -218,7 +218,7 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
                 mem.query(Query(text=text, k=10))
                 core_lat.append((time.perf_counter() - s) * 1000)
             counts = active_counts(mem.store.conn)
-            archived = mem.store.conn.execute("SELECT COUNT(*) FROM events WHERE archived=1").fetchone()[0]
+            archived = mem.store.counts()["archived_events"]
             res.checkpoints.append(Checkpoint(done, counts, archived, round(_rss_mb(), 1), _pct(lat), _pct(core_lat),
                                               _pct(base_lat)))
             bar.write(f"{done:>9,} events: active nodes {counts['nodes']:,} (events {counts['events']:,}), "

@@ -63,6 +63,7 @@ def run_synthetic(n_events: int = 100_000, n_entities: int = 500, n_queries: int
 
     from agentmem.memory import Memory
     from agentmem.search.query import Query, candidate_rids
+    from agentmem.storage.lexical import events_bm25
 
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -138,10 +139,7 @@ def run_synthetic(n_events: int = 100_000, n_entities: int = 500, n_queries: int
             qbar.update(1)
         for q in queries:
             s = time.perf_counter()
-            mem.store.conn.execute(
-                "SELECT rowid FROM events_fts WHERE events_fts MATCH ? ORDER BY rank LIMIT 10",
-                (" OR ".join(f'"{w}"' for w in q.text.split()),),
-            ).fetchall()
+            events_bm25(mem.store.conn, " OR ".join(f'"{w}"' for w in q.text.split()), 10)
             lat["fts"].append((time.perf_counter() - s) * 1000)
             qbar.update(1)
         qbar.close()

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import networkx as nx
 
 from agentmem.storage.entities import canonical_map
+from graph import tables
 from graph.persist import node_id, read_edges, split_node_id
 
 
@@ -162,20 +163,7 @@ def timeline(mem, entity: str, *, t0: float | None = None, t1: float | None = No
     store = mem.store
     eid = mem.resolve_entity(entity)
     ids = store.member_ids(eid)
-    marks = ",".join("?" * len(ids))
-    sql = (f"SELECT DISTINCT e.id, e.t_start, e.t_end, e.text, e.location, g.episode, e.archived "
-           f"FROM event_entities ee JOIN events e ON e.rid=ee.rid LEFT JOIN graph_event_episode g ON g.rid=e.rid "
-           f"WHERE ee.entity_id IN ({marks})")
-    args: list = list(ids)
-    if not include_archive:
-        sql += " AND e.archived=0"
-    if t0 is not None:
-        sql += " AND e.t_end >= ?"
-        args.append(t0)
-    if t1 is not None:
-        sql += " AND e.t_start <= ?"
-        args.append(t1)
-    rows = store.conn.execute(sql + " ORDER BY e.t_start, e.rid LIMIT ?", [*args, limit]).fetchall()
+    rows = tables.timeline_rows(store.conn, ids, t0=t0, t1=t1, include_archive=include_archive, limit=limit)
     events = [TimelineEvent(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
     facts = [{"subject": r.subject, "predicate": r.predicate, "object": r.object, "t_from": r.t_from, "t_to": r.t_to}
              for r in store.relations(ids)]
@@ -185,31 +173,4 @@ def timeline(mem, entity: str, *, t0: float | None = None, t1: float | None = No
 
 def graph_stats(store) -> dict:
     """Nodes and edges by type, active and archived, and the number of compression runs."""
-    conn = store.conn
-
-    def pair(sql: str, args: tuple = ()) -> dict[str, int]:
-        rows = dict(conn.execute(sql, args).fetchall())
-        return {"active": int(rows.get(0, 0)), "archived": int(rows.get(1, 0))}
-
-    nodes = {
-        "entity": {"active": conn.execute("SELECT COUNT(*) FROM entities WHERE merged_into IS NULL").fetchone()[0],
-                   "archived": 0},
-        "event": pair("SELECT archived, COUNT(*) FROM events GROUP BY archived"),
-    }
-    for kind in ("episode", "arc", "community"):
-        nodes[kind] = pair("SELECT archived, COUNT(*) FROM graph_nodes WHERE type=? GROUP BY archived", (kind,))
-    edges = {
-        "participates_in": pair("SELECT e.archived, COUNT(*) FROM event_entities ee JOIN events e ON e.rid=ee.rid "
-                                "WHERE ee.role='participant' GROUP BY e.archived"),
-        "located_at": pair("SELECT e.archived, COUNT(*) FROM event_entities ee JOIN events e ON e.rid=ee.rid "
-                           "WHERE ee.role='location' GROUP BY e.archived"),
-        "summarizes": {"active": conn.execute("SELECT COUNT(*) FROM graph_event_episode").fetchone()[0]
-                       + conn.execute("SELECT COUNT(*) FROM graph_nodes WHERE parent IS NOT NULL").fetchone()[0],
-                       "archived": 0},
-    }
-    for (pred,) in conn.execute("SELECT DISTINCT predicate FROM graph_edges WHERE type='relation' ORDER BY 1"):
-        edges[f"relation:{pred}"] = pair("SELECT archived, COUNT(*) FROM graph_edges WHERE type='relation' AND "
-                                         "predicate=? GROUP BY archived", (pred,))
-    edges["member_of"] = pair("SELECT archived, COUNT(*) FROM graph_edges WHERE type='member_of' GROUP BY archived")
-    runs = conn.execute("SELECT COUNT(*), MAX(id) FROM graph_runs").fetchone()
-    return {"nodes": nodes, "edges": edges, "runs": runs[0], "last_run": runs[1]}
+    return tables.graph_counts(store.conn)

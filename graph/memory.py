@@ -81,7 +81,7 @@ class GraphMemory:
 
     def pending(self) -> int:
         """Events stored since the last compression."""
-        top = self.store.conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0]
+        top = self.store.max_event_rid()
         return int(top - get_mark(self.store.conn, "compressed_rid"))
 
     def add_fact(self, subject: str, predicate: str, object: str, t_from: float = 0.0, t_to: float | None = None,
@@ -100,14 +100,7 @@ class GraphMemory:
         return res
 
     def _stored_id(self, ref: str, role: str) -> str:
-        from agentmem.errors import UnknownEntityError
-
-        if self.store.entity_exists(ref):
-            return ref
-        try:
-            return self.mem.resolve_entity(ref)
-        except UnknownEntityError as exc:
-            raise UnknownEntityError(f"fact {role}: {exc}") from None
+        return self.mem.stored_entity_id(ref, f"fact {role}")
 
     def update(self, progress: Callable[[int], None] | None = None) -> UpdateReport:
         """Bring the graph tables up to date with everything stored (any writer)."""

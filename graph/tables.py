@@ -99,3 +99,52 @@ def episode_neighbours(conn: sqlite3.Connection, event_id: str, *, include_archi
         if r is not None:
             out.append((r[0], r[1]))
     return out
+
+
+def timeline_rows(conn: sqlite3.Connection, entity_ids: Sequence[str], *, t0: float | None, t1: float | None,
+                  include_archive: bool, limit: int) -> list[tuple]:
+    """(id, t_start, t_end, text, location, episode, archived) of the entities' events in story order."""
+    sql = (f"SELECT DISTINCT e.id, e.t_start, e.t_end, e.text, e.location, g.episode, e.archived "
+           f"FROM event_entities ee JOIN events e ON e.rid=ee.rid LEFT JOIN graph_event_episode g ON g.rid=e.rid "
+           f"WHERE ee.entity_id IN ({marks(len(entity_ids))})")
+    args: list = list(entity_ids)
+    if not include_archive:
+        sql += " AND e.archived=0"
+    if t0 is not None:
+        sql += " AND e.t_end >= ?"
+        args.append(t0)
+    if t1 is not None:
+        sql += " AND e.t_start <= ?"
+        args.append(t1)
+    return conn.execute(sql + " ORDER BY e.t_start, e.rid LIMIT ?", [*args, limit]).fetchall()
+
+
+def graph_counts(conn: sqlite3.Connection) -> dict:
+    """Nodes and edges by type, active and archived, and the number of compression runs."""
+
+    def pair(sql: str, args: tuple = ()) -> dict[str, int]:
+        rows = dict(conn.execute(sql, args).fetchall())
+        return {"active": int(rows.get(0, 0)), "archived": int(rows.get(1, 0))}
+
+    nodes = {
+        "entity": {"active": conn.execute("SELECT COUNT(*) FROM entities WHERE merged_into IS NULL").fetchone()[0],
+                   "archived": 0},
+        "event": pair("SELECT archived, COUNT(*) FROM events GROUP BY archived"),
+    }
+    for kind in ("episode", "arc", "community"):
+        nodes[kind] = pair("SELECT archived, COUNT(*) FROM graph_nodes WHERE type=? GROUP BY archived", (kind,))
+    edges = {
+        "participates_in": pair("SELECT e.archived, COUNT(*) FROM event_entities ee JOIN events e ON e.rid=ee.rid "
+                                "WHERE ee.role='participant' GROUP BY e.archived"),
+        "located_at": pair("SELECT e.archived, COUNT(*) FROM event_entities ee JOIN events e ON e.rid=ee.rid "
+                           "WHERE ee.role='location' GROUP BY e.archived"),
+        "summarizes": {"active": conn.execute("SELECT COUNT(*) FROM graph_event_episode").fetchone()[0]
+                       + conn.execute("SELECT COUNT(*) FROM graph_nodes WHERE parent IS NOT NULL").fetchone()[0],
+                       "archived": 0},
+    }
+    for (pred,) in conn.execute("SELECT DISTINCT predicate FROM graph_edges WHERE type='relation' ORDER BY 1"):
+        edges[f"relation:{pred}"] = pair("SELECT archived, COUNT(*) FROM graph_edges WHERE type='relation' AND "
+                                         "predicate=? GROUP BY archived", (pred,))
+    edges["member_of"] = pair("SELECT archived, COUNT(*) FROM graph_edges WHERE type='member_of' GROUP BY archived")
+    runs = conn.execute("SELECT COUNT(*), MAX(id) FROM graph_runs").fetchone()
+    return {"nodes": nodes, "edges": edges, "runs": runs[0], "last_run": runs[1]}

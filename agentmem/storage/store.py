@@ -184,6 +184,10 @@ class Store(EntityTables, RelationTables):
         mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return rids, mat
 
+    def max_event_rid(self) -> int:
+        """The highest event row id so far (0 when there are none); row ids only grow."""
+        return self.conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0]
+
     def time_span(self) -> tuple[float | None, float | None]:
         """Earliest start and latest end of any event; ``(None, None)`` when there are none."""
         return self.conn.execute("SELECT MIN(t_start), MAX(t_end) FROM events").fetchone()

@@ -154,7 +154,7 @@ class Director:
         if isinstance(shot, Mapping):
             shot = parse_shot(dict(shot), self.entities, previous, where=f"shot {shot.get('id', '?')}")
         else:  # re-check a Shot built in code against this session
-            parse_shot(_shot_dict(shot), self.entities, previous, where=f"shot {shot.id}")
+            parse_shot(shot.to_dict(), self.entities, previous, where=f"shot {shot.id}")
         if any(r.shot.id == shot.id for r in self.history) or shot_in_memory(self.mem, shot.id):
             raise BadInputError(f"shot {shot.id}: id: this shot is already in memory; shot ids must be unique")
         return shot
@@ -165,16 +165,6 @@ class Director:
                 self.mem.set_attribute(eid, key, value, shot.t, source=f"shot {shot.id}")
         for s, p, o in shot.facts:
             self.mem.add_relation(Relation(s, p, o, t_from=shot.t, evidence=[f"shot:{shot.id}"]))
-
-
-def _shot_dict(s: Shot) -> dict[str, Any]:
-    cam: dict[str, Any] = {"move": s.camera.move, "fov": s.camera.fov}
-    if s.camera.pose is not None:
-        cam["pose"] = list(s.camera.pose)
-    return {"id": s.id, "t": s.t, "duration": s.duration, "location": s.location, "characters": list(s.characters),
-            "objects": list(s.objects), "action": s.action, "camera": cam,
-            "changes": {k: dict(v) for k, v in s.changes.items()}, "facts": [list(f) for f in s.facts],
-            "motion": s.motion}
 
 
 def run_story(story: Story, mem, generator, frames_dir: str, *, render: RenderOptions | None = None,

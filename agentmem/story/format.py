@@ -103,6 +103,16 @@ class Shot:
         """Ids of the visible characters then objects."""
         return self.characters + self.objects
 
+    def to_dict(self) -> dict[str, Any]:
+        """The shot in the story format; :func:`parse_shot` reads it back to an equal shot."""
+        cam: dict[str, Any] = {"move": self.camera.move, "fov": self.camera.fov}
+        if self.camera.pose is not None:
+            cam["pose"] = list(self.camera.pose)
+        return {"id": self.id, "t": self.t, "duration": self.duration, "location": self.location,
+                "characters": list(self.characters), "objects": list(self.objects), "action": self.action,
+                "camera": cam, "changes": {k: dict(v) for k, v in self.changes.items()},
+                "facts": [list(f) for f in self.facts], "motion": self.motion}
+
 
 @dataclass(frozen=True)
 class Story:
@@ -151,15 +161,7 @@ class Story:
             if e.attributes:
                 d["attributes"] = dict(e.attributes)
             ents.append(d)
-        shots = []
-        for s in self.shots:
-            cam: dict[str, Any] = {"move": s.camera.move, "fov": s.camera.fov}
-            if s.camera.pose is not None:
-                cam["pose"] = list(s.camera.pose)
-            shots.append({"id": s.id, "t": s.t, "duration": s.duration, "location": s.location,
-                          "characters": list(s.characters), "objects": list(s.objects), "action": s.action,
-                          "camera": cam, "changes": {k: dict(v) for k, v in s.changes.items()},
-                          "facts": [list(f) for f in s.facts], "motion": s.motion})
+        shots = [s.to_dict() for s in self.shots]
         return {"title": self.title, "seed": self.seed, "entities": ents, "shots": shots}
 
 

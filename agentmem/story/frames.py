@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agentmem.model import CameraPose, Event, MediaRef
+from agentmem.storage import keyframes
 
 FRAME_ROLES = ("first", "middle", "last")
 
@@ -101,8 +102,7 @@ def write_back(mem, shot, frames: np.ndarray, directory: str) -> list[Keyframe]:
 
 def shot_in_memory(mem, shot_id: str) -> bool:
     """Whether frames of ``shot_id`` were already written back."""
-    row = mem.store.conn.execute("SELECT 1 FROM events WHERE id=?", (frame_event_id(shot_id, 0),)).fetchone()
-    return row is not None
+    return keyframes.event_exists(mem.store.conn, frame_event_id(shot_id, 0))
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,6 @@ class FrameRow:
     role: str
     pose: tuple[float, float, float, float, float] | None
     fov: float
-
-
-_FRAME_COLS = "e.rid, e.id, e.t_start, e.camera, e.provenance"
 
 
 def _frame_rows(rows) -> list[FrameRow]:
@@ -143,33 +140,19 @@ def location_frames(mem, location: str, before: float, *, limit: int = 64,
     exactly that pose is added even if it is older than the others.
     """
     members = mem.store.member_ids(location)
-    marks = ",".join("?" * len(members))
-    base = (f"SELECT {_FRAME_COLS} FROM event_entities ee JOIN events e ON e.rid = ee.rid "
-            f"WHERE ee.entity_id IN ({marks}) AND ee.role='location' AND ee.t_start < ? AND e.archived=0 "
-            "AND e.provenance LIKE '%\"frame_index\"%' "
-            "AND (e.provenance LIKE '%\"role\": \"middle\"%' OR e.provenance NOT LIKE '%\"role\"%')")
-    order = " ORDER BY ee.t_start DESC, e.rid DESC LIMIT ?"
-    rows = mem.store.conn.execute(base + order, [*members, before, limit]).fetchall()
+    rows = keyframes.location_keyframes(mem.store.conn, members, before, limit)
     # Camera poses are stored as the JSON of CameraPose with float fields, so an exact pose is an exact string.
     cam = json.dumps({k: float(v) for k, v in pose.__dict__.items()}) if pose is not None else None
     if cam is not None and len(rows) == limit and not any(r[3] == cam for r in rows):
         # Older than the window: look further back for the most recent frame from exactly this pose.
-        # Through the camera index: only the few events shot from this exact pose are read.
-        same = mem.store.conn.execute(
-            f"SELECT {_FRAME_COLS} FROM events e INDEXED BY events_camera JOIN event_entities ee ON ee.rid = e.rid "
-            f"WHERE e.camera = ? AND e.t_start < ? AND ee.entity_id IN ({marks}) AND ee.role='location' "
-            "AND e.archived=0 AND e.provenance LIKE '%\"frame_index\"%' ORDER BY e.t_start DESC, e.rid DESC LIMIT 1",
-            [cam, before, *members]).fetchall()
-        rows += same
+        rows += keyframes.latest_keyframe_from(mem.store.conn, cam, members, before)
     return _frame_rows(rows)
 
 
 def shot_frames(mem, shot_id: str) -> list[FrameRow]:
     """Keyframe events of one shot, by the id range ``shot:<shot_id>:f...`` (an index lookup)."""
     lo = frame_event_id(shot_id, 0)[:-1]
-    rows = mem.store.conn.execute(
-        f"SELECT {_FRAME_COLS} FROM events e WHERE e.id >= ? AND e.id < ? AND e.archived=0", (lo, lo[:-1] + "g"),
-    ).fetchall()
+    rows = keyframes.keyframes_in_id_range(mem.store.conn, lo, lo[:-1] + "g")
     return [f for f in _frame_rows(rows) if f.shot_id == shot_id]
 
 
@@ -178,23 +161,14 @@ def frame_media(mem, event_ids: Sequence[str]) -> dict[str, tuple[str | None, np
     if not event_ids:
         return {}
     out: dict[str, tuple[str | None, np.ndarray | None]] = {}
-    for i in range(0, len(event_ids), 500):
-        chunk = list(event_ids[i : i + 500])
-        marks = ",".join("?" * len(chunk))
-        rows = mem.store.conn.execute(
-            f"SELECT owner_id, path, vec FROM media WHERE owner='event' AND owner_id IN ({marks}) ORDER BY id", chunk,
-        ).fetchall()
-        for oid, path, blob in rows:
-            out.setdefault(oid, (path, None if blob is None else np.frombuffer(blob, dtype=np.float32)))
+    for oid, path, blob in keyframes.first_media(mem.store.conn, event_ids):
+        out.setdefault(oid, (path, None if blob is None else np.frombuffer(blob, dtype=np.float32)))
     return out
 
 
 def recent_events(mem, before: float, *, limit: int = 32) -> list[tuple[str, str, str]]:
     """(event id, text, shot id or event id) of the events starting before ``before``, most recent first."""
-    rows = mem.store.conn.execute(
-        "SELECT id, text, provenance FROM events WHERE t_start < ? AND archived=0 ORDER BY t_start DESC, rid DESC "
-        "LIMIT ?", (before, limit),
-    ).fetchall()
+    rows = keyframes.recent_event_rows(mem.store.conn, before, limit)
     out = []
     for eid, text, prov in rows:
         shot = json.loads(prov).get("shot") if prov else None

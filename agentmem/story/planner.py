@@ -30,7 +30,7 @@ from agentmem.facts import fact_ends
 from agentmem.model import CameraPose, EntitySlot, Relation
 from agentmem.search.fusion import SearchPreset, preset_named
 from agentmem.story.format import Shot
-from agentmem.story.frames import FrameRow, frame_media, location_frames, recent_events, shot_frames
+from agentmem.story.frames import FrameRow, frame_media, location_frames, recent_events, shot_frames, shot_of
 from agentmem.story.views import ViewCandidate, select_views
 from generators.conditioning import (
     CameraConditioning,
@@ -258,7 +258,7 @@ class Planner:
         for h in self.mem.query(q):
             if h.t_start >= shot.t:  # belt and braces: as_of already excludes these
                 continue
-            unit = str(h.provenance.get("shot")) if h.provenance.get("shot") is not None else h.id
+            unit = shot_of(h) or h.id
             if unit in seen:
                 continue
             seen.add(unit)

@@ -144,3 +144,12 @@ def test_the_working_set_stays_bounded_on_a_stream(plain_memory):
     assert max(s["events"] for s in sizes) <= policy.keep_events + policy.every + 100
     assert sizes[-1]["nodes"] < sizes[3]["nodes"] * 1.5  # 6000 events stored, the active set does not grow with them
     assert gm.store.conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 6000
+
+
+def test_a_filter_only_graph_search_on_a_compressed_memory_lists_the_active_events(messy):
+    # Before the search layer's steps were shared, the active tier fused empty lists here and returned nothing.
+    messy.compress()
+    active = [h.id for h in messy.mem.query(Query(entities=["mara"], k=50))]
+    assert active and all(not h.archived for h in messy.mem.query(Query(entities=["mara"], k=50)))
+    assert [h.id for h in messy.search(Query(entities=["mara"], k=50))] == active
+    assert [h.components for h in messy.search(Query(entities=["mara"], k=3))] == [{"filter": 1.0}] * 3
