@@ -36,7 +36,8 @@ from agentmem.errors import BadInputError, IndexWarning, NotFoundError, StoreErr
 from agentmem.facts import store_fact
 from agentmem.formats.records import check_id, parse_event, search_text
 from agentmem.model import ENTITY_KINDS, EntityDecl, EntitySlot, Event, Hit, MediaRef, Merge, Relation
-from agentmem.search.resolution import best_match, normalize_name, select_diverse
+from agentmem.search.entities import apply_entity
+from agentmem.search.resolution import normalize_name
 from agentmem.storage.context import rebuild_context, refresh_context
 from agentmem.storage.store import Store
 from agentmem.storage.vector_index import TOKEN_ENV, ChromaIndex, IndexConfig, SyncReport, rebuild, repair, sync
@@ -44,8 +45,6 @@ from agentmem.storage.vectors import VectorCache
 
 C = TypeVar("C")
 
-TEXT_VECTOR_CAP = 8
-IMAGE_VECTOR_CAP = 16
 _DEFAULT = object()
 
 
@@ -201,7 +200,7 @@ class Memory:
         # 2. Write it all in one transaction.
         with self.store.transaction():
             for prepared in ents:
-                self._apply_entity(*prepared)
+                apply_entity(self.store, *prepared)
             self._resolve_event_entities(evs)
             self._write_events(evs, vecs, media_vecs)
             for r in relations:
@@ -224,58 +223,11 @@ class Memory:
         desc_vec = self._entity_text_vector(name, d.attributes) if described else None
         return d, desc_vec, media_vecs
 
-    def _apply_entity(self, d: EntityDecl, desc_vec: np.ndarray | None, media_vecs: list) -> None:
-        now, t = time.time(), float(d.t)
-        new = not self.store.entity_exists(d.id)
-        kind, name = (d.kind or "other", d.name or d.id) if new else (d.kind, d.name)
-        match = self._match_new_entity(d.id, kind, [name, *d.aliases], desc_vec) if new and d.resolve else None
-        if new:
-            self.store.insert_entity(d.id, kind, name, now)
-        else:
-            self.store.touch_entity(d.id, now, kind=kind, name=name)
-        for a in dict.fromkeys(x for x in [d.id, name, *d.aliases] if x):
-            if normalize_name(a):
-                self.store.add_alias(d.id, a, normalize_name(a))
-        for key, value in d.attributes.items():
-            self.store.set_attribute(d.id, key, str(value), t, "declared")
-        if desc_vec is not None:
-            self.store.add_entity_vector(d.id, "text", desc_vec, "description", t)
-            self._cap_vectors(d.id, "text", TEXT_VECTOR_CAP)
-        for m, vec in zip(d.media, media_vecs):
-            self.store.add_media("entity", d.id, MediaRef(m.path, m.t, m.caption, m.kind, vec))
-            if vec is not None:
-                self.store.add_entity_vector(d.id, "image", np.asarray(vec), m.path or "", m.t)
-        self._cap_vectors(d.id, "image", IMAGE_VECTOR_CAP)
-        if match is not None:
-            self.store.record_merge(d.id, match.entity_id, f"{match.stage} match on write", match.score, now)
-
     def _entity_text_vector(self, name: str, attributes: dict[str, str]) -> np.ndarray | None:
         if self.text is None:
             return None
         desc = attributes.get("appearance") or attributes.get("description")
         return self.text.embed([f"{name}. {desc}" if desc else name])[0]
-
-    def _match_new_entity(self, id: str, kind: str, names: list[str], vec: np.ndarray | None):
-        cands: dict[str, list[str]] = {}
-        kinds: dict[str, str] = {}
-        for eid, k, _ in self.store.canonical_entities():
-            kinds[eid] = k
-            cands[eid] = []
-        for eid, _, norm in self.store.alias_rows():
-            if eid in cands:
-                cands[eid].append(norm)
-        vectors = {}
-        if vec is not None:
-            for eid in cands:
-                vs = self.store.entity_vectors([eid], "text")
-                if vs:
-                    vectors[eid] = max((v for _, v, _ in vs), key=lambda v: float(np.dot(v, vec)))
-        return best_match(names, cands, kind=kind, kinds=kinds, vector=vec, vectors=vectors)
-
-    def _cap_vectors(self, entity_id: str, modality: str, cap: int) -> None:
-        rows = self.store.entity_vectors([entity_id], modality)
-        keep = set(select_diverse([v for _, v, _ in rows], cap))
-        self.store.delete_entity_vectors(r[0] for i, r in enumerate(rows) if i not in keep)
 
     def resolve_entity(self, ref: str) -> str:
         """Canonical id of an entity given by id, name or alias."""

@@ -151,7 +151,8 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
 
     from agentmem.memory import Memory
     from agentmem.search.query import Query
-    from graph.compress import CompressionPolicy, active_counts
+    from graph.compress import CompressionPolicy
+    from graph.journal import active_counts
     from graph.memory import GraphMemory
     from graph.search import search
 

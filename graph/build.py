@@ -29,7 +29,9 @@ from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 
-from agentmem.storage.entities import canonical_map
+from agentmem.storage.entities import canonical_entity_rows, canonical_map, merge_states
+from agentmem.storage.relations import relations_after
+from graph import tables
 from graph.hierarchy import (
     ArcRule,
     ExtractiveSummarizer,
@@ -128,8 +130,7 @@ def update(store, config: GraphConfig | None = None, progress: Callable[[int], N
             progress(len(evs))
     with store.transaction() as conn:
         mark = int(get_mark(conn, "relations_id"))
-        rows = conn.execute("SELECT id, subject, predicate, object FROM relations WHERE id > ? ORDER BY id",
-                            (mark,)).fetchall()
+        rows = relations_after(conn, mark)
         if rows:
             seq = bump_seq(conn)
             keys = {k for r in rows for k in keys_touched(conn, r[1], r[2], r[3])}
@@ -144,12 +145,11 @@ def _refresh_parent_arcs(conn, episodes: list[str], config: GraphConfig, seq: in
     """A late event changed an episode that is already in an arc: re-summarize that arc."""
     from graph.hierarchy import arc_node
 
-    parents = sorted({n.parent for n in read_nodes(conn, f"id IN ({','.join('?' * len(episodes))})", episodes)
-                      if n.parent}) if episodes else []
+    parents = sorted({n.parent for n in tables.nodes_by_id(conn, episodes) if n.parent}) if episodes else []
     out = []
     for pid in parents:
-        old = read_nodes(conn, "id=?", (pid,))[0]
-        kids = read_nodes(conn, "parent=?", (pid,))
+        old = tables.nodes_by_id(conn, [pid])[0]
+        kids = tables.children_of(conn, [pid])
         write_nodes(conn, [arc_node(pid, old.level, kids, config.summarizer, old)], seq)
         out.append(pid)
     return out
@@ -164,13 +164,11 @@ def rebuild(store, config: GraphConfig | None = None, progress: Callable[[int], 
     from agentmem.errors import StoreError
 
     with store.transaction() as conn:
-        n = conn.execute("SELECT COUNT(*) FROM graph_archive").fetchone()[0]
+        n = tables.archived_count(conn)
         if n:
             raise StoreError(f"the graph has {n} archived items from compression; run `agentmem restore` "
                              "before rebuilding it")
-        for table in ("graph_nodes", "graph_edges", "graph_event_episode"):
-            conn.execute(f"DELETE FROM {table}")
-        conn.execute("DELETE FROM meta WHERE key LIKE 'graph.%' AND key NOT IN ('graph.seq')")
+        tables.clear_derived(conn)
     return update(store, config, progress)
 
 
@@ -198,7 +196,7 @@ def load_graph(store, *, include_archive: bool = False, events: bool = True, t0:
     for raw, c in canon.items():
         if raw != c:
             merged.setdefault(c, []).append(raw)
-    for eid, kind, name in conn.execute("SELECT id, kind, name FROM entities WHERE merged_into IS NULL ORDER BY id"):
+    for eid, kind, name in canonical_entity_rows(conn, by_id=True):
         G.add_node(node_id("entity", eid), type="entity", level=0, label=name, kind=kind,
                    merged_ids=sorted(merged.get(eid, [])))
     arch = "" if include_archive else " AND archived=0"
@@ -213,7 +211,7 @@ def load_graph(store, *, include_archive: bool = False, events: bool = True, t0:
 
 
 def _merge_state(conn) -> str:
-    return json.dumps(conn.execute("SELECT id, undone_at FROM merges ORDER BY id").fetchall())
+    return json.dumps(merge_states(conn))
 
 
 def _add_graph_node(G: nx.MultiDiGraph, n) -> None:
@@ -235,9 +233,8 @@ def _add_events(G: nx.MultiDiGraph, store, where: str, args: tuple, canon: dict[
         where += " AND e.t_start <= ?"
         args = (*args, float(G.graph["t1"]))
     evs = read_events(conn, where, args, order="e.t_start, e.rid")
-    episode = dict(conn.execute(
-        "SELECT rid, episode FROM graph_event_episode WHERE rid BETWEEN ? AND ?",
-        (min((e.rid for e in evs), default=0), max((e.rid for e in evs), default=-1))).fetchall())
+    episode = tables.episodes_of_rid_range(conn, min((e.rid for e in evs), default=0),
+                                           max((e.rid for e in evs), default=-1))
     for e in evs:
         nid = node_id("event", e.id)
         G.add_node(nid, type="event", level=0, label=e.text[:80], text=e.text, t_start=e.t_start, t_end=e.t_end,
@@ -293,7 +290,7 @@ def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
     canon = canonical_map(conn)
     arch = "" if G.graph["include_archive"] else " AND archived=0"
     # 2. New entities, hierarchy nodes and events.
-    for eid, kind, name in conn.execute("SELECT id, kind, name FROM entities WHERE merged_into IS NULL"):
+    for eid, kind, name in canonical_entity_rows(conn, by_id=False):
         if node_id("entity", eid) not in G:
             G.add_node(node_id("entity", eid), type="entity", level=0, label=name, kind=kind, merged_ids=[])
     for n in read_nodes(conn, f"seq > ?{arch}", (seq,)):
@@ -317,9 +314,7 @@ def _needs_rebuild(G: nx.MultiDiGraph, conn) -> bool:
     if not G.graph["events"]:
         return False
     last_t = max((d["t_start"] for _, d in G.nodes(data=True) if d["type"] == "event"), default=float("-inf"))
-    late = conn.execute("SELECT COUNT(*) FROM events WHERE rid > ? AND t_start < ?",
-                        (G.graph["events_rid"], last_t)).fetchone()[0]
-    return late > 0
+    return tables.any_event_after_rid_before(conn, G.graph["events_rid"], last_t)
 
 
 def _refresh_edges(G: nx.MultiDiGraph, conn, canon: dict[str, str], seq: int, arch: str) -> None:

@@ -38,21 +38,20 @@ Afterwards every stored row is as it was before the run.
 from __future__ import annotations
 
 import base64
-import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from agentmem.storage.entities import canonical_map
-from graph.archive import move_floor
+from graph import journal, tables
 from graph.build import GraphConfig, update
 from graph.hierarchy import central_order, centroid, detect_communities, entity_graph
-from graph.persist import GraphEdge, GraphNode, bump_seq, get_mark, node_id, read_nodes, set_mark, write_edges
+from graph.journal import active_counts, move_floor
+from graph.persist import GraphEdge, GraphNode, bump_seq, get_mark, node_id, set_mark, write_edges
 from graph.persist import write_nodes as _write_nodes
 from graph.relations import INFERRED_PREDICATES, close_contradicted
 
@@ -124,56 +123,26 @@ class CompressionReport:
         return "\n".join(lines)
 
 
-def active_counts(conn) -> dict[str, int]:
-    """Active (non-archived) nodes by type, and active relation edges."""
-    floor = int(get_mark(conn, "active_floor"))
-    out = {"events": conn.execute("SELECT COUNT(*) FROM events WHERE rid >= ? AND archived=0", (floor,)).fetchone()[0],
-           "entities": conn.execute("SELECT COUNT(*) FROM entities WHERE merged_into IS NULL").fetchone()[0]}
-    for kind, name in (("episode", "episodes"), ("arc", "arcs"), ("community", "communities")):
-        out[name] = conn.execute("SELECT COUNT(*) FROM graph_nodes WHERE type=? AND archived=0", (kind,)).fetchone()[0]
-    out["nodes"] = sum(out.values())
-    out["edges"] = conn.execute("SELECT COUNT(*) FROM graph_edges WHERE archived=0").fetchone()[0]
-    return out
-
-
-def _journal(conn, run: int, kind: str, items: Iterable[tuple[str, dict]], now: float) -> None:
-    conn.executemany("INSERT INTO graph_archive(run, kind, ref, payload, at) VALUES (?, ?, ?, ?, ?)",
-                     [(run, kind, str(ref), json.dumps(p, sort_keys=True), now) for ref, p in items])
-
-
-def _step_done(conn, run: int, step: str) -> None:
-    steps = json.loads(conn.execute("SELECT steps FROM graph_runs WHERE id=?", (run,)).fetchone()[0])
-    conn.execute("UPDATE graph_runs SET steps=? WHERE id=?", (json.dumps([*steps, step]), run))
-    set_mark(conn, "archive_version", get_mark(conn, "archive_version") + 1)
-
-
 # -- steps: each returns what it would change; with run set, it changes it -------------------
 def _facts(conn, run, now, functional) -> tuple[list[tuple[int, float]], int]:
     todo = close_contradicted(conn, functional)
     if run is not None and todo:
-        _journal(conn, run, "relation_close", [(fid, {"t_to": old}) for fid, old, _ in todo], now)
-        conn.executemany("UPDATE relations SET t_to=? WHERE id=?", [(end, fid) for fid, _, end in todo])
-    preds = [p for p in INFERRED_PREDICATES]
-    reinforced = conn.execute(
-        f"SELECT COUNT(*) FROM graph_edges WHERE type='relation' AND archived=0 AND weight > 1 AND predicate NOT IN "
-        f"({','.join('?' * len(preds))})", preds).fetchone()[0]
-    return [(fid, end) for fid, _, end in todo], int(reinforced)
+        journal.journal(conn, run, "relation_close", [(fid, {"t_to": old}) for fid, old, _ in todo], now)
+        journal.close_facts(conn, [(fid, end) for fid, _, end in todo])
+    return [(fid, end) for fid, _, end in todo], journal.reinforced_edges(conn, list(INFERRED_PREDICATES))
 
 
 def _decay(conn, run, now, policy: CompressionPolicy) -> int:
-    clock = conn.execute("SELECT MAX(t_start) FROM events").fetchone()[0] or 0.0
-    preds = list(INFERRED_PREDICATES)
-    rows = conn.execute(
-        f"SELECT id, weight, t_last FROM graph_edges WHERE type='relation' AND archived=0 AND weight <= ? "
-        f"AND predicate IN ({','.join('?' * len(preds))})", (policy.prune_max_weight, *preds)).fetchall()
+    clock = journal.latest_start(conn)
+    rows = journal.weak_edges(conn, policy.prune_max_weight, list(INFERRED_PREDICATES))
     if not rows:
         return 0
     arr = np.array(rows, dtype=np.float64)
     strength = arr[:, 1] * 0.5 ** (np.maximum(clock - arr[:, 2], 0.0) / policy.half_life_s)
     ids = [int(i) for i in arr[strength < policy.prune_below, 0]]
     if run is not None and ids:
-        _journal(conn, run, "edge", [(i, {}) for i in ids], now)
-        conn.executemany("UPDATE graph_edges SET archived=1 WHERE id=?", [(i,) for i in ids])
+        journal.journal(conn, run, "edge", [(i, {}) for i in ids], now)
+        journal.set_edges_archived(conn, ids)
     return len(ids)
 
 
@@ -185,7 +154,7 @@ def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
     from agentmem.search.resolution import best_match
 
     conn = store.conn
-    ents = conn.execute("SELECT id, kind FROM entities WHERE merged_into IS NULL ORDER BY created_at, id").fetchall()
+    ents = journal.canonical_entities_by_age(conn)
     names: dict[str, list[str]] = {}
     for eid, _, norm in store.alias_rows():
         names.setdefault(eid, []).append(norm)
@@ -195,7 +164,7 @@ def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
         if canon.get(raw) == raw:
             own.setdefault(raw, []).extend(ns)
     since = get_mark(conn, "merge_checked_at", -1.0)
-    changed = {r[0] for r in conn.execute("SELECT id FROM entities WHERE updated_at > ?", (since,))}
+    changed = journal.entities_updated_since(conn, since)
     out: list[tuple[str, str, str, float]] = []
     gone: set[str] = set()
     for i, (eid, kind) in enumerate(ents):
@@ -212,11 +181,11 @@ def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
     with store.transaction():
         done = []
         for src, dst, why, score in out:
-            row = conn.execute("SELECT updated_at FROM entities WHERE id=? AND merged_into IS NULL", (src,)).fetchone()
-            if row is None or store.canonical(dst) != dst:
+            updated_at = journal.canonical_updated_at(conn, src)
+            if updated_at is None or store.canonical(dst) != dst:
                 continue
             mid = store.record_merge(src, dst, why + f" (run {run})", score, now)
-            _journal(conn, run, "merge", [(mid, {"source": src, "updated_at": row[0]})], now)
+            journal.journal(conn, run, "merge", [(mid, {"source": src, "updated_at": updated_at})], now)
             done.append((src, dst, why, score))
         set_mark(conn, "merge_checked_at", now)
     return done
@@ -224,11 +193,7 @@ def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
 
 def _together(store, a: str, b: str) -> bool:
     """Whether two entities (with their merged ids) ever take part in one event: then they are two."""
-    ma, mb = store.member_ids(a), store.member_ids(b)
-    row = store.conn.execute(
-        f"SELECT 1 FROM event_entities x JOIN event_entities y ON x.rid=y.rid WHERE x.entity_id IN "
-        f"({','.join('?' * len(ma))}) AND y.entity_id IN ({','.join('?' * len(mb))}) LIMIT 1", [*ma, *mb]).fetchone()
-    return row is not None
+    return journal.share_an_event(store.conn, store.member_ids(a), store.member_ids(b))
 
 
 def _cap(store, run, now, policy: CompressionPolicy) -> int:
@@ -237,8 +202,7 @@ def _cap(store, run, now, policy: CompressionPolicy) -> int:
     conn = store.conn
     canon = canonical_map(conn)
     counts: dict[tuple[str, str], int] = {}
-    for eid, modality, n in conn.execute("SELECT entity_id, modality, COUNT(*) FROM entity_vectors "
-                                         "GROUP BY entity_id, modality"):
+    for eid, modality, n in journal.vector_counts(conn):
         key = (canon.get(eid, eid), modality)
         counts[key] = counts.get(key, 0) + n
     caps = {"text": policy.text_cap, "image": policy.image_cap}
@@ -248,29 +212,16 @@ def _cap(store, run, now, policy: CompressionPolicy) -> int:
         if cap is None or n <= cap:
             continue
         ids = store.member_ids(c)
-        rows = conn.execute(
-            f"SELECT id, entity_id, modality, vec, source, t FROM entity_vectors WHERE modality=? AND entity_id IN "
-            f"({','.join('?' * len(ids))}) ORDER BY id", [modality, *ids]).fetchall()
+        rows = journal.entity_vector_rows(conn, modality, ids)
         keep = set(select_diverse([np.frombuffer(r[3], dtype=np.float32) for r in rows], cap))
         out = [r for i, r in enumerate(rows) if i not in keep]
         moved += len(out)
         if run is not None:
-            _journal(conn, run, "entity_vector", [(r[0], {"entity_id": r[1], "modality": r[2], "source": r[4],
+            journal.journal(conn, run, "entity_vector", [(r[0], {"entity_id": r[1], "modality": r[2], "source": r[4],
                                                           "t": r[5], "vec": base64.b64encode(r[3]).decode()})
                                                   for r in out], now)
-            conn.executemany("DELETE FROM entity_vectors WHERE id=?", [(r[0],) for r in out])
+            journal.delete_entity_vectors(conn, [r[0] for r in out])
     return moved
-
-
-_ROLL_EVENTS = (
-    "SELECT e.rid FROM events e JOIN graph_event_episode g ON g.rid=e.rid JOIN graph_nodes n ON n.id=g.episode "
-    "WHERE e.rid >= ? AND e.archived=0 AND n.t_end < ? AND n.id <> ?")
-
-
-def _cutoff(conn, keep: int) -> float | None:
-    row = conn.execute("SELECT t_start FROM events ORDER BY t_start DESC LIMIT 1 OFFSET ?",
-                       (max(keep - 1, 0),)).fetchone()
-    return None if row is None else row[0]
 
 
 def _events(store, run, now, policy: CompressionPolicy) -> int:
@@ -280,18 +231,16 @@ def _events(store, run, now, policy: CompressionPolicy) -> int:
     waits for one chunk at most (well under a second), never for the whole step.
     """
     conn = store.conn
-    cutoff = _cutoff(conn, policy.keep_events)
+    cutoff = journal.time_of_newest(conn, policy.keep_events)
     if cutoff is None:
         return 0
     floor = int(get_mark(conn, "active_floor"))
-    row = conn.execute("SELECT value FROM meta WHERE key='graph.open_episode'").fetchone()
-    args = (floor, cutoff, row[0] if row else "")
-    rids = [r[0] for r in conn.execute(f"SELECT rid FROM ({_ROLL_EVENTS})", args)]
+    rids = journal.rollable_events(conn, floor, cutoff, journal.open_episode(conn))
     for i in range(0, len(rids), EVENT_CHUNK):
         chunk = rids[i : i + EVENT_CHUNK]
         with store.transaction():
-            _journal(conn, run, "event", [(r, {}) for r in chunk], now)
-            conn.executemany("UPDATE events SET archived=1 WHERE rid=?", [(r,) for r in chunk])
+            journal.journal(conn, run, "event", [(r, {}) for r in chunk], now)
+            journal.set_events_archived(conn, chunk)
     with store.transaction():
         move_floor(conn)
     return len(rids)
@@ -301,41 +250,29 @@ def _levels(conn, run, now, policy: CompressionPolicy) -> tuple[int, int]:
     """Archive old episodes and arcs whose parent stands for them and whose children are archived."""
     floor = int(get_mark(conn, "active_floor"))
     done = {"episode": 0, "arc": 0}
-    levels = [r[0] for r in conn.execute("SELECT DISTINCT level FROM graph_nodes WHERE type IN ('episode', 'arc') "
-                                         "ORDER BY level")]
-    for level in levels:
+    for level in journal.summary_levels(conn):
         kind = "episode" if level == 1 else "arc"
         keep = policy.keep_episodes if level == 1 else policy.keep_arcs
-        rows = conn.execute(
-            "SELECT n.id FROM graph_nodes n WHERE n.type=? AND n.level=? AND n.archived=0 AND n.parent IS NOT NULL "
-            "ORDER BY n.t_start DESC, n.id DESC LIMIT -1 OFFSET ?", (kind, level, keep)).fetchall()
-        ids = []
-        for (nid,) in rows:
-            if level == 1:
-                live = conn.execute("SELECT 1 FROM graph_event_episode g JOIN events e ON e.rid=g.rid WHERE "
-                                    "g.episode=? AND e.archived=0 AND e.rid >= ? LIMIT 1", (nid, floor)).fetchone()
-            else:
-                live = conn.execute("SELECT 1 FROM graph_nodes WHERE parent=? AND archived=0 LIMIT 1",
-                                    (nid,)).fetchone()
-            if live is None:
-                ids.append(nid)
+        ids = [nid for nid in journal.old_nodes(conn, kind, level, keep)
+               if not (journal.episode_has_live_events(conn, nid, floor) if level == 1
+                       else journal.arc_has_live_children(conn, nid))]
         if run is not None and ids:
-            _journal(conn, run, "node", [(i, {}) for i in ids], now)
-            conn.executemany("UPDATE graph_nodes SET archived=1 WHERE id=?", [(i,) for i in ids])
+            journal.journal(conn, run, "node", [(i, {}) for i in ids], now)
+            journal.set_nodes_archived(conn, ids)
         done[kind] += len(ids)
     return done["episode"], done["arc"]
 
 
 def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int | None:
     conn = store.conn
-    seen = int(conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0])
+    seen = store.max_event_rid()
     last = get_mark(conn, "communities_at_rid", -1)
     if not force and last >= 0 and seen - last < policy.communities_every:
         return None
     canon = canonical_map(conn)
     groups = detect_communities(entity_graph(conn, canon), seed=policy.community_seed,
                                 resolution=policy.community_resolution)
-    old = read_nodes(conn, "type='community' AND archived=0")
+    old = tables.active_communities(conn)
     if sorted(sorted(n.data.get("members", [])) for n in old) == sorted(groups):
         if run is not None:
             with store.transaction():
@@ -350,11 +287,11 @@ def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int
 def _write_communities(store, run, now, old: list[GraphNode], groups: list[list[str]], drafts: list[GraphNode],
                        seen: int) -> int:
     conn = store.conn
-    old_edges = [r[0] for r in conn.execute("SELECT id FROM graph_edges WHERE type='member_of' AND archived=0")]
-    _journal(conn, run, "node", [(n.id, {}) for n in old], now)
-    _journal(conn, run, "edge", [(i, {}) for i in old_edges], now)
-    conn.executemany("UPDATE graph_nodes SET archived=1 WHERE id=?", [(n.id,) for n in old])
-    conn.executemany("UPDATE graph_edges SET archived=1 WHERE id=?", [(i,) for i in old_edges])
+    old_edges = journal.active_member_edges(conn)
+    journal.journal(conn, run, "node", [(n.id, {}) for n in old], now)
+    journal.journal(conn, run, "edge", [(i, {}) for i in old_edges], now)
+    journal.set_nodes_archived(conn, [n.id for n in old])
+    journal.set_edges_archived(conn, old_edges)
     seq = bump_seq(conn)
     counter = int(get_mark(conn, "community_counter"))
     nodes, edges = [], []
@@ -366,25 +303,19 @@ def _write_communities(store, run, now, old: list[GraphNode], groups: list[list[
     set_mark(conn, "community_counter", counter)
     _write_nodes(conn, nodes, seq)
     write_edges(conn, edges, seq)
-    _journal(conn, run, "node_new", [(n.id, {}) for n in nodes], now)
-    _journal(conn, run, "edge_new", [(r[0], {}) for r in conn.execute(
-        "SELECT id FROM graph_edges WHERE type='member_of' AND seq=?", (seq,))], now)
+    journal.journal(conn, run, "node_new", [(n.id, {}) for n in nodes], now)
+    journal.journal(conn, run, "edge_new", [(i, {}) for i in journal.member_edges_of_seq(conn, seq)], now)
     set_mark(conn, "communities_at_rid", seen)
     return len(groups)
 
 
 def _community_node(store, nid: str, members: list[str]) -> GraphNode:
-    from graph.persist import read_events
-
     conn = store.conn
     raw = [m for c in members for m in store.member_ids(c)]
     floor = int(get_mark(conn, "active_floor"))
-    marks = ",".join("?" * len(raw))
-    rids = [r[0] for r in conn.execute(
-        f"SELECT rid FROM event_entities WHERE entity_id IN ({marks}) AND rid >= ? GROUP BY rid "
-        f"HAVING COUNT(DISTINCT entity_id) >= 2 ORDER BY rid DESC LIMIT 64", [*raw, floor])]
-    evs = read_events(conn, f"e.rid IN ({','.join('?' * len(rids))})", rids) if rids else []
-    names = [conn.execute("SELECT name FROM entities WHERE id=?", (m,)).fetchone()[0] for m in members]
+    rids = journal.shared_event_rids(conn, raw, floor)
+    evs = tables.events_by_rids(conn, rids) if rids else []
+    names = journal.entity_names(conn, members)
     label = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     summary = f"{label}: {len(members)} entities, {len(evs)} recent shared events."
     vecs = [e.vec for e in evs]
@@ -434,27 +365,25 @@ def compress(store, policy: CompressionPolicy | None = None, *, dry_run: bool = 
     now = time.time()
     update(store, config)
     rep = CompressionReport(run=None, dry_run=False, active_before=active_counts(conn))
-    top = int(conn.execute("SELECT COALESCE(MAX(rid), 0) FROM events").fetchone()[0])
+    top = store.max_event_rid()
     rep.events_seen = top - int(get_mark(conn, "compressed_rid"))
     with store.transaction():
-        run = conn.execute("INSERT INTO graph_runs(started_at, policy) VALUES (?, ?)",
-                           (now, json.dumps(asdict(policy)))).lastrowid
+        run = journal.start_run(conn, now, asdict(policy))
     for name in STEPS:
         if name in CHUNKED_STEPS:
             _step(name, store, run, now, policy, functional, communities, rep)
             with store.transaction():
-                _step_done(conn, run, name)
+                journal.step_done(conn, run, name)
         else:
             with store.transaction():
                 _step(name, store, run, now, policy, functional, communities, rep)
-                _step_done(conn, run, name)
+                journal.step_done(conn, run, name)
     rep.active_after = active_counts(conn)
     rep.seconds = time.perf_counter() - t0
     rep.run = run
     with store.transaction():
         set_mark(conn, "compressed_rid", top)
-        conn.execute("UPDATE graph_runs SET finished_at=?, report=? WHERE id=?",
-                     (time.time(), json.dumps(rep.to_dict()), run))
+        journal.finish_run(conn, run, time.time(), rep.to_dict())
     return rep
 
 

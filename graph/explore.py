@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 import networkx as nx
 
 from agentmem.storage.entities import canonical_map
+from agentmem.storage.sql import marks
 from graph import tables
 from graph.persist import node_id, read_edges, split_node_id
 
@@ -64,8 +65,8 @@ def neighbors(mem, entity: str, *, as_of: float | None = None, predicate: str | 
     canon_id = mem.resolve_entity(entity)
     members = [node_id("entity", m) for m in store.member_ids(canon_id)]
     canon = canonical_map(store.conn)
-    marks = ",".join("?" * len(members))
-    where = f"type='relation' AND (src IN ({marks}) OR dst IN ({marks}))"
+    ph = marks(len(members))
+    where = f"type='relation' AND (src IN ({ph}) OR dst IN ({ph}))"
     args: list = [*members, *members]
     if not include_archive:
         where += " AND archived=0"

@@ -46,7 +46,9 @@ from typing import Protocol, runtime_checkable
 import networkx as nx
 import numpy as np
 
+from graph import tables
 from graph.persist import EventRecord, GraphNode, get_mark, read_events, read_nodes, set_mark, write_nodes
+from graph.tables import episode_members
 
 
 @dataclass(frozen=True)
@@ -267,21 +269,6 @@ def _episode_node(nid: str, members: list[EventRecord], summarizer: Summarizer, 
                      summarizer.summarize(texts, X), centroid([e.vec for e in members]), data, parent)
 
 
-def episode_members(conn: sqlite3.Connection, episodes: Sequence[str]) -> dict[str, list[EventRecord]]:
-    out: dict[str, list[EventRecord]] = {ep: [] for ep in episodes}
-    eps = list(episodes)
-    for i in range(0, len(eps), 400):
-        chunk = eps[i : i + 400]
-        marks = ",".join("?" * len(chunk))
-        by_rid = {r: ep for r, ep in conn.execute(
-            f"SELECT rid, episode FROM graph_event_episode WHERE episode IN ({marks})", chunk)}
-        recs = read_events(conn, f"e.rid IN (SELECT rid FROM graph_event_episode WHERE episode IN ({marks}))", chunk,
-                           provenance=False)
-        for e in recs:
-            out[by_rid[e.rid]].append(e)
-    return out
-
-
 def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: SegmentationRule, seq: int
                     ) -> tuple[list[str], list[str], dict[str, list[EventRecord]]]:
     """Put ``events`` (new, not yet in any episode) into episodes.
@@ -289,8 +276,7 @@ def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: S
     Returns the touched and the closed episode ids, and the events of the episodes begun here.
     """
     events = sorted(events, key=lambda e: (e.t_start, e.rid))
-    open_id = conn.execute("SELECT value FROM meta WHERE key='graph.open_episode'").fetchone()
-    open_id = open_id[0] if open_id else None
+    open_id = tables.text_mark(conn, "open_episode")
     tail: list[EventRecord] = []
     count, open_start, tail_loc = 0, -np.inf, None
     if open_id is not None:
@@ -304,10 +290,7 @@ def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: S
     rows: list[tuple[int, str]] = []
     touched: dict[str, None] = {}
     for e in late:
-        row = conn.execute("SELECT id FROM graph_nodes WHERE type='episode' AND t_start<=? "
-                           "ORDER BY t_start DESC, id DESC LIMIT 1", (e.t_start,)).fetchone()
-        ep = row[0] if row else conn.execute(
-            "SELECT id FROM graph_nodes WHERE type='episode' ORDER BY t_start, id LIMIT 1").fetchone()[0]
+        ep = tables.episode_at(conn, e.t_start)
         rows.append((e.rid, ep))
         touched[ep] = None
     closed: list[str] = []
@@ -326,10 +309,10 @@ def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: S
             new_members[cur].append(e)
         rows.append((e.rid, cur))
         touched[cur] = None
-    conn.executemany("INSERT OR REPLACE INTO graph_event_episode(rid, episode) VALUES (?, ?)", rows)
+    tables.assign_episodes(conn, rows)
     set_mark(conn, "episode_counter", counter)
     if cur is not None:
-        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('graph.open_episode', ?)", (cur,))
+        tables.set_text_mark(conn, "open_episode", cur)
     for ep in closed:
         touched[ep] = None
     late_eps = {ep for _, ep in rows[: len(late)]}
@@ -344,8 +327,7 @@ def refresh_episodes(conn: sqlite3.Connection, episodes: Sequence[str], summariz
     """
     if not episodes:
         return 0
-    open_id = conn.execute("SELECT value FROM meta WHERE key='graph.open_episode'").fetchone()
-    open_id = open_id[0] if open_id else None
+    open_id = tables.text_mark(conn, "open_episode")
     old = {n.id: n for n in _nodes_by_id(conn, episodes)}
     known = {ep: evs for ep, evs in (known or {}).items() if ep not in old}
     members = {**episode_members(conn, [ep for ep in episodes if ep not in known]), **known}
@@ -389,12 +371,12 @@ def assign_arcs(conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, 
     if not closed:
         return []
     episodes = sorted(_nodes_by_id(conn, closed), key=lambda n: (n.t_start, n.id))
-    row = conn.execute("SELECT value FROM meta WHERE key='graph.open_arc'").fetchone()
+    open_arc = tables.text_mark(conn, "open_arc")
     old = {}
     cur, kids = None, []
-    if row:
-        old[row[0]] = read_nodes(conn, "id=?", (row[0],))[0]
-        cur, kids = row[0], read_nodes(conn, "parent=? AND type='episode'", (row[0],))
+    if open_arc is not None:
+        old[open_arc] = tables.nodes_by_id(conn, [open_arc])[0]
+        cur, kids = open_arc, tables.child_episodes(conn, open_arc)
     counter = int(get_mark(conn, "arc_counter"))
     members: dict[str, list[GraphNode]] = {}
     for ep in episodes:
@@ -411,17 +393,16 @@ def assign_arcs(conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, 
         members[cur] = kids
     write_nodes(conn, episodes, seq)
     set_mark(conn, "arc_counter", counter)
-    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('graph.open_arc', ?)", (cur,))
+    tables.set_text_mark(conn, "open_arc", cur)
     write_nodes(conn, [arc_node(a, 2, list(ks), summarizer, old.get(a)) for a, ks in members.items()], seq)
     return [*members, *roll_up_arcs(conn, rule, summarizer, seq)]
 
 
 def roll_up_arcs(conn: sqlite3.Connection, rule: ArcRule, summarizer: Summarizer, seq: int) -> list[str]:
     """Give each ``fanout`` closed parentless arcs of a level a parent one level up, level by level."""
-    row = conn.execute("SELECT value FROM meta WHERE key='graph.open_arc'").fetchone()
-    open_arc = row[0] if row else ""
+    open_arc = tables.text_mark(conn, "open_arc") or ""
     made: list[str] = []
-    top = int(conn.execute("SELECT COALESCE(MAX(level), 0) FROM graph_nodes WHERE type='arc'").fetchone()[0])
+    top = tables.top_arc_level(conn)
     level = 2
     while level <= top:
         roots = read_nodes(conn, "type='arc' AND level=? AND parent IS NULL AND id<>?", (level, open_arc))
@@ -445,8 +426,7 @@ def entity_graph(conn: sqlite3.Connection, canonical: dict[str, str]) -> nx.Grap
     """Undirected weighted graph of canonical entities from the active relation edges."""
     G = nx.Graph()
     G.add_nodes_from(sorted(set(canonical.values())))
-    for src, dst, w in conn.execute("SELECT src, dst, weight FROM graph_edges WHERE type='relation' AND archived=0 "
-                                    "ORDER BY id"):
+    for src, dst, w in tables.active_relation_edges(conn):
         a, b = canonical.get(src[7:]), canonical.get(dst[7:])
         if a is None or b is None or a == b:
             continue

@@ -180,6 +180,10 @@ def read_nodes(conn: sqlite3.Connection, where: str = "1=1", args: Sequence[Any]
 
 
 # -- edges ----------------------------------------------------------------------------
+def delete_edge(conn: sqlite3.Connection, edge_id: int) -> None:
+    conn.execute("DELETE FROM graph_edges WHERE id=?", (edge_id,))
+
+
 def write_edges(conn: sqlite3.Connection, edges: Iterable[GraphEdge], seq: int) -> int:
     """Insert edges, or update the row with the same key (src, type, predicate, dst, t_from)."""
     rows = [

@@ -22,7 +22,6 @@ make two ids' facts contradict each other).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,7 +29,8 @@ from typing import Protocol, runtime_checkable
 
 from agentmem.facts import PREDICATE_RULES, fact_ends, store_fact
 from agentmem.model import Relation
-from graph.persist import EventRecord, GraphEdge, node_id, read_edges, write_edges
+from agentmem.storage.relations import facts_of, facts_with_predicates, subjects_of
+from graph.persist import EventRecord, GraphEdge, delete_edge, node_id, read_edges, write_edges
 
 FUNCTIONAL_PREDICATES: frozenset[str] = frozenset(p for p, r in PREDICATE_RULES.items() if r.one_object_per_subject)
 """Predicates with one object per subject at a time (from :data:`agentmem.facts.PREDICATE_RULES`)."""
@@ -178,13 +178,6 @@ def fact_edges(facts: Sequence[Relation], functional: bool) -> list[GraphEdge]:
                       t_last=tl) for o, t0, t1, ev, tl in merged]
 
 
-def facts_of(conn: sqlite3.Connection, subject: str, predicate: str) -> list[Relation]:
-    rows = conn.execute(
-        "SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations "
-        "WHERE subject=? AND predicate=? ORDER BY t_from, id", (subject, predicate)).fetchall()
-    return [Relation(r[1], r[2], r[3], r[4], r[5], json.loads(r[7]), r[6], r[0]) for r in rows]
-
-
 def sync_fact_edges(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]], seq: int,
                     functional: frozenset[str] = FUNCTIONAL_PREDICATES) -> int:
     """Re-derive the fact edges of each (subject, predicate) from the ``relations`` rows.
@@ -201,7 +194,7 @@ def sync_fact_edges(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]], s
         src = node_id("entity", subject)
         for old in read_edges(conn, "src=? AND type='relation' AND predicate=?", (src, predicate)):
             if old.key not in keep:
-                conn.execute("DELETE FROM graph_edges WHERE id=?", (old.id,))
+                delete_edge(conn, old.id)
         current = {e.key: e for e in read_edges(conn, "src=? AND type='relation' AND predicate=?", (src, predicate))}
         changed = [e for e in want if e.key not in current or _fact_changed(current[e.key], e)]
         for e in changed:
@@ -256,12 +249,9 @@ def close_contradicted(conn: sqlite3.Connection, functional: frozenset[str] = FU
     """
     rules = _rules(functional)
     preds = sorted(rules)
-    rows = conn.execute(
-        f"SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations WHERE predicate IN "
-        f"({','.join('?' * len(preds))}) ORDER BY predicate, t_from, id", preds).fetchall()
     by_pred: dict[str, list[Relation]] = {}
-    for r in rows:
-        by_pred.setdefault(r[2], []).append(Relation(r[1], r[2], r[3], r[4], r[5], json.loads(r[7]), r[6], r[0]))
+    for r in facts_with_predicates(conn, preds):
+        by_pred.setdefault(r.predicate, []).append(r)
     out = []
     for facts in by_pred.values():
         stored = {f.id: f.t_to for f in facts}
@@ -276,6 +266,5 @@ def keys_touched(conn: sqlite3.Connection, subject: str, predicate: str, obj: st
     keys = {(subject, predicate)}
     rule = PREDICATE_RULES.get(predicate)
     if rule is not None and rule.one_subject_per_object:
-        keys |= {(r[0], predicate) for r in conn.execute(
-            "SELECT DISTINCT subject FROM relations WHERE predicate=? AND object=?", (predicate, obj))}
+        keys |= {(s, predicate) for s in subjects_of(conn, predicate, obj)}
     return keys

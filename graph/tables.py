@@ -1,7 +1,8 @@
-"""Reads of the graph's tables that search needs: nodes by id or parent, an episode's events, neighbours in it.
+"""Reads and small writes of the graph's tables for search, the hierarchy and exploration.
 
-With :mod:`graph.persist` (writes, marks, generic node and event reads) this is
-the graph's storage: the SQL of the search path lives here, with bound values.
+With :mod:`graph.persist` (node and edge writes, marks, generic reads) and
+:mod:`graph.journal` (compression and restore) this is the graph's storage:
+its SQL lives in these three modules, with bound values.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from agentmem.storage.sql import marks, rows_in
+from agentmem.storage.sql import chunks, marks, rows_in
 from graph.persist import EventRecord, GraphNode, read_events, read_nodes
 
 
@@ -148,3 +149,91 @@ def graph_counts(conn: sqlite3.Connection) -> dict:
     edges["member_of"] = pair("SELECT archived, COUNT(*) FROM graph_edges WHERE type='member_of' GROUP BY archived")
     runs = conn.execute("SELECT COUNT(*), MAX(id) FROM graph_runs").fetchone()
     return {"nodes": nodes, "edges": edges, "runs": runs[0], "last_run": runs[1]}
+
+
+def active_communities(conn: sqlite3.Connection) -> list[GraphNode]:
+    return read_nodes(conn, "type='community' AND archived=0")
+
+
+def events_by_rids(conn: sqlite3.Connection, rids: Sequence[int]) -> list[EventRecord]:
+    return read_events(conn, f"e.rid IN ({marks(len(rids))})", list(rids))
+
+
+def text_mark(conn: sqlite3.Connection, name: str) -> str | None:
+    """A graph bookmark holding an id (the open episode or arc), or ``None``."""
+    row = conn.execute("SELECT value FROM meta WHERE key=?", (f"graph.{name}",)).fetchone()
+    return row[0] if row else None
+
+
+def set_text_mark(conn: sqlite3.Connection, name: str, value: str | None) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"graph.{name}", value))
+
+
+def episode_of_events(conn: sqlite3.Connection, episodes: Sequence[str]) -> dict[int, str]:
+    """Event rid -> episode, for the events of ``episodes``."""
+    return dict(conn.execute(f"SELECT rid, episode FROM graph_event_episode WHERE episode IN ({marks(len(episodes))})",
+                             list(episodes)))
+
+
+def episode_at(conn: sqlite3.Connection, t: float) -> str:
+    """The episode that started last at or before ``t``, else the first one."""
+    row = conn.execute("SELECT id FROM graph_nodes WHERE type='episode' AND t_start<=? "
+                       "ORDER BY t_start DESC, id DESC LIMIT 1", (t,)).fetchone()
+    if row:
+        return row[0]
+    return conn.execute("SELECT id FROM graph_nodes WHERE type='episode' ORDER BY t_start, id LIMIT 1").fetchone()[0]
+
+
+def assign_episodes(conn: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Put each (event rid, episode) in its episode."""
+    conn.executemany("INSERT OR REPLACE INTO graph_event_episode(rid, episode) VALUES (?, ?)", rows)
+
+
+def top_arc_level(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(level), 0) FROM graph_nodes WHERE type='arc'").fetchone()[0])
+
+
+def active_relation_edges(conn: sqlite3.Connection) -> list[tuple[str, str, float]]:
+    """(src, dst, weight) of active relation edges, in insertion order."""
+    return conn.execute("SELECT src, dst, weight FROM graph_edges WHERE type='relation' AND archived=0 ORDER BY id"
+                        ).fetchall()
+
+
+def episode_members(conn: sqlite3.Connection, episodes: Sequence[str]) -> dict[str, list[EventRecord]]:
+    """The events of each episode (without provenance), in rid order."""
+    out: dict[str, list[EventRecord]] = {ep: [] for ep in episodes}
+    eps = list(episodes)
+    for chunk in chunks(eps, 400):
+        by_rid = episode_of_events(conn, chunk)
+        recs = read_events(conn, f"e.rid IN (SELECT rid FROM graph_event_episode WHERE episode IN "
+                           f"({marks(len(chunk))}))", chunk, provenance=False)
+        for e in recs:
+            out[by_rid[e.rid]].append(e)
+    return out
+
+
+def child_episodes(conn: sqlite3.Connection, arc: str) -> list[GraphNode]:
+    return read_nodes(conn, "parent=? AND type='episode'", (arc,))
+
+
+def archived_count(conn: sqlite3.Connection) -> int:
+    """Journal rows of compression not yet restored."""
+    return conn.execute("SELECT COUNT(*) FROM graph_archive").fetchone()[0]
+
+
+def clear_derived(conn: sqlite3.Connection) -> None:
+    """Empty the derived graph tables and bookmarks (the write sequence stays), for a rebuild."""
+    for table in ("graph_nodes", "graph_edges", "graph_event_episode"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute("DELETE FROM meta WHERE key LIKE 'graph.%' AND key NOT IN ('graph.seq')")
+
+
+def episodes_of_rid_range(conn: sqlite3.Connection, lo: int, hi: int) -> dict[int, str]:
+    """Event rid -> episode for events with rid in [lo, hi]."""
+    return dict(conn.execute("SELECT rid, episode FROM graph_event_episode WHERE rid BETWEEN ? AND ?",
+                             (lo, hi)).fetchall())
+
+
+def any_event_after_rid_before(conn: sqlite3.Connection, rid: int, t: float) -> bool:
+    """Whether an event stored after row ``rid`` starts before ``t`` (a late arrival)."""
+    return conn.execute("SELECT COUNT(*) FROM events WHERE rid > ? AND t_start < ?", (rid, t)).fetchone()[0] > 0

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from agentmem.storage.sql import marks
+
 RADII = (1, 2)
 
 
@@ -38,9 +40,9 @@ def group_members(store, groups: Iterable[str]) -> dict[str, list[tuple[int, str
     out: dict[str, list[tuple[int, str]]] = {g: [] for g in groups}
     for i in range(0, len(groups), 200):
         chunk = groups[i : i + 200]
-        marks = ",".join("?" * len(chunk))
+        ph = marks(len(chunk))
         for grp, rid, text in store.conn.execute(
-            f"SELECT grp, rid, search_text FROM events WHERE grp IN ({marks}) ORDER BY grp, t_start, rid", chunk
+            f"SELECT grp, rid, search_text FROM events WHERE grp IN ({ph}) ORDER BY grp, t_start, rid", chunk
         ):
             out[grp].append((rid, text))
     return out
@@ -58,9 +60,9 @@ def refresh_context(store, rids: Sequence[int]) -> None:
     new: dict[str, set[int]] = {}
     for i in range(0, len(rids), 500):
         chunk = list(rids[i : i + 500])
-        marks = ",".join("?" * len(chunk))
+        ph = marks(len(chunk))
         for rid, grp in store.conn.execute(
-            f"SELECT rid, grp FROM events WHERE grp IS NOT NULL AND rid IN ({marks})", chunk
+            f"SELECT rid, grp FROM events WHERE grp IS NOT NULL AND rid IN ({ph})", chunk
         ):
             new.setdefault(grp, set()).add(rid)
     for grp, members in group_members(store, new).items():

@@ -14,6 +14,7 @@ import numpy as np
 from agentmem.errors import NotFoundError, StoreError
 from agentmem.model import AttributeValue, EntitySlot, MediaRef, Merge
 from agentmem.storage.blobs import blob_to_vec, vec_to_blob
+from agentmem.storage.sql import marks
 
 
 def follow_merges(entity_id: str, parent: Callable[[str], str | None]) -> str:
@@ -38,6 +39,17 @@ def canonical_map(conn: sqlite3.Connection) -> dict[str, str]:
     """Every stored entity id -> the canonical id it resolves to through merges (:func:`follow_merges`)."""
     parent = dict(conn.execute("SELECT id, merged_into FROM entities").fetchall())
     return {eid: follow_merges(eid, parent.get) for eid in parent}
+
+
+def canonical_entity_rows(conn: sqlite3.Connection, *, by_id: bool) -> list[tuple[str, str, str]]:
+    """(id, kind, name) of the canonical entities; ``by_id`` sorts them, else they come in storage order."""
+    order = " ORDER BY id" if by_id else ""
+    return conn.execute(f"SELECT id, kind, name FROM entities WHERE merged_into IS NULL{order}").fetchall()
+
+
+def merge_states(conn: sqlite3.Connection) -> list[tuple[int, float | None]]:
+    """(merge id, undone_at) of every merge: changes when a merge is made or undone."""
+    return conn.execute("SELECT id, undone_at FROM merges ORDER BY id").fetchall()
 
 
 class EntityTables:
@@ -98,8 +110,8 @@ class EntityTables:
         """``canonical_id`` and every id merged into it, directly or through others."""
         out, frontier = [canonical_id], [canonical_id]
         while frontier:
-            marks = ",".join("?" * len(frontier))
-            rows = self.conn.execute(f"SELECT id FROM entities WHERE merged_into IN ({marks})", frontier).fetchall()
+            ph = marks(len(frontier))
+            rows = self.conn.execute(f"SELECT id FROM entities WHERE merged_into IN ({ph})", frontier).fetchall()
             frontier = [r[0] for r in rows if r[0] not in out]
             out.extend(frontier)
         return out
@@ -141,9 +153,9 @@ class EntityTables:
             )
 
     def attributes(self, ids: Sequence[str]) -> list[AttributeValue]:
-        marks = ",".join("?" * len(ids))
+        ph = marks(len(ids))
         rows = self.conn.execute(
-            f"SELECT key, value, t_from, t_to, source FROM attributes WHERE entity_id IN ({marks}) "
+            f"SELECT key, value, t_from, t_to, source FROM attributes WHERE entity_id IN ({ph}) "
             "ORDER BY key, t_from, id",
             list(ids),
         ).fetchall()
@@ -156,9 +168,9 @@ class EntityTables:
         )
 
     def entity_vectors(self, ids: Sequence[str], modality: str) -> list[tuple[int, np.ndarray, str]]:
-        marks = ",".join("?" * len(ids))
+        ph = marks(len(ids))
         rows = self.conn.execute(
-            f"SELECT id, vec, source FROM entity_vectors WHERE modality=? AND entity_id IN ({marks}) ORDER BY id",
+            f"SELECT id, vec, source FROM entity_vectors WHERE modality=? AND entity_id IN ({ph}) ORDER BY id",
             [modality, *ids],
         ).fetchall()
         return [(r[0], blob_to_vec(r[1]), r[2]) for r in rows]
@@ -176,9 +188,9 @@ class EntityTables:
     def media_for(self, owner: str, owner_ids: Sequence[str]) -> dict[str, list[MediaRef]]:
         if not owner_ids:
             return {}
-        marks = ",".join("?" * len(owner_ids))
+        ph = marks(len(owner_ids))
         rows = self.conn.execute(
-            f"SELECT owner_id, path, t, caption, kind FROM media WHERE owner=? AND owner_id IN ({marks}) ORDER BY id",
+            f"SELECT owner_id, path, t, caption, kind FROM media WHERE owner=? AND owner_id IN ({ph}) ORDER BY id",
             [owner, *owner_ids],
         ).fetchall()
         out: dict[str, list[MediaRef]] = {}
@@ -192,11 +204,11 @@ class EntityTables:
             "SELECT id, kind, name, created_at, updated_at FROM entities WHERE id=?", (canon,)
         ).fetchone()
         ids = self.member_ids(canon)
-        marks = ",".join("?" * len(ids))
+        ph = marks(len(ids))
         aliases = [
             r[0]
             for r in self.conn.execute(
-                f"SELECT DISTINCT alias FROM aliases WHERE entity_id IN ({marks}) ORDER BY alias", ids
+                f"SELECT DISTINCT alias FROM aliases WHERE entity_id IN ({ph}) ORDER BY alias", ids
             )
             if r[0] != row[2]
         ]

@@ -10,6 +10,39 @@ import sqlite3
 from collections.abc import Sequence
 
 from agentmem.model import Relation
+from agentmem.storage.sql import marks
+
+_COLS = "id, subject, predicate, object, t_from, t_to, weight, evidence"
+
+
+def _relation(r: tuple) -> Relation:
+    return Relation(r[1], r[2], r[3], r[4], r[5], json.loads(r[7]), r[6], r[0])
+
+
+def facts_of(conn: sqlite3.Connection, subject: str, predicate: str) -> list[Relation]:
+    """Every fact (open or closed) of ``subject`` with ``predicate``, by start time."""
+    rows = conn.execute(f"SELECT {_COLS} FROM relations WHERE subject=? AND predicate=? ORDER BY t_from, id",
+                        (subject, predicate)).fetchall()
+    return [_relation(r) for r in rows]
+
+
+def facts_with_predicates(conn: sqlite3.Connection, predicates: Sequence[str]) -> list[Relation]:
+    """Every fact of any of ``predicates``, by predicate then start time."""
+    rows = conn.execute(f"SELECT {_COLS} FROM relations WHERE predicate IN ({marks(len(predicates))}) "
+                        "ORDER BY predicate, t_from, id", list(predicates)).fetchall()
+    return [_relation(r) for r in rows]
+
+
+def subjects_of(conn: sqlite3.Connection, predicate: str, obj: str) -> list[str]:
+    """Every subject that ever had ``predicate`` ``obj``."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT subject FROM relations WHERE predicate=? AND object=?",
+                                       (predicate, obj))]
+
+
+def relations_after(conn: sqlite3.Connection, after_id: int) -> list[tuple[int, str, str, str]]:
+    """(id, subject, predicate, object) of relations stored after ``after_id``, in order."""
+    return conn.execute("SELECT id, subject, predicate, object FROM relations WHERE id > ? ORDER BY id",
+                        (after_id,)).fetchall()
 
 
 class RelationTables:
@@ -30,8 +63,8 @@ class RelationTables:
         sql = "SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations"
         args: list[str] = []
         if entity_ids is not None:
-            marks = ",".join("?" * len(entity_ids))
-            sql += f" WHERE subject IN ({marks}) OR object IN ({marks})"
+            ph = marks(len(entity_ids))
+            sql += f" WHERE subject IN ({ph}) OR object IN ({ph})"
             args = [*entity_ids, *entity_ids]
         rows = self.conn.execute(sql + " ORDER BY t_from, id", args).fetchall()
         return [
@@ -56,8 +89,8 @@ class RelationTables:
                                        ("relations", "id", "t_from", list(facts.values()))):
             for i in range(0, len(items), 500):
                 chunk = items[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                for k, t in self.conn.execute(f"SELECT {key}, {col} FROM {table} WHERE {key} IN ({marks})", chunk):
+                ph = marks(len(chunk))
+                for k, t in self.conn.execute(f"SELECT {key}, {col} FROM {table} WHERE {key} IN ({ph})", chunk):
                     out[f"fact:{k}" if table == "relations" else k] = t
         return out
 

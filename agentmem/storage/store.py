@@ -24,6 +24,7 @@ from agentmem.storage.blobs import vec_to_blob
 from agentmem.storage.entities import EntityTables
 from agentmem.storage.relations import RelationTables
 from agentmem.storage.schema import DDL, MIGRATIONS, SCHEMA_VERSION, sql_statements
+from agentmem.storage.sql import marks
 
 DB_NAME = "memory.db"
 
@@ -95,8 +96,8 @@ class Store(EntityTables, RelationTables):
         found: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = list(ids[i : i + 500])
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk))
+            ph = marks(len(chunk))
+            found.update(r[0] for r in self.conn.execute(f"SELECT id FROM events WHERE id IN ({ph})", chunk))
         return found
 
     def insert_events(self, items: Sequence[tuple[Event, str, np.ndarray | None]]) -> list[int]:
@@ -144,15 +145,15 @@ class Store(EntityTables, RelationTables):
         out: dict[int, Event] = {}
         for i in range(0, len(rids), 500):
             chunk = list(rids[i : i + 500])
-            marks = ",".join("?" * len(chunk))
+            ph = marks(len(chunk))
             rows = self.conn.execute(
                 "SELECT rid, id, t_start, t_end, text, location, camera, provenance, importance, grp, ingested_at, "
-                f"archived FROM events WHERE rid IN ({marks})",
+                f"archived FROM events WHERE rid IN ({ph})",
                 chunk,
             ).fetchall()
             parts: dict[int, list[str]] = {}
             for ent, rid in self.conn.execute(
-                f"SELECT entity_id, rid FROM event_entities WHERE role='participant' AND rid IN ({marks}) "
+                f"SELECT entity_id, rid FROM event_entities WHERE role='participant' AND rid IN ({ph}) "
                 "ORDER BY rid, entity_id",
                 chunk,
             ):

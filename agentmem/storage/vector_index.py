@@ -19,6 +19,7 @@ import numpy as np
 
 from agentmem.errors import StoreError
 from agentmem.storage.blobs import blob_to_vec
+from agentmem.storage.sql import marks
 from agentmem.storage.store import Store
 
 COLLECTIONS = {"text": "agentmem_events_text", "image": "agentmem_media_image"}
@@ -251,8 +252,8 @@ def _vectors_for(store: Store, collection: str, refs: list[int]) -> dict[int, np
     out: dict[int, np.ndarray] = {}
     for i in range(0, len(refs), 500):
         chunk = refs[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        for ref, blob in store.conn.execute(f"SELECT {key}, vec FROM {table} IN ({marks}) AND vec IS NOT NULL", chunk):
+        ph = marks(len(chunk))
+        for ref, blob in store.conn.execute(f"SELECT {key}, vec FROM {table} IN ({ph}) AND vec IS NOT NULL", chunk):
             out[int(ref)] = blob_to_vec(blob)
     return out
 

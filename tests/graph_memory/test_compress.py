@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from agentmem.cli.main import cli
 from agentmem.model import Relation
 from agentmem.search.query import Query
-from graph.compress import CompressionPolicy, active_counts
+from graph.compress import CompressionPolicy
+from graph.journal import active_counts
 
 POLICY = CompressionPolicy(every=0, keep_events=5, keep_episodes=2, keep_arcs=1, half_life_s=3600.0,
                            prune_below=0.5, prune_max_weight=2.0, text_cap=8)
