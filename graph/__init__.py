@@ -3,7 +3,8 @@
 Modules: :mod:`graph.build` (the graph from the store, incremental updates, the
 networkx view), :mod:`graph.persist` (graph tables, GraphML / node-link JSON
 export), :mod:`graph.relations` (facts, extractors, contradictions),
-:mod:`graph.hierarchy` (episodes, arcs, summaries, communities),
+:mod:`graph.hierarchy` (episodes, arcs, communities), :mod:`graph.summaries`,
+:mod:`graph.tables` and :mod:`graph.journal` (the graph's SQL),
 :mod:`graph.compress` (compression), :mod:`graph.archive` (restore, run
 history), :mod:`graph.search` (coarse-to-fine retrieval, graph expansion),
 :mod:`graph.active` (the core ranking over the active tier),
@@ -34,9 +35,9 @@ _EXPORTS = {
     "restore": "graph.archive",
     "SegmentationRule": "graph.hierarchy",
     "ArcRule": "graph.hierarchy",
-    "ExtractiveSummarizer": "graph.hierarchy",
-    "TransformersSummarizer": "graph.hierarchy",
-    "Summarizer": "graph.hierarchy",
+    "ExtractiveSummarizer": "graph.summaries",
+    "TransformersSummarizer": "graph.summaries",
+    "Summarizer": "graph.summaries",
     "Extractor": "graph.relations",
     "CoOccurrenceExtractor": "graph.relations",
     "Statement": "graph.relations",

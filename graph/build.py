@@ -34,9 +34,7 @@ from agentmem.storage.relations import relations_after
 from graph import tables
 from graph.hierarchy import (
     ArcRule,
-    ExtractiveSummarizer,
     SegmentationRule,
-    Summarizer,
     assign_arcs,
     assign_episodes,
     episode_members,
@@ -61,6 +59,7 @@ from graph.relations import (
     keys_touched,
     sync_fact_edges,
 )
+from graph.summaries import ExtractiveSummarizer, Summarizer
 
 
 @dataclass

@@ -49,11 +49,12 @@ import numpy as np
 from agentmem.storage.entities import canonical_map
 from graph import journal, tables
 from graph.build import GraphConfig, update
-from graph.hierarchy import central_order, centroid, detect_communities, entity_graph
+from graph.hierarchy import detect_communities, entity_graph
 from graph.journal import active_counts, move_floor
 from graph.persist import GraphEdge, GraphNode, bump_seq, get_mark, node_id, set_mark, write_edges
 from graph.persist import write_nodes as _write_nodes
 from graph.relations import INFERRED_PREDICATES, close_contradicted
+from graph.summaries import central_order, centroid
 
 STEPS = ("facts", "decay", "merge", "cap", "events", "levels", "communities")
 # Steps that write in several short transactions of their own (the others run in one, short at any size).

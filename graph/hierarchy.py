@@ -24,12 +24,8 @@ of one level have no parent, the oldest ``fanout`` roll up into one arc of the
 next level, so the arcs form a log-depth tree: a day of video is a handful of
 top-level arcs, and a working set of summaries stays bounded.
 
-**Summaries**. Every parent has a summary text, a vector and ``summarizes``
-links to its children. The offline default (:class:`ExtractiveSummarizer`)
-keeps the most central children's sentences, centrality being the summed
-cosine to the siblings, in story order; the vector is the mean of the
-children's vectors. :class:`TransformersSummarizer` writes abstractive text
-with a local transformers model instead.
+**Summaries** (:mod:`graph.summaries`). Every parent has a summary text, a
+vector and ``summarizes`` links to its children.
 
 **Communities** come from :func:`networkx.community.louvain_communities` over
 the entity graph (relation edges, weighted), with a fixed seed.
@@ -41,13 +37,13 @@ import sqlite3
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import networkx as nx
 import numpy as np
 
 from graph import tables
 from graph.persist import EventRecord, GraphNode, get_mark, read_events, read_nodes, set_mark, write_nodes
+from graph.summaries import Summarizer, central_order, centroid, cut, word_vectors
 from graph.tables import episode_members
 
 
@@ -72,11 +68,6 @@ class ArcRule:
     max_episodes: int = 8
     shift_threshold: float = 0.2
     fanout: int = 8
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
 
 
 def segment(events: Sequence[EventRecord], rule: SegmentationRule = SegmentationRule(),
@@ -144,110 +135,6 @@ def segment(events: Sequence[EventRecord], rule: SegmentationRule = Segmentation
     return out
 
 
-# -- summaries -------------------------------------------------------------------------------
-@runtime_checkable
-class Summarizer(Protocol):
-    """Writes the summary text of a parent from its children's texts (and vectors, if any)."""
-
-    name: str
-
-    def summarize(self, texts: Sequence[str], vecs: np.ndarray | None) -> str: ...
-
-
-def central_order(vecs: np.ndarray) -> list[int]:
-    """Children by centrality (summed cosine to the others), most central first; ties keep story order.
-
-    Examples
-    --------
-    >>> central_order(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
-    [1, 0, 2]
-    """
-    X = np.asarray(vecs, dtype=np.float32)
-    c = X @ X.sum(axis=0)
-    return sorted(range(len(X)), key=lambda i: (-round(float(c[i]), 5), i))
-
-
-def _word_vectors(texts: Sequence[str]) -> np.ndarray:
-    """Bag-of-words unit vectors: centrality without an embedder."""
-    vocab: dict[str, int] = {}
-    rows = [[vocab.setdefault(w, len(vocab)) for w in t.lower().split()] for t in texts]
-    X = np.zeros((len(texts), max(len(vocab), 1)), dtype=np.float32)
-    for i, r in enumerate(rows):
-        for j in r:
-            X[i, j] = 1.0
-    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-9)
-
-
-class ExtractiveSummarizer:
-    """The ``n`` most central child texts, in story order, each cut to ``max_chars``.
-
-    Examples
-    --------
-    >>> s = ExtractiveSummarizer(n=1)
-    >>> s.summarize(["a storm", "the storm rises", "tea"], np.array([[1.0, 0], [0.9, 0.44], [0, 1.0]]))
-    'the storm rises'
-    """
-
-    name = "extractive-centrality"
-
-    def __init__(self, n: int = 3, max_chars: int = 240):
-        self.n = n
-        self.max_chars = max_chars
-
-    def summarize(self, texts: Sequence[str], vecs: np.ndarray | None) -> str:
-        if not texts:
-            return ""
-        X = vecs if vecs is not None and len(vecs) == len(texts) else _word_vectors(texts)
-        keep = sorted(central_order(X)[: self.n])
-        return " ".join(_cut(texts[i], self.max_chars) for i in keep)
-
-
-def _cut(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
-
-
-class TransformersSummarizer:
-    """Abstractive summaries from a local transformers summarization model (loaded on first use).
-
-    Raises :class:`~agentmem.errors.ModelUnavailableError` when the model cannot be loaded.
-    """
-
-    def __init__(self, model: str, max_length: int = 80):
-        self.model = model
-        self.name = f"transformers:{model}"
-        self.max_length = max_length
-        self._pipe = None
-
-    def summarize(self, texts: Sequence[str], vecs: np.ndarray | None) -> str:
-        if self._pipe is None:
-            import os
-            from pathlib import Path
-
-            from agentmem.errors import ModelUnavailableError
-
-            if os.environ.get("HF_HUB_OFFLINE") == "1" and not Path(self.model).exists():
-                raise ModelUnavailableError(f"summarizer {self.model!r} cannot be loaded: offline, and no such "
-                                            "local directory")
-            try:
-                from transformers import pipeline
-
-                self._pipe = pipeline("summarization", model=self.model, device="cpu")
-            except Exception as exc:  # noqa: BLE001 - any load failure means the same thing to the caller
-                raise ModelUnavailableError(f"summarizer {self.model!r} cannot be loaded: {exc}") from None
-        out = self._pipe(" ".join(texts)[:4000], max_length=self.max_length, truncation=True)
-        return out[0]["summary_text"].strip()
-
-
-def centroid(vecs: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray | None:
-    vs = [v for v in vecs if v is not None]
-    if not vs:
-        return None
-    w = np.ones(len(vs)) if weights is None else np.asarray(
-        [w for v, w in zip(vecs, weights, strict=True) if v is not None])
-    return _unit((np.stack(vs) * w[:, None]).sum(axis=0)).astype(np.float32)
-
-
 # -- episodes --------------------------------------------------------------------------------
 def _episode_node(nid: str, members: list[EventRecord], summarizer: Summarizer, open_: bool,
                   parent: str | None) -> GraphNode:
@@ -261,10 +148,10 @@ def _episode_node(nid: str, members: list[EventRecord], summarizer: Summarizer, 
             counts[p] = counts.get(p, 0) + 1
     people = sorted(counts, key=lambda p: (-counts[p], p))
     locs = [e.location for e in members if e.location]
-    lead = texts[central_order(X if X is not None else _word_vectors(texts))[0]]
+    lead = texts[central_order(X if X is not None else word_vectors(texts))[0]]
     label = ", ".join(people[:3]) + (f" at {locs[-1]}" if locs else "")
     data = {"n": len(members), "open": open_, "participants": people[:8], "location": locs[-1] if locs else None,
-            "group": members[-1].group, "lead": _cut(lead, 240), "first": members[0].id, "last": members[-1].id}
+            "group": members[-1].group, "lead": cut(lead, 240), "first": members[0].id, "last": members[-1].id}
     return GraphNode(nid, "episode", 1, label or nid, members[0].t_start, max(e.t_end for e in members),
                      summarizer.summarize(texts, X), centroid([e.vec for e in members]), data, parent)
 
@@ -328,7 +215,7 @@ def refresh_episodes(conn: sqlite3.Connection, episodes: Sequence[str], summariz
     if not episodes:
         return 0
     open_id = tables.text_mark(conn, "open_episode")
-    old = {n.id: n for n in _nodes_by_id(conn, episodes)}
+    old = {n.id: n for n in tables.nodes_by_id(conn, episodes)}
     known = {ep: evs for ep, evs in (known or {}).items() if ep not in old}
     members = {**episode_members(conn, [ep for ep in episodes if ep not in known]), **known}
     nodes = []
@@ -340,15 +227,6 @@ def refresh_episodes(conn: sqlite3.Connection, episodes: Sequence[str], summariz
     return write_nodes(conn, nodes, seq)
 
 
-def _nodes_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> list[GraphNode]:
-    out: list[GraphNode] = []
-    ids = list(ids)
-    for i in range(0, len(ids), 400):
-        chunk = ids[i : i + 400]
-        out += read_nodes(conn, f"id IN ({','.join('?' * len(chunk))})", chunk)
-    return out
-
-
 # -- arcs ------------------------------------------------------------------------------------
 def arc_node(nid: str, level: int, children: list[GraphNode], summarizer: Summarizer,
               old: GraphNode | None) -> GraphNode:
@@ -358,7 +236,7 @@ def arc_node(nid: str, level: int, children: list[GraphNode], summarizer: Summar
     vecs = [c.vec for c in children]
     X = np.stack(vecs) if all(v is not None for v in vecs) else None
     data = {"n": int(sum(weights)), "children": len(children), "lead": leads[central_order(
-        X if X is not None else _word_vectors(leads))[0]]}
+        X if X is not None else word_vectors(leads))[0]]}
     label = f"{children[0].label} … {children[-1].label}" if len(children) > 1 else children[0].label
     return GraphNode(nid, "arc", level, label[:120], children[0].t_start, max(c.t_end or 0 for c in children),
                      summarizer.summarize(leads, X), centroid(vecs, weights), data,
@@ -370,7 +248,7 @@ def assign_arcs(conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, 
     """Put closed episodes into arcs, then roll full levels up; returns the arcs written."""
     if not closed:
         return []
-    episodes = sorted(_nodes_by_id(conn, closed), key=lambda n: (n.t_start, n.id))
+    episodes = sorted(tables.nodes_by_id(conn, closed), key=lambda n: (n.t_start, n.id))
     open_arc = tables.text_mark(conn, "open_arc")
     old = {}
     cur, kids = None, []

@@ -16,7 +16,8 @@ from graph.persist import EventRecord, GraphNode, read_events, read_nodes
 
 
 def nodes_by_id(conn: sqlite3.Connection, ids: Sequence[str]) -> list[GraphNode]:
-    return read_nodes(conn, f"id IN ({marks(len(ids))})", list(ids))
+    """The nodes with these ids (read in chunks; each chunk in (level, t_start, id) order)."""
+    return [n for chunk in chunks(list(ids), 400) for n in read_nodes(conn, f"id IN ({marks(len(chunk))})", chunk)]
 
 
 def children_of(conn: sqlite3.Connection, parents: Sequence[str]) -> list[GraphNode]:

@@ -30,21 +30,27 @@ agentmem.errors.UnknownEntityError: x.yaml: shot s1: location: unknown entity 'n
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentmem.errors import BadInputError, BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
+from agentmem.errors import BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
 from agentmem.formats.records import check_image
-from agentmem.timeparse import parse_time
+from agentmem.story.fields import (
+    attribute_changes,
+    fact_triples,
+    id_list,
+    label,
+    story_id,
+    story_time,
+    str_list,
+    unknown_keys,
+)
 
-STORY_ID_RE = re.compile(r"[a-z0-9_-]+")
 STORY_KINDS = ("character", "object", "location")
 MAX_STORY_BYTES = 10_000_000
 MAX_STORY_NODES = 200_000
@@ -235,7 +241,7 @@ def parse_story(data: Any, *, source: str = "<story>", base_dir: str | os.PathLi
     """Validate a story given as a dict (parsed YAML or JSON); see the module docstring."""
     if not isinstance(data, dict):
         raise FormatError(f"{source}: a story is a mapping with title, entities and shots")
-    _unknown_keys(data, TOP_KEYS, source)
+    unknown_keys(data, TOP_KEYS, source)
     title = data.get("title")
     if not isinstance(title, str) or not title.strip():
         raise FormatError(f"{source}: title: must be a non-empty string")
@@ -247,7 +253,7 @@ def parse_story(data: Any, *, source: str = "<story>", base_dir: str | os.PathLi
         raise FormatError(f"{source}: entities: must be a list")
     entities: dict[str, StoryEntity] = {}
     for i, d in enumerate(raw_entities):
-        e = parse_entity(d, f"{source}: entity {_label(d, i)}", base_dir)
+        e = parse_entity(d, f"{source}: entity {label(d, i)}", base_dir)
         if e.id in entities:
             raise FormatError(f"{source}: entity {e.id}: id: declared twice")
         entities[e.id] = e
@@ -256,7 +262,7 @@ def parse_story(data: Any, *, source: str = "<story>", base_dir: str | os.PathLi
         raise FormatError(f"{source}: shots: must be a non-empty list")
     shots: list[Shot] = []
     for i, d in enumerate(raw_shots):
-        shot = parse_shot(d, entities, shots[-1] if shots else None, where=f"{source}: shot {_label(d, i)}")
+        shot = parse_shot(d, entities, shots[-1] if shots else None, where=f"{source}: shot {label(d, i)}")
         if any(s.id == shot.id for s in shots):
             raise FormatError(f"{source}: shot {shot.id}: id: used by an earlier shot")
         shots.append(shot)
@@ -267,15 +273,15 @@ def parse_entity(d: Any, where: str, base_dir: str | os.PathLike | None = None) 
     """One validated entity declaration; ``where`` prefixes every error."""
     if not isinstance(d, dict):
         raise FormatError(f"{where}: an entity is a mapping with id, kind, name, ...")
-    _unknown_keys(d, ENTITY_KEYS, where)
-    eid = _story_id(d.get("id"), where, "id")
+    unknown_keys(d, ENTITY_KEYS, where)
+    eid = story_id(d.get("id"), where, "id")
     kind = d.get("kind")
     if kind not in STORY_KINDS:
         raise FormatError(f"{where}: kind: must be one of {list(STORY_KINDS)}, got {kind!r}")
     name = d.get("name", eid)
     if not isinstance(name, str) or not name.strip():
         raise FormatError(f"{where}: name: must be a non-empty string")
-    aliases = _str_list(d.get("aliases"), where, "aliases")
+    aliases = str_list(d.get("aliases"), where, "aliases")
     appearance = d.get("appearance", "")
     if not isinstance(appearance, str):
         raise FormatError(f"{where}: appearance: must be a string")
@@ -283,7 +289,7 @@ def parse_entity(d: Any, where: str, base_dir: str | os.PathLike | None = None) 
     if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
         raise FormatError(f"{where}: attributes: must be a mapping of name: value")
     refs = []
-    for j, r in enumerate(_str_list(d.get("reference_images"), where, "reference_images")):
+    for j, r in enumerate(str_list(d.get("reference_images"), where, "reference_images")):
         path = r if base_dir is None or os.path.isabs(r) else os.path.join(os.fspath(base_dir), r)
         if not os.path.isfile(path):
             raise MediaNotFoundError(f"{where}: reference_images[{j}]: file not found: {path}")
@@ -297,9 +303,9 @@ def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | Non
     """One validated shot, checked against the declared ``entities`` and the ``previous`` shot."""
     if not isinstance(d, dict):
         raise FormatError(f"{where}: a shot is a mapping with id, t, duration, ...")
-    _unknown_keys(d, SHOT_KEYS, where)
-    sid = _story_id(d.get("id"), where, "id")
-    t = _time(d.get("t"), where, "t")
+    unknown_keys(d, SHOT_KEYS, where)
+    sid = story_id(d.get("id"), where, "id")
+    t = story_time(d.get("t"), where, "t")
     if previous is not None and not t > previous.t:
         raise BadTimeError(f"{where}: t: story time goes backwards: {t:g} is not after shot {previous.id} "
                            f"(t={previous.t:g}); shots are in story order")
@@ -319,8 +325,8 @@ def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | Non
 
     location = d.get("location")
     location = None if location is None else ref(location, "location", "location")
-    chars = tuple(ref(c, f"characters[{i}]", "character") for i, c in enumerate(_list(d, "characters", where)))
-    objs = tuple(ref(o, f"objects[{i}]", "object") for i, o in enumerate(_list(d, "objects", where)))
+    chars = tuple(ref(c, f"characters[{i}]", "character") for i, c in enumerate(id_list(d, "characters", where)))
+    objs = tuple(ref(o, f"objects[{i}]", "object") for i, o in enumerate(id_list(d, "objects", where)))
     for fld, ids in (("characters", chars), ("objects", objs)):
         if len(set(ids)) != len(ids):
             raise FormatError(f"{where}: {fld}: lists an entity twice")
@@ -332,53 +338,9 @@ def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | Non
         raise FormatError(f"{where}: motion: must be a string")
     return Shot(id=sid, t=t, duration=float(duration), location=location, characters=chars, objects=objs,
                 action=action.strip(), camera=_camera(d.get("camera"), where),
-                changes=_changes(d.get("changes"), entities, where), facts=_facts(d.get("facts"), entities, where),
+                changes=attribute_changes(d.get("changes"), entities, where),
+                facts=fact_triples(d.get("facts"), entities, where),
                 motion=motion.strip())
-
-
-# ---------------------------------------------------------------------------- field helpers
-
-
-def _label(d: Any, i: int) -> str:
-    return str(d["id"]) if isinstance(d, dict) and isinstance(d.get("id"), (str, int)) else f"#{i + 1}"
-
-
-def _unknown_keys(d: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(str(k) for k in d if k not in allowed)
-    if unknown:
-        raise FormatError(f"{where}: {unknown[0]}: unknown field; allowed: {', '.join(sorted(allowed))}")
-
-
-def _story_id(value: Any, where: str, fld: str) -> str:
-    if not isinstance(value, str) or not STORY_ID_RE.fullmatch(value):
-        raise FormatError(f"{where}: {fld}: must match [a-z0-9_-]+, got {value!r}")
-    return value
-
-
-def _str_list(value: Any, where: str, fld: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise FormatError(f"{where}: {fld}: must be a list of strings")
-    return list(value)
-
-
-def _list(d: dict, fld: str, where: str) -> list:
-    value = d.get(fld) or []
-    if not isinstance(value, list):
-        raise FormatError(f"{where}: {fld}: must be a list of entity ids")
-    return value
-
-
-def _time(value: Any, where: str, fld: str) -> float:
-    if value is None:
-        raise BadTimeError(f"{where}: {fld}: is required (seconds or ISO-8601)")
-    if isinstance(value, (_dt.datetime, _dt.date)):  # YAML reads unquoted ISO dates as dates
-        value = value.isoformat()
-    try:
-        return parse_time(value, field=fld)
-    except BadInputError as exc:
-        raise BadTimeError(f"{where}: {fld}: {exc}") from None
 
 
 def _camera(value: Any, where: str) -> CameraSpec:
@@ -386,7 +348,7 @@ def _camera(value: Any, where: str) -> CameraSpec:
         return CameraSpec()
     if not isinstance(value, dict):
         raise FormatError(f"{where}: camera: must be a mapping with move, pose, fov")
-    _unknown_keys(value, CAMERA_KEYS, f"{where}: camera")
+    unknown_keys(value, CAMERA_KEYS, f"{where}: camera")
     move = value.get("move", "static")
     if not isinstance(move, str) or not move.strip():
         raise FormatError(f"{where}: camera.move: must be a non-empty string")
@@ -400,38 +362,6 @@ def _camera(value: Any, where: str) -> CameraSpec:
     if isinstance(fov, bool) or not isinstance(fov, (int, float)) or not 1.0 <= fov <= 170.0:
         raise FormatError(f"{where}: camera.fov: must be degrees in [1, 170], got {fov!r}")
     return CameraSpec(move=move.strip(), pose=pose, fov=float(fov))
-
-
-def _changes(value: Any, entities: Mapping[str, StoryEntity], where: str) -> dict[str, dict[str, str]]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise FormatError(f"{where}: changes: must map entity ids to {{attribute: value}}")
-    out: dict[str, dict[str, str]] = {}
-    for eid, attrs in value.items():
-        if eid not in entities:
-            raise UnknownEntityError(f"{where}: changes: unknown entity {eid!r}")
-        if not isinstance(attrs, dict) or not attrs or not all(
-                isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in attrs.items()):
-            raise FormatError(f"{where}: changes.{eid}: must be a non-empty mapping of attribute: value")
-        out[eid] = {k: str(v).strip() for k, v in attrs.items()}
-    return out
-
-
-def _facts(value: Any, entities: Mapping[str, StoryEntity], where: str) -> tuple[tuple[str, str, str], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise FormatError(f"{where}: facts: must be a list of [subject, predicate, object]")
-    out = []
-    for i, f in enumerate(value):
-        if not isinstance(f, list) or len(f) != 3 or not all(isinstance(x, str) and x.strip() for x in f):
-            raise FormatError(f"{where}: facts[{i}]: must be [subject, predicate, object], got {f!r}")
-        for pos, x in ((0, f[0]), (2, f[2])):
-            if x not in entities:
-                raise UnknownEntityError(f"{where}: facts[{i}][{pos}]: unknown entity {x!r}")
-        out.append((f[0], f[1].strip(), f[2]))
-    return tuple(out)
 
 
 def bundled_stories() -> list[Path]:

@@ -7,15 +7,14 @@ from agentmem.errors import ModelUnavailableError
 from graph.build import GraphConfig
 from graph.hierarchy import (
     ArcRule,
-    ExtractiveSummarizer,
     SegmentationRule,
-    TransformersSummarizer,
     detect_communities,
     entity_graph,
     segment,
 )
 from graph.memory import GraphMemory
 from graph.persist import EventRecord
+from graph.summaries import ExtractiveSummarizer, TransformersSummarizer
 
 
 def ev(i, t, *, loc=None, ps=("a",), group=None, vec=None):
