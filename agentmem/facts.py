@@ -63,12 +63,14 @@ def contradicts(rule: PredicateRule, a: Relation, b: Relation) -> bool:
     """
     if a.predicate != b.predicate:
         return False
-    return ((rule.one_object_per_subject and a.subject == b.subject and a.object != b.object)
-            or (rule.one_subject_per_object and a.object == b.object and a.subject != b.subject))
+    return (rule.one_object_per_subject and a.subject == b.subject and a.object != b.object) or (
+        rule.one_subject_per_object and a.object == b.object and a.subject != b.subject
+    )
 
 
-def closing_plan(existing: Sequence[Relation], new: Relation,
-                 rules: dict[str, PredicateRule] = PREDICATE_RULES) -> tuple[list[tuple[int, float]], float | None]:
+def closing_plan(
+    existing: Sequence[Relation], new: Relation, rules: dict[str, PredicateRule] = PREDICATE_RULES
+) -> tuple[list[tuple[int, float]], float | None]:
     """Which stored facts ``new`` closes (id, new ``t_to``), and the ``t_to`` that ``new`` itself gets."""
     rule = rules.get(new.predicate)
     t, t_to = new.t_from, new.t_to
@@ -85,8 +87,7 @@ def closing_plan(existing: Sequence[Relation], new: Relation,
     return closes, t_to
 
 
-def fact_ends(facts: Sequence[Relation], rules: dict[str, PredicateRule] = PREDICATE_RULES
-              ) -> dict[int, float]:
+def fact_ends(facts: Sequence[Relation], rules: dict[str, PredicateRule] = PREDICATE_RULES) -> dict[int, float]:
     """Facts still open past a later contradicting fact: id -> the end they should have.
 
     This is what :func:`closing_plan` would have done had the facts arrived in story order (facts stored
@@ -104,14 +105,13 @@ def fact_ends(facts: Sequence[Relation], rules: dict[str, PredicateRule] = PREDI
         rule = rules.get(f.predicate)
         if rule is None or f.id is None:
             continue
-        nxt = next((g.t_from for g in ordered[i + 1:] if g.t_from > f.t_from and contradicts(rule, f, g)), None)
+        nxt = next((g.t_from for g in ordered[i + 1 :] if g.t_from > f.t_from and contradicts(rule, f, g)), None)
         if nxt is not None and (f.t_to is None or nxt < f.t_to):
             out[f.id] = nxt
     return out
 
 
-def store_fact(store, relation: Relation, rules: dict[str, PredicateRule] = PREDICATE_RULES
-               ) -> tuple[int, list[int]]:
+def store_fact(store, relation: Relation, rules: dict[str, PredicateRule] = PREDICATE_RULES) -> tuple[int, list[int]]:
     """Insert ``relation`` (stored entity ids) and close what it contradicts, inside the caller's transaction.
 
     Returns the new fact's id and the ids of the facts it closed.
@@ -120,6 +120,13 @@ def store_fact(store, relation: Relation, rules: dict[str, PredicateRule] = PRED
     closes, t_to = closing_plan(existing, relation, rules)
     for fid, t in closes:
         store.close_relation(fid, t)
-    fact = Relation(relation.subject, relation.predicate, relation.object, relation.t_from, t_to,
-                    list(relation.evidence), relation.weight)
+    fact = Relation(
+        relation.subject,
+        relation.predicate,
+        relation.object,
+        relation.t_from,
+        t_to,
+        list(relation.evidence),
+        relation.weight,
+    )
     return store.insert_relation(fact, time.time()), [fid for fid, _ in closes]

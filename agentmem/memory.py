@@ -22,7 +22,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -83,8 +83,12 @@ class Memory:
     ):
         self.dir = Path(directory)
         self.store = Store(self.dir)
-        self.text = SentenceTransformerEmbedder() if text_embedder is _DEFAULT else text_embedder
-        self.image = DescriptorImageEmbedder() if image_embedder is _DEFAULT else image_embedder
+        self.text: TextEmbedder | None = (
+            SentenceTransformerEmbedder() if text_embedder is _DEFAULT else cast("TextEmbedder | None", text_embedder)
+        )
+        self.image: ImageEmbedder | None = (
+            DescriptorImageEmbedder() if image_embedder is _DEFAULT else cast("ImageEmbedder | None", image_embedder)
+        )
         self._check_embedders()
         url = chroma_url if chroma_url is not None else self.store.get_meta("chroma_url")
         config = IndexConfig.parse(url, chroma_token or os.environ.get(TOKEN_ENV))
@@ -345,8 +349,9 @@ class Memory:
                 raise BadInputError(f"event {e.id!r} is already stored with other content; events are immutable")
         return existing
 
-    def _embed_events(self, evs: list[Event], batch_size: int,
-                      progress: Callable[[int], None] | None) -> np.ndarray | None:
+    def _embed_events(
+        self, evs: list[Event], batch_size: int, progress: Callable[[int], None] | None
+    ) -> np.ndarray | None:
         if self.text is None or not evs:
             return None
         parts = []
@@ -415,9 +420,12 @@ class Memory:
         try:
             self.sync_index()
         except Exception as exc:  # noqa: BLE001 - any index failure here must not turn a committed write into an error
-            warnings.warn(f"stored, but not yet indexed: {exc}; the index catches up on the next write or "
-                          "`agentmem index sync`, and queries read the vectors from SQLite meanwhile",
-                          IndexWarning, stacklevel=3)
+            warnings.warn(
+                f"stored, but not yet indexed: {exc}; the index catches up on the next write or "
+                "`agentmem index sync`, and queries read the vectors from SQLite meanwhile",
+                IndexWarning,
+                stacklevel=3,
+            )
 
     def sync_index(self, progress: Callable[[int], None] | None = None) -> SyncReport:
         """Apply queued vector-index work (Chroma catches up with SQLite)."""

@@ -180,9 +180,18 @@ class Hit:
         ('e1', 'event', ['mara'], 0.5, {'bm25': 0.5})
         """
         return cls(
-            id=e.id, kind="event", t_start=e.t_start, t_end=e.t_end, text=e.text, entities=e.entity_ids,
-            score=score, components=dict(components or {}), provenance=e.provenance, location=e.location,
-            group=e.group, archived=e.archived,
+            id=e.id,
+            kind="event",
+            t_start=e.t_start,
+            t_end=e.t_end,
+            text=e.text,
+            entities=e.entity_ids,
+            score=score,
+            components=dict(components or {}),
+            provenance=e.provenance,
+            location=e.location,
+            group=e.group,
+            archived=e.archived,
         )
 
     def to_dict(self) -> dict[str, Any]:

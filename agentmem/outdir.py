@@ -45,14 +45,19 @@ def claim(folder: str | os.PathLike, *, command: str, force: bool = False, optio
     if entries:
         manifest = _read_manifest(out)
         if manifest is None:
-            raise BadInputError(f"{option}: {out} is not empty and was not written by agentmem; "
-                                "choose a new or empty folder")
+            raise BadInputError(
+                f"{option}: {out} is not empty and was not written by agentmem; choose a new or empty folder"
+            )
         if not force:
-            raise BadInputError(f"{option}: {out} holds an earlier `agentmem {manifest.get('command')}` run; "
-                                "pass --force to replace its files (yours are kept), or choose another folder")
+            raise BadInputError(
+                f"{option}: {out} holds an earlier `agentmem {manifest.get('command')}` run; "
+                "pass --force to replace its files (yours are kept), or choose another folder"
+            )
         if not manifest.get("finished"):
-            raise BadInputError(f"{option}: the earlier run in {out} did not finish, so which files it wrote is "
-                                "unknown; remove what you do not need yourself, or choose another folder")
+            raise BadInputError(
+                f"{option}: the earlier run in {out} did not finish, so which files it wrote is "
+                "unknown; remove what you do not need yourself, or choose another folder"
+            )
         _remove_listed(out, manifest.get("files", []), manifest.get("dirs", []))
     out.mkdir(parents=True, exist_ok=True)
     _write_manifest(out, {"command": command, "finished": False, "files": []})

@@ -187,8 +187,14 @@ def resolve_temporal_expressions(text: str, reference: float) -> list[TimeWindow
         found.append((m.start(), _window(start, end, f"{m.group(1)} {m.group(2)}")))
     for m in _YEAR_RE.finditer(text):
         year = int(m.group(1))
-        found.append((m.start(), _window(datetime(year, 1, 1, tzinfo=timezone.utc),
-                                         datetime(year + 1, 1, 1, tzinfo=timezone.utc), m.group(1))))
+        found.append(
+            (
+                m.start(),
+                _window(
+                    datetime(year, 1, 1, tzinfo=timezone.utc), datetime(year + 1, 1, 1, tzinfo=timezone.utc), m.group(1)
+                ),
+            )
+        )
     return [w for _, w in sorted(found, key=lambda p: p[0])]
 
 

@@ -88,8 +88,9 @@ class Stream:
         self.cast = [f"c{circle * 25 + int(j)}" for j in rng.choice(25, 4, replace=False)]
         self.place = f"place{int(rng.integers(self.n_places))}"
         # Zipf-like topic words: a few common, most rare
-        self.topic_words = [_word(int(min(rng.zipf(1.3), self.vocab))) for _ in range(3)] + \
-            [_word(int(rng.integers(self.vocab))) for _ in range(3)]
+        self.topic_words = [_word(int(min(rng.zipf(1.3), self.vocab))) for _ in range(3)] + [
+            _word(int(rng.integers(self.vocab))) for _ in range(3)
+        ]
         v = rng.standard_normal(self.dim)
         self.topic = (v / np.linalg.norm(v)).astype(np.float32)
         self.t += float(rng.choice([5.0, 60.0, 3600.0], p=[0.6, 0.3, 0.1]))
@@ -106,9 +107,17 @@ class Stream:
             words = " ".join(rng.choice(self.topic_words, 3))
             v = self.topic + 0.6 * rng.standard_normal(self.dim).astype(np.float32) / np.sqrt(self.dim)
             vecs[k] = v / np.linalg.norm(v)
-            events.append({"id": f"s{self.i}", "t_start": self.t, "t_end": self.t + 4.0,
-                           "text": f"{who[0]} {rng.choice(VERBS)} near the {self.place}: {words}",
-                           "participants": who, "location": self.place, "group": f"scene-{self.scene}"})
+            events.append(
+                {
+                    "id": f"s{self.i}",
+                    "t_start": self.t,
+                    "t_end": self.t + 4.0,
+                    "text": f"{who[0]} {rng.choice(VERBS)} near the {self.place}: {words}",
+                    "participants": who,
+                    "location": self.place,
+                    "group": f"scene-{self.scene}",
+                }
+            )
             self.i += 1
             self.t += 5.0
         return events, vecs
@@ -143,10 +152,21 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] = (10_000, 100_000, 1_000_000),
-                          every: int = 10_000, keep_events: int = 5_000, dim: int = 32, n_entities: int = 500,
-                          n_places: int = 60, n_queries: int = 100, core_queries: int = 10, batch: int = 10_000,
-                          seed: int = 0, progress: bool = True, workdir: str | None = None) -> CompressionBench:
+def run_compression_bench(
+    n_events: int = 100_000,
+    checkpoints: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+    every: int = 10_000,
+    keep_events: int = 5_000,
+    dim: int = 32,
+    n_entities: int = 500,
+    n_places: int = 60,
+    n_queries: int = 100,
+    core_queries: int = 10,
+    batch: int = 10_000,
+    seed: int = 0,
+    progress: bool = True,
+    workdir: str | None = None,
+) -> CompressionBench:
     from tqdm import tqdm
 
     from agentmem.memory import Memory
@@ -220,19 +240,25 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
                 core_lat.append((time.perf_counter() - s) * 1000)
             counts = active_counts(mem.store.conn)
             archived = mem.store.counts()["archived_events"]
-            res.checkpoints.append(Checkpoint(done, counts, archived, round(_rss_mb(), 1), _pct(lat), _pct(core_lat),
-                                              _pct(base_lat)))
-            bar.write(f"{done:>9,} events: active nodes {counts['nodes']:,} (events {counts['events']:,}), "
-                      f"query p95 {res.checkpoints[-1].query_ms['p95']} ms, RSS {_rss_mb():.0f} MB")
+            res.checkpoints.append(
+                Checkpoint(done, counts, archived, round(_rss_mb(), 1), _pct(lat), _pct(core_lat), _pct(base_lat))
+            )
+            bar.write(
+                f"{done:>9,} events: active nodes {counts['nodes']:,} (events {counts['events']:,}), "
+                f"query p95 {res.checkpoints[-1].query_ms['p95']} ms, RSS {_rss_mb():.0f} MB"
+            )
         bar.close()
         mem.close()
-        base.close()
-    res.rates = {"ingest_events_per_s": round(n_events / max(timing["ingest"], 1e-9)),
-                 "graph_update_events_per_s": round(n_events / max(timing["update"], 1e-9)),
-                 "compression_events_per_s": round(compressed / max(timing["compress"], 1e-9)),
-                 "compress_seconds": round(timing["compress"], 1),
-                 "longest_compress_write_s": round(held["compress"], 3),
-                 "longest_ingest_batch_write_s": round(held["ingest_batch"], 3)}
+        if base is not None:
+            base.close()
+    res.rates = {
+        "ingest_events_per_s": round(n_events / max(timing["ingest"], 1e-9)),
+        "graph_update_events_per_s": round(n_events / max(timing["update"], 1e-9)),
+        "compression_events_per_s": round(compressed / max(timing["compress"], 1e-9)),
+        "compress_seconds": round(timing["compress"], 1),
+        "longest_compress_write_s": round(held["compress"], 3),
+        "longest_ingest_batch_write_s": round(held["ingest_batch"], 3),
+    }
     res.peak_rss_mb = round(_rss_mb(), 1)
     res.seconds = round(time.perf_counter() - t_all, 1)
     return res
@@ -240,27 +266,32 @@ def run_compression_bench(n_events: int = 100_000, checkpoints: tuple[int, ...] 
 
 def format_result(r: CompressionBench) -> str:
     base = r.checkpoints[0]
-    lines = [f"compression benchmark: {r.events:,} synthetic events ({r.dim}-d vectors), compression every "
-             f"{r.every:,} events ({r.runs} runs), {r.keep_events:,} newest raw events kept active; 'first p95' is the "
-             "first checkpoint's store timed again, interleaved with the current one",
-             "",
-             f"{'events':>10} {'active nodes':>13} {'(x first)':>10} {'active events':>14} {'archived':>10} "
-             f"{'query p50':>10} {'p95':>8} {'first p95':>10} {'(ratio)':>8} {'core p50':>9} {'peak RSS':>9}"]
+    lines = [
+        f"compression benchmark: {r.events:,} synthetic events ({r.dim}-d vectors), compression every "
+        f"{r.every:,} events ({r.runs} runs), {r.keep_events:,} newest raw events kept active; 'first p95' is the "
+        "first checkpoint's store timed again, interleaved with the current one",
+        "",
+        f"{'events':>10} {'active nodes':>13} {'(x first)':>10} {'active events':>14} {'archived':>10} "
+        f"{'query p50':>10} {'p95':>8} {'first p95':>10} {'(ratio)':>8} {'core p50':>9} {'peak RSS':>9}",
+    ]
     for c in r.checkpoints:
         lines.append(
             f"{c.events:>10,} {c.active['nodes']:>13,} {c.active['nodes'] / base.active['nodes']:>10.2f} "
             f"{c.active['events']:>14,} {c.archived_events:>10,} {c.query_ms['p50']:>8.1f}ms "
             f"{c.query_ms['p95']:>6.1f}ms {c.baseline_query_ms['p95']:>8.1f}ms "
             f"{c.query_ms['p95'] / c.baseline_query_ms['p95']:>8.2f} {c.core_query_ms['p50']:>7.1f}ms "
-            f"{c.rss_mb:>7.0f}MB")
-    lines += ["",
-              f"ingest (core write path, vectors supplied): {r.rates['ingest_events_per_s']:,} events/s",
-              f"graph update (episodes, arcs, edges):       {r.rates['graph_update_events_per_s']:,} events/s",
-              f"compression:                                {r.rates['compression_events_per_s']:,} events/s "
-              f"({r.rates['compress_seconds']} s in all)",
-              f"longest write transaction: compression {r.rates['longest_compress_write_s']:.2f} s; "
-              f"one ingest batch of {r.batch:,} events {r.rates['longest_ingest_batch_write_s']:.2f} s (same run)",
-              f"peak RSS {r.peak_rss_mb:,.0f} MB; whole run {r.seconds:,.0f} s"]
+            f"{c.rss_mb:>7.0f}MB"
+        )
+    lines += [
+        "",
+        f"ingest (core write path, vectors supplied): {r.rates['ingest_events_per_s']:,} events/s",
+        f"graph update (episodes, arcs, edges):       {r.rates['graph_update_events_per_s']:,} events/s",
+        f"compression:                                {r.rates['compression_events_per_s']:,} events/s "
+        f"({r.rates['compress_seconds']} s in all)",
+        f"longest write transaction: compression {r.rates['longest_compress_write_s']:.2f} s; "
+        f"one ingest batch of {r.batch:,} events {r.rates['longest_ingest_batch_write_s']:.2f} s (same run)",
+        f"peak RSS {r.peak_rss_mb:,.0f} MB; whole run {r.seconds:,.0f} s",
+    ]
     return "\n".join(lines)
 
 

@@ -41,9 +41,15 @@ class LocomoResult:
     ingest_seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"ks": self.ks, "recall": self.recall, "counts": self.counts, "latency_ms": self.latency_ms,
-                "skipped_questions": self.skipped_questions, "turns": self.turns,
-                "ingest_seconds": round(self.ingest_seconds, 2)}
+        return {
+            "ks": self.ks,
+            "recall": self.recall,
+            "counts": self.counts,
+            "latency_ms": self.latency_ms,
+            "skipped_questions": self.skipped_questions,
+            "turns": self.turns,
+            "ingest_seconds": round(self.ingest_seconds, 2),
+        }
 
 
 def dia_ids_of(hit) -> list[str]:
@@ -54,8 +60,9 @@ def dia_ids_of(hit) -> list[str]:
     return [prov["dia_id"]] if "dia_id" in prov else []
 
 
-def run_locomo(path: str | Path, ks: list[int], presets: list[str], *, progress: bool = True,
-               workdir: str | None = None) -> LocomoResult:
+def run_locomo(
+    path: str | Path, ks: list[int], presets: list[str], *, progress: bool = True, workdir: str | None = None
+) -> LocomoResult:
     from tqdm import tqdm
 
     from agentmem.encoders.embedders import SentenceTransformerEmbedder
@@ -116,14 +123,16 @@ def _ask(mem, q, preset: str):
     if preset.startswith(GRAPH_PREFIX):
         from graph.search import search
 
-        return search(mem, replace(q, preset=preset[len(GRAPH_PREFIX):]))
+        return search(mem, replace(q, preset=preset[len(GRAPH_PREFIX) :]))
     return mem.query(replace(q, preset=preset))
 
 
 def format_table(res: LocomoResult) -> str:
     cats = ["overall"] + [CATEGORY_NAMES[c] for c in sorted(CATEGORY_NAMES) if CATEGORY_NAMES[c] in res.counts]
-    lines = [f"LoCoMo evidence recall@k ({res.counts.get('overall', 0)} questions, {res.turns} turns; "
-             f"{res.skipped_questions} without resolvable evidence skipped)"]
+    lines = [
+        f"LoCoMo evidence recall@k ({res.counts.get('overall', 0)} questions, {res.turns} turns; "
+        f"{res.skipped_questions} without resolvable evidence skipped)"
+    ]
     for k in res.ks:
         lines.append("")
         lines.append(f"recall@{k:<3} " + "".join(f"{c[:12]:>13}" for c in cats))

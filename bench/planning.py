@@ -30,9 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-WORDS = ("storm lamp harbor boat keeper tower cliff sea wave rope anchor lantern gull sail net fish rain wind night "
-         "dawn fire door stair window bell ship wreck rock shore sand map key letter coat hat knife bread tea cup "
-         "watch bridge alley market stall river forest hut village path snow").split()
+WORDS = (
+    "storm lamp harbor boat keeper tower cliff sea wave rope anchor lantern gull sail net fish rain wind night "
+    "dawn fire door stair window bell ship wreck rock shore sand map key letter coat hat knife bread tea cup "
+    "watch bridge alley market stall river forest hut village path snow"
+).split()
 VERBS = "finds loses carries opens closes watches follows meets greets paints repairs hides shows gives".split()
 
 
@@ -68,8 +70,11 @@ class PlanningResult:
 
 def _pct(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
-    return {"p50": round(statistics.median(xs), 2), "p95": round(xs[int(0.95 * (len(xs) - 1))], 2),
-            "mean": round(statistics.fmean(xs), 2)}
+    return {
+        "p50": round(statistics.median(xs), 2),
+        "p95": round(xs[int(0.95 * (len(xs) - 1))], 2),
+        "mean": round(statistics.fmean(xs), 2),
+    }
 
 
 def synthetic_events(stories, n: int, rng: np.random.Generator) -> list[dict]:
@@ -81,20 +86,27 @@ def synthetic_events(stories, n: int, rng: np.random.Generator) -> list[dict]:
     out = []
     for i in range(n):
         w = rng.choice(WORDS, 3)
-        d = {"id": f"syn{i}", "t_start": float(ts[i]), "t_end": float(ts[i] + 2),
-             "text": f"The {w[0]} {rng.choice(VERBS)} the {w[1]} near the {w[2]}",
-             "participants": [chars[j] for j in rng.choice(len(chars), int(rng.integers(1, 3)), replace=False)]}
+        d = {
+            "id": f"syn{i}",
+            "t_start": float(ts[i]),
+            "t_end": float(ts[i] + 2),
+            "text": f"The {w[0]} {rng.choice(VERBS)} the {w[1]} near the {w[2]}",
+            "participants": [chars[j] for j in rng.choice(len(chars), int(rng.integers(1, 3)), replace=False)],
+        }
         if rng.random() < 0.3:
             d["location"] = locs[int(rng.integers(len(locs)))]
-            d["camera"] = {"pose": [float(v) for v in rng.uniform(-20, 20, 3)] + [float(rng.uniform(-180, 180)), 0.0],
-                           "fov": 60}
+            d["camera"] = {
+                "pose": [float(v) for v in rng.uniform(-20, 20, 3)] + [float(rng.uniform(-180, 180)), 0.0],
+                "fov": 60,
+            }
             d["provenance"] = {"shot": f"x{i}", "frame_index": 3, "role": "middle"}
         out.append(d)
     return out
 
 
-def _plan_stories(mem, stories, workdir: Path, repeats: int,
-                  text: TimedEmbedder | None) -> tuple[list[float], list[float]]:
+def _plan_stories(
+    mem, stories, workdir: Path, repeats: int, text: TimedEmbedder | None
+) -> tuple[list[float], list[float]]:
     """Per planner call: total milliseconds, and the part spent embedding the query text."""
     from agentmem.story.director import Director, RenderOptions
     from generators import StoryboardGenerator
@@ -103,8 +115,14 @@ def _plan_stories(mem, stories, workdir: Path, repeats: int,
     embed: list[float] = []
     gen = StoryboardGenerator(width=32, height=32, num_frames=4, caption=False)
     for story in stories:
-        d = Director(mem, gen, str(workdir / "frames"), render=RenderOptions(32, 32, 4, 8), seed=story.seed,
-                     t_origin=story.t_origin)
+        d = Director(
+            mem,
+            gen,
+            str(workdir / "frames"),
+            render=RenderOptions(32, 32, 4, 8),
+            seed=story.seed,
+            t_origin=story.t_origin,
+        )
         d.declare(story.entities)
         planner = d.planner
 
@@ -124,9 +142,16 @@ def _plan_stories(mem, stories, workdir: Path, repeats: int,
     return times, embed
 
 
-def run_planning(n_events: int = 100_000, repeats: int = 3, seed: int = 0, progress: bool = True,
-                 workdir: str | None = None, threads: int = 1, only: list[str] | None = None,
-                 text_model: str | None = "minilm") -> PlanningResult:
+def run_planning(
+    n_events: int = 100_000,
+    repeats: int = 3,
+    seed: int = 0,
+    progress: bool = True,
+    workdir: str | None = None,
+    threads: int = 1,
+    only: list[str] | None = None,
+    text_model: str | None = "minilm",
+) -> PlanningResult:
     from tqdm import tqdm
 
     from agentmem.encoders.embedders import SentenceTransformerEmbedder
@@ -168,20 +193,26 @@ def run_planning(n_events: int = 100_000, repeats: int = 3, seed: int = 0, progr
             # The stories' entities were inserted bare above; declare() below adds their names and attributes.
             large, large_embed = _plan_stories(mem, stories, root / "large-out", repeats, text)
     res.samples = len(large)
-    res.ms = {"large": _pct(large), "empty": _pct(empty), "large_embed": _pct(large_embed),
-              "empty_embed": _pct(empty_embed)}
+    res.ms = {
+        "large": _pct(large),
+        "empty": _pct(empty),
+        "large_embed": _pct(large_embed),
+        "empty_embed": _pct(empty_embed),
+    }
     return res
 
 
 def format_result(r: PlanningResult) -> str:
     lg, em = r.ms["large"], r.ms["empty"]
-    return "\n".join([
-        f"planning: {r.shots} shots of the bundled stories x {r.samples // max(r.shots, 1)} repeats",
-        f"memory with {r.events:,} events: p50 {lg['p50']} ms/shot  p95 {lg['p95']} ms/shot  "
-        f"(ingest {r.ingest_seconds}s)",
-        f"baseline, empty memory:        p50 {em['p50']} ms/shot  p95 {em['p95']} ms/shot",
-        f"  the action's MiniLM embedding, on the memory's worker thread while the planner reads: "
-        f"p50 {r.ms['large_embed']['p50']} ms (large), {r.ms['empty_embed']['p50']} ms (empty)",
-        f"ratio (p50 large / p50 empty): {r.ratio_p50:.2f}x;  target <= 50 ms/shot: "
-        + ("met" if lg["p95"] <= 50 else "MISSED (p95)" if lg["p50"] <= 50 else "MISSED"),
-    ])
+    return "\n".join(
+        [
+            f"planning: {r.shots} shots of the bundled stories x {r.samples // max(r.shots, 1)} repeats",
+            f"memory with {r.events:,} events: p50 {lg['p50']} ms/shot  p95 {lg['p95']} ms/shot  "
+            f"(ingest {r.ingest_seconds}s)",
+            f"baseline, empty memory:        p50 {em['p50']} ms/shot  p95 {em['p95']} ms/shot",
+            f"  the action's MiniLM embedding, on the memory's worker thread while the planner reads: "
+            f"p50 {r.ms['large_embed']['p50']} ms (large), {r.ms['empty_embed']['p50']} ms (empty)",
+            f"ratio (p50 large / p50 empty): {r.ratio_p50:.2f}x;  target <= 50 ms/shot: "
+            + ("met" if lg["p95"] <= 50 else "MISSED (p95)" if lg["p50"] <= 50 else "MISSED"),
+        ]
+    )

@@ -137,13 +137,9 @@ def entity_ip_embeds(
             )
         elif e.embedding is not None:
             want = "hidden states (IP-Adapter Plus)" if layout.hidden_states else f"size {layout.embed_dim}"
-            notes.append(
-                f"entity {e.id!r}: embedding of size {len(e.embedding)} skipped, the IP-Adapter wants {want}"
-            )
+            notes.append(f"entity {e.id!r}: embedding of size {len(e.embedding)} skipped, the IP-Adapter wants {want}")
         elif e.reference_images:
-            notes.append(
-                f"entity {e.id!r}: reference images missing on disk or no image encoder; not conditioned"
-            )
+            notes.append(f"entity {e.id!r}: reference images missing on disk or no image encoder; not conditioned")
     return out, notes
 
 
@@ -286,9 +282,7 @@ class AnimateDiffGenerator(DiffusersGenerator):
             try:
                 pipe.load_ip_adapter(repo, subfolder=subfolder, weight_name=weight_name)
             except OSError as err:
-                raise WeightsNotFoundError(
-                    f"{repo}/{subfolder}/{weight_name}", str(err).splitlines()[0][:300]
-                ) from err
+                raise WeightsNotFoundError(f"{repo}/{subfolder}/{weight_name}", str(err).splitlines()[0][:300]) from err
         return pipe
 
     def build_call(self, plan: ShotPlan, width: int, height: int, num_frames: int, fps: int) -> CallSpec:
@@ -301,9 +295,7 @@ class AnimateDiffGenerator(DiffusersGenerator):
             encoder = self.image_encoder or getattr(self.pipe, "image_encoder", None)
             extractor = self.feature_extractor or getattr(self.pipe, "feature_extractor", None)
             encode = (
-                make_image_encoder(encoder, extractor, self.layout.hidden_states)
-                if encoder and extractor
-                else None
+                make_image_encoder(encoder, extractor, self.layout.hidden_states) if encoder and extractor else None
             )
             entities, notes = entity_ip_embeds(plan, encode, self.layout)
             if not entities:

@@ -91,9 +91,7 @@ def generator_class(name: str) -> type:
     """
     key = name.strip().lower()
     if key not in _REGISTRY:
-        raise GeneratorInputError(
-            f"Unknown generator name={name!r}; pass one of {', '.join(available_generators())}."
-        )
+        raise GeneratorInputError(f"Unknown generator name={name!r}; pass one of {', '.join(available_generators())}.")
     module_name, _, attr = _REGISTRY[key].partition(":")
     return getattr(importlib.import_module(module_name), attr)
 

@@ -147,6 +147,5 @@ class Clip:
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
             raise ValueError(
-                "Clip.frames must be uint8 of shape (T, H, W, 3), "
-                f"got {self.frames.dtype} {self.frames.shape}"
+                f"Clip.frames must be uint8 of shape (T, H, W, 3), got {self.frames.dtype} {self.frames.shape}"
             )

@@ -93,9 +93,7 @@ def _image_to_video_call(plan: ShotPlan, fallback_image: Image.Image | None, **c
     """Prompt, negative prompt and first frame, plus the pipeline-specific ``call`` arguments."""
     image, origin = first_frame(plan, (call["width"], call["height"]), fallback_image)
     kwargs = {"image": image, **_text(plan), **call}
-    return CallSpec(
-        kwargs, sources={"image": origin, "prompt": "plan.prompt"}, notes=_unused_refs(plan, origin)
-    )
+    return CallSpec(kwargs, sources={"image": origin, "prompt": "plan.prompt"}, notes=_unused_refs(plan, origin))
 
 
 def _unused_refs(plan: ShotPlan, origin: str) -> list[str]:
@@ -293,9 +291,7 @@ def build_wan_vace_kwargs(
         sources["video"] = f"continuity:{cont.path}"
     n_all = len({s.owner for s in entity_reference_sources(plan)}) + bool(location_reference_sources(plan))
     if n_all > len(refs):
-        notes.append(
-            f"{n_all - len(refs)} reference image(s) dropped: max_reference_images={max_reference_images}"
-        )
+        notes.append(f"{n_all - len(refs)} reference image(s) dropped: max_reference_images={max_reference_images}")
     return CallSpec(kwargs, sources=sources, notes=notes)
 
 
@@ -363,9 +359,7 @@ def build_svd_kwargs(
     conditioning frame rate. SVD takes no text, so the prompt is not used.
     """
     image, origin = first_frame(plan, (width, height), fallback_image)
-    bucket = motion_bucket_id(
-        plan.dynamic.motion, plan.dynamic.action or plan.prompt, plan.dynamic.camera.move
-    )
+    bucket = motion_bucket_id(plan.dynamic.motion, plan.dynamic.action or plan.prompt, plan.dynamic.camera.move)
     kwargs = {
         "image": image,
         "height": height,

@@ -83,11 +83,7 @@ def default_device() -> str:
 
 def _looks_local(model: str) -> bool:
     # Hub ids are exactly "org/name"; anything rooted or deeper is a directory.
-    return (
-        model.startswith(("/", "./", "../", "~", "\\"))
-        or model.count("/") > 1
-        or os.path.splitdrive(model)[0] != ""
-    )
+    return model.startswith(("/", "./", "../", "~", "\\")) or model.count("/") > 1 or os.path.splitdrive(model)[0] != ""
 
 
 def from_pretrained(cls: Any, model: str, **kwargs: Any) -> Any:
@@ -101,9 +97,10 @@ def from_pretrained(cls: Any, model: str, **kwargs: Any) -> Any:
         hub_errors = (HFValidationError,)
     except ImportError:  # older huggingface_hub: validation errors are plain ValueErrors below
         pass
+    missing: tuple[type[BaseException], ...] = (OSError, *hub_errors)
     try:
         return cls.from_pretrained(os.path.expanduser(model), **kwargs)
-    except (OSError, *hub_errors) as err:
+    except missing as err:
         raise WeightsNotFoundError(model, f"{type(err).__name__}: {str(err).splitlines()[0][:300]}") from err
     except ValueError as err:
         if "valid local path" in str(err) or "repo id" in str(err):
@@ -171,20 +168,15 @@ def check_video_inputs(
     if temporal and (num_frames - 1) % temporal:
         fixed = (num_frames - 1) // temporal * temporal + 1
         raise GeneratorInputError(
-            f"{backend}: num_frames must be {temporal}*k+1 (e.g. {fixed} or {fixed + temporal}), "
-            f"got {num_frames}."
+            f"{backend}: num_frames must be {temporal}*k+1 (e.g. {fixed} or {fixed + temporal}), got {num_frames}."
         )
     if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-        raise GeneratorInputError(
-            f"{backend}: num_inference_steps must be an int >= 1, got {num_inference_steps!r}."
-        )
+        raise GeneratorInputError(f"{backend}: num_inference_steps must be an int >= 1, got {num_inference_steps!r}.")
     if guidance_scale < 0:
         raise GeneratorInputError(f"{backend}: guidance_scale must be >= 0, got {guidance_scale!r}.")
 
 
-def first_frame(
-    plan: ShotPlan, size: tuple[int, int], fallback: Image.Image | None
-) -> tuple[Image.Image, str]:
+def first_frame(plan: ShotPlan, size: tuple[int, int], fallback: Image.Image | None) -> tuple[Image.Image, str]:
     """The image an image-to-video call starts from, resized to ``size``, and its origin.
 
     Uses :func:`generators.references.first_frame_source`; if the plan has no
@@ -281,6 +273,7 @@ class DiffusersGenerator:
         self.settings = {**self.defaults, **{k: v for k, v in overrides.items() if v is not None}}
         self.fallback_first_frame = fallback_first_frame
         self.call_kwargs = dict(call_kwargs or {})
+        self.device: str | None
         if pipe is None:
             self.device = device or default_device()
             pipe = self.load(self.model, dtype=resolve_dtype(dtype, self.device), **load_kwargs)

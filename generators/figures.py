@@ -161,9 +161,7 @@ def layout(entities: list[EntityConditioning], action: str, motion: Motion) -> d
     action_words = set(_WORD.findall(action.lower()))
     named = {e.id for e in entities if _is_named(e, action_words)}
     if not named:
-        named = {e.id for e in entities if e.kind.strip().lower() not in OBJECT_KINDS} or {
-            e.id for e in entities
-        }
+        named = {e.id for e in entities if e.kind.strip().lower() not in OBJECT_KINDS} or {e.id for e in entities}
     hint = direction_hint(action)
     out: dict[str, Placement] = {}
     for e, x in zip(order, xs, strict=True):

@@ -32,10 +32,7 @@ class VideoFile:
 
 def mp4_available() -> bool:
     """Whether ``imageio`` and ``imageio-ffmpeg`` are importable."""
-    return (
-        importlib.util.find_spec("imageio") is not None
-        and importlib.util.find_spec("imageio_ffmpeg") is not None
-    )
+    return importlib.util.find_spec("imageio") is not None and importlib.util.find_spec("imageio_ffmpeg") is not None
 
 
 def _parent(path: str) -> None:
@@ -100,9 +97,7 @@ def _write_frames(frames: np.ndarray, fps: int, path: str) -> VideoFile:
         raise GeneratorInputError(f"path must end in .gif or .mp4, got {path!r}.")
     if not mp4_available():
         gif = os.path.splitext(path)[0] + ".gif"
-        return VideoFile(
-            write_gif(frames, gif, fps), "gif", "imageio-ffmpeg is not installed; wrote a GIF instead"
-        )
+        return VideoFile(write_gif(frames, gif, fps), "gif", "imageio-ffmpeg is not installed; wrote a GIF instead")
     return VideoFile(write_mp4(frames, path, fps), "mp4")
 
 
@@ -195,9 +190,7 @@ def contact_sheet(
     if not clips:
         raise GeneratorInputError("clips is empty; pass at least one Clip.")
     if plans is not None and len(plans) != len(clips):
-        raise GeneratorInputError(
-            f"plans has {len(plans)} items but clips has {len(clips)}; pass one plan per clip."
-        )
+        raise GeneratorInputError(f"plans has {len(plans)} items but clips has {len(clips)}; pass one plan per clip.")
     if frames_per_row < 1:
         raise GeneratorInputError(f"frames_per_row must be >= 1, got {frames_per_row}.")
     rows_h = [max(1, round(thumb_width * c.frames.shape[1] / c.frames.shape[2])) for c in clips]

@@ -45,7 +45,7 @@ def existing(path: str | None) -> str | None:
 def continuity_source(plan: ShotPlan) -> ImageSource | None:
     """The frame this shot must continue from, if the plan gives one that exists."""
     ref = plan.dynamic.continue_from
-    if ref is not None and existing(ref.path):
+    if ref is not None and ref.path is not None and existing(ref.path):
         return ImageSource(ref.path, "continuity", ref.shot_id)
     return None
 
@@ -60,7 +60,7 @@ def reference_frame_sources(location: LocationConditioning | None) -> list[Image
     if location is None:
         return []
     return [ImageSource(f.path, "location_reference", location.id) for f in location.reference_frames
-            if existing(f.path)]  # fmt: skip
+            if f.path is not None and existing(f.path)]  # fmt: skip
 
 
 def entity_reference_sources(plan: ShotPlan) -> list[ImageSource]:

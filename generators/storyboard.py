@@ -178,9 +178,7 @@ class StoryboardGenerator:
                 continue  # missing or unreadable reference: fall back to the hash colour
         return None
 
-    def _world(
-        self, location: LocationConditioning | None, width: int, height: int
-    ) -> tuple[Image.Image, list]:
+    def _world(self, location: LocationConditioning | None, width: int, height: int) -> tuple[Image.Image, list]:
         ww, wh = round(width * WORLD_MARGIN), round(height * WORLD_MARGIN)
         ox, oy = (ww - width) / 2, (wh - height) / 2
         top, ground, _ = backdrop_colours(location)
@@ -227,9 +225,7 @@ class StoryboardGenerator:
             x = (k + float(rng.uniform(0.1, 0.9))) * ww / n
             s = float(rng.uniform(0.6, 1.0)) * height
             if style == "trees":
-                draw.rectangle(
-                    (x - 0.02 * s, horizon - 0.12 * s, x + 0.02 * s, horizon + 2), fill=(90, 60, 35)
-                )
+                draw.rectangle((x - 0.02 * s, horizon - 0.12 * s, x + 0.02 * s, horizon + 2), fill=(90, 60, 35))
                 draw.polygon(
                     [
                         (x - 0.1 * s, horizon - 0.1 * s),
@@ -245,9 +241,7 @@ class StoryboardGenerator:
                     draw.rectangle((x - w / 4, wy, x - w / 4 + 0.04 * s, wy + 0.04 * s), fill=light)
                     draw.rectangle((x + w / 4 - 0.04 * s, wy, x + w / 4, wy + 0.04 * s), fill=light)
             elif style == "mountains":
-                draw.polygon(
-                    [(x - 0.45 * s, horizon), (x + 0.45 * s, horizon), (x, horizon - 0.45 * s)], fill=dark
-                )
+                draw.polygon([(x - 0.45 * s, horizon), (x + 0.45 * s, horizon), (x, horizon - 0.45 * s)], fill=dark)
             else:  # water: wave crests on the lower half
                 y = horizon + (k + 0.5) * (wh - horizon) / n
                 draw.line([(x - 0.15 * s, y), (x, y - 0.02 * s), (x + 0.15 * s, y)], fill=light, width=2)
@@ -285,13 +279,9 @@ class StoryboardGenerator:
         for k, dx in enumerate((-0.45, -0.3, 0.3, 0.45)):
             s = swing if k % 2 else -swing
             draw.line([(x + dx * h, belly), (x + dx * h + s, feet)], fill=st.legs, width=lw)
-        draw.ellipse(
-            (x - 0.6 * h, top + 0.15 * h, x + 0.6 * h, belly + 0.1 * h), fill=st.body, outline=OUTLINE
-        )
+        draw.ellipse((x - 0.6 * h, top + 0.15 * h, x + 0.6 * h, belly + 0.1 * h), fill=st.body, outline=OUTLINE)
         hx = x + direction * 0.65 * h
-        draw.ellipse(
-            (hx - 0.22 * h, top - 0.1 * h, hx + 0.22 * h, top + 0.3 * h), fill=st.head, outline=OUTLINE
-        )
+        draw.ellipse((hx - 0.22 * h, top - 0.1 * h, hx + 0.22 * h, top + 0.3 * h), fill=st.head, outline=OUTLINE)
         tail = x - direction * 0.6 * h
         draw.line([(tail, top + 0.3 * h), (tail - direction * 0.25 * h, top)], fill=st.body, width=lw)
 
@@ -302,17 +292,13 @@ class StoryboardGenerator:
         lw = max(2, round(0.09 * h))
         hip = feet - 0.36 * h
         for side in (-1, 1):
-            draw.line(
-                [(x + side * 0.06 * h, hip), (x + side * (0.06 * h + swing), feet)], fill=st.legs, width=lw
-            )
+            draw.line([(x + side * 0.06 * h, hip), (x + side * (0.06 * h + swing), feet)], fill=st.legs, width=lw)
         top = feet - 0.78 * h
         draw.rounded_rectangle(
             (x - 0.16 * h, top, x + 0.16 * h, hip + 0.02 * h), radius=0.05 * h, fill=st.body, outline=OUTLINE
         )
         aw = max(2, round(0.06 * h))
-        draw.line(
-            [(x - 0.16 * h, top + 0.05 * h), (x - 0.24 * h - swing, top + 0.32 * h)], fill=st.body, width=aw
-        )
+        draw.line([(x - 0.16 * h, top + 0.05 * h), (x - 0.24 * h - swing, top + 0.32 * h)], fill=st.body, width=aw)
         if motion.kind == "wave":
             hand = (x + 0.3 * h, top - 0.15 * h + 0.08 * h * math.sin(phase))
         else:
@@ -324,9 +310,7 @@ class StoryboardGenerator:
         draw.pieslice((x - r, cy - r, x + r, cy + r), 180, 360, fill=st.head)
 
     @staticmethod
-    def _view(
-        canvas: Image.Image, cam: CameraPath, i: int, lead_x: float | None, width, height
-    ) -> np.ndarray:
+    def _view(canvas: Image.Image, cam: CameraPath, i: int, lead_x: float | None, width, height) -> np.ndarray:
         ww, wh = canvas.size
         zoom = float(max(cam.zoom[i], 1.0 / WORLD_MARGIN))
         vw, vh = width / zoom, height / zoom

@@ -13,6 +13,7 @@ fusion are the core's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,8 +23,11 @@ from agentmem.storage.context import centre_of
 from agentmem.storage.lexical import groups_bm25, tier_bm25
 from graph.persist import get_mark
 
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
 
-def allowed_rids(mem, q: Query) -> set[int] | None:
+
+def allowed_rids(mem: Memory, q: Query) -> set[int] | None:
     """Row ids the query's entity and time filters admit, or ``None`` without such filters."""
     cands = candidate_rids(mem, q)
     return None if cands is None else set(cands.tolist())
@@ -33,8 +37,9 @@ def admissible_mask(conn, rids: np.ndarray, q: Query) -> np.ndarray:
     """Mask of ``rids`` the query admits (active unless the archive is included; started by ``as_of``)."""
     if not len(rids):
         return np.zeros(0, bool)
-    ok = filters.admitted_in_range(conn, int(rids.min()), int(rids.max()), include_archive=q.include_archive,
-                                   as_of=q.as_of)
+    ok = filters.admitted_in_range(
+        conn, int(rids.min()), int(rids.max()), include_archive=q.include_archive, as_of=q.as_of
+    )
     return np.isin(rids, ok)
 
 
@@ -49,7 +54,7 @@ class ActiveTier:
     floor: int
     vector: np.ndarray | None = None
 
-    def rank(self, mem, q: Query, preset, cands: np.ndarray | None, query_vector, depth: int) -> Rankings:
+    def rank(self, mem: Memory, q: Query, preset, cands: np.ndarray | None, query_vector, depth: int) -> Rankings:
         conn = mem.store.conn
         allowed = None if cands is None else set(cands.tolist())
 
@@ -66,8 +71,9 @@ class ActiveTier:
         if terms and preset.w_windows > 0:
             rows = tier_bm25(conn, "window_fts", terms, self.floor * 4, 2 * tier)
             for radius in (1, 2):
-                lists[f"bm25_w{radius}"] = keep([(centre_of(r)[0], s) for r, s in rows
-                                                 if centre_of(r)[1] == radius])[:depth]
+                lists[f"bm25_w{radius}"] = keep([(centre_of(r)[0], s) for r, s in rows if centre_of(r)[1] == radius])[
+                    :depth
+                ]
         group_bm25 = []
         if match and preset.w_group > 0:
             group_bm25 = groups_bm25(conn, match, depth, floor=int(get_mark(conn, "active_group_floor")))
@@ -95,8 +101,9 @@ class ActiveTier:
         return np.asarray(started.result() if hasattr(started, "result") else started, np.float32).reshape(-1)
 
 
-def _dense_top(conn, rids: np.ndarray, sims: np.ndarray, allowed: set[int] | None, q: Query, depth: int
-               ) -> list[tuple[int, float]]:
+def _dense_top(
+    conn, rids: np.ndarray, sims: np.ndarray, allowed: set[int] | None, q: Query, depth: int
+) -> list[tuple[int, float]]:
     ok = np.ones(len(rids), bool) if allowed is None else np.isin(rids, np.fromiter(allowed, np.int64))
     if q.as_of is not None:
         ok &= admissible_mask(conn, rids, q)
@@ -129,7 +136,7 @@ class ActiveVectors:
     mat: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
-def active_vectors(mem, floor: int) -> tuple[np.ndarray, np.ndarray]:
+def active_vectors(mem: Memory, floor: int) -> tuple[np.ndarray, np.ndarray]:
     """(rids, vectors) of the active events, cached on the memory and extended as events arrive."""
     conn = mem.store.conn
     cache = mem.cache_of(ActiveVectors)

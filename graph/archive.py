@@ -31,12 +31,15 @@ class RestoreReport:
 
     def format(self) -> str:
         runs = ", ".join(map(str, self.runs)) or "-"
-        return (f"restored runs {runs}: {self.events} events, {self.nodes} nodes, {self.edges} edges, "
-                f"{self.facts_reopened} facts reopened, {self.merges_undone} merges undone, {self.vectors} vectors")
+        return (
+            f"restored runs {runs}: {self.events} events, {self.nodes} nodes, {self.edges} edges, "
+            f"{self.facts_reopened} facts reopened, {self.merges_undone} merges undone, {self.vectors} vectors"
+        )
 
 
-def restore(store, *, run: int | None = None, events: Sequence[str] = (), t0: float | None = None,
-            t1: float | None = None) -> RestoreReport:
+def restore(
+    store, *, run: int | None = None, events: Sequence[str] = (), t0: float | None = None, t1: float | None = None
+) -> RestoreReport:
     """Bring archived items back.
 
     With ``events`` or a time range, only those archived events return to the

@@ -31,6 +31,7 @@ import networkx as nx
 
 from agentmem.storage.entities import canonical_entity_rows, canonical_map, merge_states
 from agentmem.storage.relations import relations_after
+from agentmem.storage.sql import marks
 from graph import tables
 from graph.hierarchy import (
     ArcRule,
@@ -165,15 +166,17 @@ def rebuild(store, config: GraphConfig | None = None, progress: Callable[[int], 
     with store.transaction() as conn:
         n = tables.archived_count(conn)
         if n:
-            raise StoreError(f"the graph has {n} archived items from compression; run `agentmem restore` "
-                             "before rebuilding it")
+            raise StoreError(
+                f"the graph has {n} archived items from compression; run `agentmem restore` before rebuilding it"
+            )
         tables.clear_derived(conn)
     return update(store, config, progress)
 
 
 # -- the networkx view ---------------------------------------------------------------------------
-def load_graph(store, *, include_archive: bool = False, events: bool = True, t0: float | None = None,
-               t1: float | None = None) -> nx.MultiDiGraph:
+def load_graph(
+    store, *, include_archive: bool = False, events: bool = True, t0: float | None = None, t1: float | None = None
+) -> nx.MultiDiGraph:
     """The graph as a :class:`networkx.MultiDiGraph`, built from the store.
 
     Parameters
@@ -187,17 +190,30 @@ def load_graph(store, *, include_archive: bool = False, events: bool = True, t0:
     """
     conn = store.conn
     G = nx.MultiDiGraph()
-    G.graph.update(seq=int(get_mark(conn, "seq")), archive_version=int(get_mark(conn, "archive_version")),
-                   events_rid=int(get_mark(conn, "events_rid")), include_archive=include_archive, events=events,
-                   t0=t0, t1=t1, merges=_merge_state(conn))
+    G.graph.update(
+        seq=int(get_mark(conn, "seq")),
+        archive_version=int(get_mark(conn, "archive_version")),
+        events_rid=int(get_mark(conn, "events_rid")),
+        include_archive=include_archive,
+        events=events,
+        t0=t0,
+        t1=t1,
+        merges=_merge_state(conn),
+    )
     canon = canonical_map(conn)
     merged: dict[str, list[str]] = {}
     for raw, c in canon.items():
         if raw != c:
             merged.setdefault(c, []).append(raw)
     for eid, kind, name in canonical_entity_rows(conn, by_id=True):
-        G.add_node(node_id("entity", eid), type="entity", level=0, label=name, kind=kind,
-                   merged_ids=sorted(merged.get(eid, [])))
+        G.add_node(
+            node_id("entity", eid),
+            type="entity",
+            level=0,
+            label=name,
+            kind=kind,
+            merged_ids=sorted(merged.get(eid, [])),
+        )
     arch = "" if include_archive else " AND archived=0"
     for n in read_nodes(conn, f"1=1{arch}"):
         _add_graph_node(G, n)
@@ -214,9 +230,18 @@ def _merge_state(conn) -> str:
 
 
 def _add_graph_node(G: nx.MultiDiGraph, n) -> None:
-    G.add_node(n.id, type=n.type, level=n.level, label=n.label, t_start=n.t_start, t_end=n.t_end,
-               summary=n.summary, parent=n.parent, archived=n.archived, **{k: v for k, v in n.data.items()
-                                                                          if k in ("n", "participants", "location")})
+    G.add_node(
+        n.id,
+        type=n.type,
+        level=n.level,
+        label=n.label,
+        t_start=n.t_start,
+        t_end=n.t_end,
+        summary=n.summary,
+        parent=n.parent,
+        archived=n.archived,
+        **{k: v for k, v in n.data.items() if k in ("n", "participants", "location")},
+    )
     if n.parent is not None:
         G.add_edge(n.parent, n.id, key="summarizes", type="summarizes")
 
@@ -232,17 +257,27 @@ def _add_events(G: nx.MultiDiGraph, store, where: str, args: tuple, canon: dict[
         where += " AND e.t_start <= ?"
         args = (*args, float(G.graph["t1"]))
     evs = read_events(conn, where, args, order="e.t_start, e.rid")
-    episode = tables.episodes_of_rid_range(conn, min((e.rid for e in evs), default=0),
-                                           max((e.rid for e in evs), default=-1))
+    episode = tables.episodes_of_rid_range(
+        conn, min((e.rid for e in evs), default=0), max((e.rid for e in evs), default=-1)
+    )
     for e in evs:
         nid = node_id("event", e.id)
-        G.add_node(nid, type="event", level=0, label=e.text[:80], text=e.text, t_start=e.t_start, t_end=e.t_end,
-                   group=e.group, archived=e.archived, rid=e.rid)
+        G.add_node(
+            nid,
+            type="event",
+            level=0,
+            label=e.text[:80],
+            text=e.text,
+            t_start=e.t_start,
+            t_end=e.t_end,
+            group=e.group,
+            archived=e.archived,
+            rid=e.rid,
+        )
         for p in e.participants:
             G.add_edge(node_id("entity", canon.get(p, p)), nid, key="participates_in", type="participates_in")
         if e.location:
-            G.add_edge(nid, node_id("entity", canon.get(e.location, e.location)), key="located_at",
-                       type="located_at")
+            G.add_edge(nid, node_id("entity", canon.get(e.location, e.location)), key="located_at", type="located_at")
         ep = episode.get(e.rid)
         if ep is not None and ep in G:
             G.add_edge(ep, nid, key="summarizes", type="summarizes")
@@ -270,8 +305,20 @@ def _add_edge(G: nx.MultiDiGraph, e, canon: dict[str, str]) -> None:
     u, v = node(e.src), node(e.dst)
     if u not in G or v not in G:
         return
-    G.add_edge(u, v, key=f"{e.type}:{e.id}", type=e.type, predicate=e.predicate, t_from=e.t_from, t_to=e.t_to,
-               weight=e.weight, evidence=e.evidence, t_last=e.t_last, archived=e.archived, edge_id=e.id)
+    G.add_edge(
+        u,
+        v,
+        key=f"{e.type}:{e.id}",
+        type=e.type,
+        predicate=e.predicate,
+        t_from=e.t_from,
+        t_to=e.t_to,
+        weight=e.weight,
+        evidence=e.evidence,
+        t_last=e.t_last,
+        archived=e.archived,
+        edge_id=e.id,
+    )
 
 
 def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
@@ -283,8 +330,13 @@ def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
     conn = store.conn
     # 1. Rebuild when the view cannot be extended in place.
     if _needs_rebuild(G, conn):
-        return load_graph(store, include_archive=G.graph["include_archive"], events=G.graph["events"],
-                          t0=G.graph["t0"], t1=G.graph["t1"])
+        return load_graph(
+            store,
+            include_archive=G.graph["include_archive"],
+            events=G.graph["events"],
+            t0=G.graph["t0"],
+            t1=G.graph["t1"],
+        )
     seq, mark = G.graph["seq"], G.graph["events_rid"]
     canon = canonical_map(conn)
     arch = "" if G.graph["include_archive"] else " AND archived=0"
@@ -327,7 +379,7 @@ def _refresh_edges(G: nx.MultiDiGraph, conn, canon: dict[str, str], seq: int, ar
                 if d.get("predicate") == pred and d["type"] in ("relation", "member_of"):
                     G.remove_edge(u, v, k)
         srcs = members.get(u, [u])
-        for e in read_edges(conn, f"src IN ({','.join('?' * len(srcs))}) AND predicate=?{arch}", (*srcs, pred)):
+        for e in read_edges(conn, f"src IN ({marks(len(srcs))}) AND predicate=?{arch}", (*srcs, pred)):
             _add_edge(G, e, canon)
 
 
@@ -336,5 +388,4 @@ def _canon_node(x: str, canon: dict[str, str]) -> str:
     return node_id("entity", canon.get(key, key)) if kind == "entity" else x
 
 
-__all__ = ["GraphConfig", "UpdateReport", "episode_members", "load_graph", "rebuild", "refresh",
-           "update"]
+__all__ = ["GraphConfig", "UpdateReport", "episode_members", "load_graph", "rebuild", "refresh", "update"]

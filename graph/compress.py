@@ -54,7 +54,7 @@ from graph.journal import active_counts, move_floor
 from graph.persist import GraphEdge, GraphNode, bump_seq, get_mark, node_id, set_mark, write_edges
 from graph.persist import write_nodes as _write_nodes
 from graph.relations import INFERRED_PREDICATES, close_contradicted
-from graph.summaries import central_order, centroid
+from graph.summaries import central_order, centroid, stacked
 
 STEPS = ("facts", "decay", "merge", "cap", "events", "levels", "communities")
 # Steps that write in several short transactions of their own (the others run in one, short at any size).
@@ -117,9 +117,11 @@ class CompressionReport:
             f"  events rolled up:            {self.events_archived}",
             f"  episodes / arcs archived:    {self.episodes_archived} / {self.arcs_archived}",
             f"  communities:                 {'unchanged' if self.communities is None else self.communities}",
-            "  active before -> after:      " + ", ".join(
+            "  active before -> after:      "
+            + ", ".join(
                 f"{k} {self.active_before.get(k, 0)} -> {self.active_after.get(k, self.active_before.get(k, 0))}"
-                for k in self.active_before),
+                for k in self.active_before
+            ),
         ]
         return "\n".join(lines)
 
@@ -218,9 +220,25 @@ def _cap(store, run, now, policy: CompressionPolicy) -> int:
         out = [r for i, r in enumerate(rows) if i not in keep]
         moved += len(out)
         if run is not None:
-            journal.journal(conn, run, "entity_vector", [(r[0], {"entity_id": r[1], "modality": r[2], "source": r[4],
-                                                          "t": r[5], "vec": base64.b64encode(r[3]).decode()})
-                                                  for r in out], now)
+            journal.journal(
+                conn,
+                run,
+                "entity_vector",
+                [
+                    (
+                        r[0],
+                        {
+                            "entity_id": r[1],
+                            "modality": r[2],
+                            "source": r[4],
+                            "t": r[5],
+                            "vec": base64.b64encode(r[3]).decode(),
+                        },
+                    )
+                    for r in out
+                ],
+                now,
+            )
             journal.delete_entity_vectors(conn, [r[0] for r in out])
     return moved
 
@@ -254,9 +272,15 @@ def _levels(conn, run, now, policy: CompressionPolicy) -> tuple[int, int]:
     for level in journal.summary_levels(conn):
         kind = "episode" if level == 1 else "arc"
         keep = policy.keep_episodes if level == 1 else policy.keep_arcs
-        ids = [nid for nid in journal.old_nodes(conn, kind, level, keep)
-               if not (journal.episode_has_live_events(conn, nid, floor) if level == 1
-                       else journal.arc_has_live_children(conn, nid))]
+        ids = [
+            nid
+            for nid in journal.old_nodes(conn, kind, level, keep)
+            if not (
+                journal.episode_has_live_events(conn, nid, floor)
+                if level == 1
+                else journal.arc_has_live_children(conn, nid)
+            )
+        ]
         if run is not None and ids:
             journal.journal(conn, run, "node", [(i, {}) for i in ids], now)
             journal.set_nodes_archived(conn, ids)
@@ -271,8 +295,9 @@ def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int
     if not force and last >= 0 and seen - last < policy.communities_every:
         return None
     canon = canonical_map(conn)
-    groups = detect_communities(entity_graph(conn, canon), seed=policy.community_seed,
-                                resolution=policy.community_resolution)
+    groups = detect_communities(
+        entity_graph(conn, canon), seed=policy.community_seed, resolution=policy.community_resolution
+    )
     old = tables.active_communities(conn)
     if sorted(sorted(n.data.get("members", [])) for n in old) == sorted(groups):
         if run is not None:
@@ -285,8 +310,9 @@ def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int
         return _write_communities(store, run, now, old, groups, drafts, seen)
 
 
-def _write_communities(store, run, now, old: list[GraphNode], groups: list[list[str]], drafts: list[GraphNode],
-                       seen: int) -> int:
+def _write_communities(
+    store, run, now, old: list[GraphNode], groups: list[list[str]], drafts: list[GraphNode], seen: int
+) -> int:
     conn = store.conn
     old_edges = journal.active_member_edges(conn)
     journal.journal(conn, run, "node", [(n.id, {}) for n in old], now)
@@ -320,17 +346,32 @@ def _community_node(store, nid: str, members: list[str]) -> GraphNode:
     label = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     summary = f"{label}: {len(members)} entities, {len(evs)} recent shared events."
     vecs = [e.vec for e in evs]
-    if evs and all(v is not None for v in vecs):
-        best = central_order(np.stack(vecs))[:2]
+    X = stacked(vecs)
+    if evs and X is not None:
+        best = central_order(X)[:2]
         summary += " " + " ".join(evs[i].text[:200] for i in sorted(best))
-    return GraphNode(nid, "community", 0, label, min((e.t_start for e in evs), default=None),
-                     max((e.t_end for e in evs), default=None), summary, centroid(vecs) if evs else None,
-                     {"members": members, "names": names})
+    return GraphNode(
+        nid,
+        "community",
+        0,
+        label,
+        min((e.t_start for e in evs), default=None),
+        max((e.t_end for e in evs), default=None),
+        summary,
+        centroid(vecs) if evs else None,
+        {"members": members, "names": names},
+    )
 
 
 # -- the run ---------------------------------------------------------------------------------
-def compress(store, policy: CompressionPolicy | None = None, *, dry_run: bool = False,
-             config: GraphConfig | None = None, communities: bool | None = None) -> CompressionReport:
+def compress(
+    store,
+    policy: CompressionPolicy | None = None,
+    *,
+    dry_run: bool = False,
+    config: GraphConfig | None = None,
+    communities: bool | None = None,
+) -> CompressionReport:
     """Run one compression (see the module docstring for the steps) and report what changed.
 
     With ``dry_run`` the same steps run inside one transaction that is rolled
@@ -388,8 +429,9 @@ def compress(store, policy: CompressionPolicy | None = None, *, dry_run: bool = 
     return rep
 
 
-def _dry_run(store, policy: CompressionPolicy, config: GraphConfig | None,
-             communities: bool | None) -> CompressionReport:
+def _dry_run(
+    store, policy: CompressionPolicy, config: GraphConfig | None, communities: bool | None
+) -> CompressionReport:
     """Run on a snapshot copy in a temporary folder: the plan is exactly what a run would do, and the memory
     itself is neither written nor locked (a reader's snapshot never blocks WAL writers)."""
     from agentmem.storage.store import DB_NAME, Store
@@ -409,8 +451,16 @@ def _dry_run(store, policy: CompressionPolicy, config: GraphConfig | None,
     return rep
 
 
-def _step(name: str, store, run: int, now: float, policy: CompressionPolicy, functional: frozenset[str],
-          communities: bool | None, rep: CompressionReport) -> None:
+def _step(
+    name: str,
+    store,
+    run: int,
+    now: float,
+    policy: CompressionPolicy,
+    functional: frozenset[str],
+    communities: bool | None,
+    rep: CompressionReport,
+) -> None:
     conn = store.conn
     if name == "facts":
         rep.facts_closed, rep.facts_reinforced = _facts(conn, run, now, functional)
@@ -426,4 +476,3 @@ def _step(name: str, store, run: int, now: float, policy: CompressionPolicy, fun
         rep.episodes_archived, rep.arcs_archived = _levels(conn, run, now, policy)
     elif name == "communities" and communities is not False:
         rep.communities = _communities(store, run, now, policy, force=bool(communities))
-

@@ -34,8 +34,9 @@ class Neighbor:
         return asdict(self)
 
 
-def neighbors(mem, entity: str, *, as_of: float | None = None, predicate: str | None = None,
-              include_archive: bool = False) -> list[Neighbor]:
+def neighbors(
+    mem, entity: str, *, as_of: float | None = None, predicate: str | None = None, include_archive: bool = False
+) -> list[Neighbor]:
     """Entities linked to ``entity`` by relation edges, strongest first.
 
     ``as_of`` keeps facts valid at that time (inferred edges: seen by then), and only the evidence from then or
@@ -89,8 +90,19 @@ def neighbors(mem, entity: str, *, as_of: float | None = None, predicate: str | 
             # As of means as of: evidence from later is not shown, and not counted.
             evidence = [x for x in e.evidence if times.get(x, e.t_from) <= as_of]
             weight = max(e.weight - (len(e.evidence) - len(evidence)), float(len(evidence)))
-        out.append(Neighbor(other, store.entity_name(other), e.predicate, "out" if outgoing else "in", weight,
-                            e.t_from, e.t_to, evidence, e.archived))
+        out.append(
+            Neighbor(
+                other,
+                store.entity_name(other),
+                e.predicate,
+                "out" if outgoing else "in",
+                weight,
+                e.t_from,
+                e.t_to,
+                evidence,
+                e.archived,
+            )
+        )
     out.sort(key=lambda n: (-n.weight, n.predicate, n.entity, n.t_from))
     return out
 
@@ -129,8 +141,10 @@ def path(mem, a: str, b: str) -> list[PathStep]:
         nodes = nx.shortest_path(G, sa, sb, weight="cost")
     except (nx.NodeNotFound, nx.NetworkXNoPath):
         raise NotFoundError(f"no path between {sa!r} and {sb!r} in the relation graph") from None
-    return [PathStep(u, v, G.edges[u, v]["predicate"], G.edges[u, v]["weight"], list(G.edges[u, v]["evidence"]))
-            for u, v in zip(nodes, nodes[1:], strict=False)]
+    return [
+        PathStep(u, v, G.edges[u, v]["predicate"], G.edges[u, v]["weight"], list(G.edges[u, v]["evidence"]))
+        for u, v in zip(nodes, nodes[1:], strict=False)
+    ]
 
 
 @dataclass
@@ -158,16 +172,25 @@ class Timeline:
         return asdict(self)
 
 
-def timeline(mem, entity: str, *, t0: float | None = None, t1: float | None = None,
-             include_archive: bool = False, limit: int = 5000) -> Timeline:
+def timeline(
+    mem,
+    entity: str,
+    *,
+    t0: float | None = None,
+    t1: float | None = None,
+    include_archive: bool = False,
+    limit: int = 5000,
+) -> Timeline:
     """Events of ``entity`` (and its merged ids) in story order, with its facts and attribute intervals."""
     store = mem.store
     eid = mem.resolve_entity(entity)
     ids = store.member_ids(eid)
     rows = tables.timeline_rows(store.conn, ids, t0=t0, t1=t1, include_archive=include_archive, limit=limit)
     events = [TimelineEvent(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
-    facts = [{"subject": r.subject, "predicate": r.predicate, "object": r.object, "t_from": r.t_from, "t_to": r.t_to}
-             for r in store.relations(ids)]
+    facts = [
+        {"subject": r.subject, "predicate": r.predicate, "object": r.object, "t_from": r.t_from, "t_to": r.t_to}
+        for r in store.relations(ids)
+    ]
     attrs = [{"key": a.key, "value": a.value, "t_from": a.t_from, "t_to": a.t_to} for a in store.attributes(ids)]
     return Timeline(eid, store.entity_name(eid), events, facts, attrs)
 

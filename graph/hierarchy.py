@@ -43,7 +43,7 @@ import numpy as np
 
 from graph import tables
 from graph.persist import EventRecord, GraphNode, get_mark, read_events, read_nodes, set_mark, write_nodes
-from graph.summaries import Summarizer, central_order, centroid, cut, word_vectors
+from graph.summaries import Summarizer, central_order, centroid, cut, stacked, word_vectors
 from graph.tables import episode_members
 
 
@@ -70,9 +70,13 @@ class ArcRule:
     fanout: int = 8
 
 
-def segment(events: Sequence[EventRecord], rule: SegmentationRule = SegmentationRule(),
-            tail: Sequence[EventRecord] = (), tail_count: int = 0,
-            tail_location: str | None = None) -> list[tuple[int, str]]:
+def segment(
+    events: Sequence[EventRecord],
+    rule: SegmentationRule = SegmentationRule(),
+    tail: Sequence[EventRecord] = (),
+    tail_count: int = 0,
+    tail_location: str | None = None,
+) -> list[tuple[int, str]]:
     """Where new episodes start among ``events`` (in story order), with the reason.
 
     ``tail`` holds the last events of the episode still open before ``events``
@@ -105,8 +109,12 @@ def segment(events: Sequence[EventRecord], rule: SegmentationRule = Segmentation
             reason = "location"
         elif count >= rule.max_events:
             reason = "length"
-        elif count >= rule.min_events and e.participants and recent and not (
-                set(e.participants) & frozenset().union(*recent)):
+        elif (
+            count >= rule.min_events
+            and e.participants
+            and recent
+            and not (set(e.participants) & frozenset().union(*recent))
+        ):
             reason = "participants"
         elif count >= rule.min_events and e.vec is not None and window and wsum is not None:
             norm = float(np.sqrt(wsum @ wsum))
@@ -136,11 +144,11 @@ def segment(events: Sequence[EventRecord], rule: SegmentationRule = Segmentation
 
 
 # -- episodes --------------------------------------------------------------------------------
-def _episode_node(nid: str, members: list[EventRecord], summarizer: Summarizer, open_: bool,
-                  parent: str | None) -> GraphNode:
+def _episode_node(
+    nid: str, members: list[EventRecord], summarizer: Summarizer, open_: bool, parent: str | None
+) -> GraphNode:
     members.sort(key=lambda e: (e.t_start, e.rid))
-    has_vec = all(e.vec is not None for e in members)
-    X = np.stack([e.vec for e in members]) if has_vec else None
+    X = stacked([e.vec for e in members])
     texts = [e.text for e in members]
     counts: dict[str, int] = {}
     for e in members:
@@ -150,14 +158,33 @@ def _episode_node(nid: str, members: list[EventRecord], summarizer: Summarizer, 
     locs = [e.location for e in members if e.location]
     lead = texts[central_order(X if X is not None else word_vectors(texts))[0]]
     label = ", ".join(people[:3]) + (f" at {locs[-1]}" if locs else "")
-    data = {"n": len(members), "open": open_, "participants": people[:8], "location": locs[-1] if locs else None,
-            "group": members[-1].group, "lead": cut(lead, 240), "first": members[0].id, "last": members[-1].id}
-    return GraphNode(nid, "episode", 1, label or nid, members[0].t_start, max(e.t_end for e in members),
-                     summarizer.summarize(texts, X), centroid([e.vec for e in members]), data, parent)
+    data = {
+        "n": len(members),
+        "open": open_,
+        "participants": people[:8],
+        "location": locs[-1] if locs else None,
+        "group": members[-1].group,
+        "lead": cut(lead, 240),
+        "first": members[0].id,
+        "last": members[-1].id,
+    }
+    return GraphNode(
+        nid,
+        "episode",
+        1,
+        label or nid,
+        members[0].t_start,
+        max(e.t_end for e in members),
+        summarizer.summarize(texts, X),
+        centroid([e.vec for e in members]),
+        data,
+        parent,
+    )
 
 
-def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: SegmentationRule, seq: int
-                    ) -> tuple[list[str], list[str], dict[str, list[EventRecord]]]:
+def assign_episodes(
+    conn: sqlite3.Connection, events: list[EventRecord], rule: SegmentationRule, seq: int
+) -> tuple[list[str], list[str], dict[str, list[EventRecord]]]:
     """Put ``events`` (new, not yet in any episode) into episodes.
 
     Returns the touched and the closed episode ids, and the events of the episodes begun here.
@@ -168,10 +195,17 @@ def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: S
     count, open_start, tail_loc = 0, -np.inf, None
     if open_id is not None:
         node = read_nodes(conn, "id=?", (open_id,))[0]
-        count, open_start, tail_loc = node.data["n"], node.t_start, node.data.get("location")
+        count, tail_loc = node.data["n"], node.data.get("location")
+        open_start = -np.inf if node.t_start is None else node.t_start
         w = max(rule.participant_window, rule.shift_window)
-        tail = read_events(conn, "e.rid IN (SELECT rid FROM graph_event_episode WHERE episode=?)", (open_id,),
-                           order="e.t_start DESC, e.rid DESC", limit=w, provenance=False)[::-1]
+        tail = read_events(
+            conn,
+            "e.rid IN (SELECT rid FROM graph_event_episode WHERE episode=?)",
+            (open_id,),
+            order="e.t_start DESC, e.rid DESC",
+            limit=w,
+            provenance=False,
+        )[::-1]
     late = [e for e in events if e.t_start < open_start]
     fresh = [e for e in events if e.t_start >= open_start]
     rows: list[tuple[int, str]] = []
@@ -192,6 +226,8 @@ def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: S
             counter += 1
             cur = f"episode:{counter}"
             new_members[cur] = []
+        if cur is None:  # the first fresh event always starts or continues an episode
+            raise AssertionError("no open episode for a fresh event")
         if cur in new_members:
             new_members[cur].append(e)
         rows.append((e.rid, cur))
@@ -206,8 +242,13 @@ def assign_episodes(conn: sqlite3.Connection, events: list[EventRecord], rule: S
     return list(touched), closed, {ep: m for ep, m in new_members.items() if ep not in late_eps}
 
 
-def refresh_episodes(conn: sqlite3.Connection, episodes: Sequence[str], summarizer: Summarizer, seq: int,
-                     known: dict[str, list[EventRecord]] | None = None) -> int:
+def refresh_episodes(
+    conn: sqlite3.Connection,
+    episodes: Sequence[str],
+    summarizer: Summarizer,
+    seq: int,
+    known: dict[str, list[EventRecord]] | None = None,
+) -> int:
     """Recompute the summary, vector and span of each episode from its events.
 
     ``known`` holds the whole membership of episodes that began in this batch (no need to read it back).
@@ -228,23 +269,38 @@ def refresh_episodes(conn: sqlite3.Connection, episodes: Sequence[str], summariz
 
 
 # -- arcs ------------------------------------------------------------------------------------
-def arc_node(nid: str, level: int, children: list[GraphNode], summarizer: Summarizer,
-              old: GraphNode | None) -> GraphNode:
+def arc_node(
+    nid: str, level: int, children: list[GraphNode], summarizer: Summarizer, old: GraphNode | None
+) -> GraphNode:
     children.sort(key=lambda n: (n.t_start, n.id))
     weights = [float(c.data.get("n", 1)) for c in children]
     leads = [c.data.get("lead") or c.summary for c in children]
     vecs = [c.vec for c in children]
-    X = np.stack(vecs) if all(v is not None for v in vecs) else None
-    data = {"n": int(sum(weights)), "children": len(children), "lead": leads[central_order(
-        X if X is not None else word_vectors(leads))[0]]}
+    X = stacked(vecs)
+    data = {
+        "n": int(sum(weights)),
+        "children": len(children),
+        "lead": leads[central_order(X if X is not None else word_vectors(leads))[0]],
+    }
     label = f"{children[0].label} … {children[-1].label}" if len(children) > 1 else children[0].label
-    return GraphNode(nid, "arc", level, label[:120], children[0].t_start, max(c.t_end or 0 for c in children),
-                     summarizer.summarize(leads, X), centroid(vecs, weights), data,
-                     old.parent if old else None, old.archived if old else False)
+    return GraphNode(
+        nid,
+        "arc",
+        level,
+        label[:120],
+        children[0].t_start,
+        max(c.t_end or 0 for c in children),
+        summarizer.summarize(leads, X),
+        centroid(vecs, weights),
+        data,
+        old.parent if old else None,
+        old.archived if old else False,
+    )
 
 
-def assign_arcs(conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, summarizer: Summarizer,
-                seq: int) -> list[str]:
+def assign_arcs(
+    conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, summarizer: Summarizer, seq: int
+) -> list[str]:
     """Put closed episodes into arcs, then roll full levels up; returns the arcs written."""
     if not closed:
         return []
@@ -261,9 +317,16 @@ def assign_arcs(conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, 
         if ep.parent is not None:
             continue
         mean = centroid([k.vec for k in kids], [float(k.data.get("n", 1)) for k in kids]) if kids else None
-        if cur is None or len(kids) >= rule.max_episodes or (
-                len(kids) >= 2 and ep.vec is not None and mean is not None
-                and float(ep.vec @ mean) < rule.shift_threshold):
+        if (
+            cur is None
+            or len(kids) >= rule.max_episodes
+            or (
+                len(kids) >= 2
+                and ep.vec is not None
+                and mean is not None
+                and float(ep.vec @ mean) < rule.shift_threshold
+            )
+        ):
             counter += 1
             cur, kids = f"arc:{counter}", []
         ep.parent = cur

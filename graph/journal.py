@@ -17,14 +17,18 @@ from agentmem.storage.sql import chunks, marks
 from graph.persist import get_mark, set_mark
 
 
-def journal(conn: sqlite3.Connection, run: int, kind: str, items: Iterable[tuple[str, dict]], now: float) -> None:
-    conn.executemany("INSERT INTO graph_archive(run, kind, ref, payload, at) VALUES (?, ?, ?, ?, ?)",
-                     [(run, kind, str(ref), json.dumps(p, sort_keys=True), now) for ref, p in items])
+def journal(conn: sqlite3.Connection, run: int, kind: str, items: Iterable[tuple[str | int, dict]], now: float) -> None:
+    conn.executemany(
+        "INSERT INTO graph_archive(run, kind, ref, payload, at) VALUES (?, ?, ?, ?, ?)",
+        [(run, kind, str(ref), json.dumps(p, sort_keys=True), now) for ref, p in items],
+    )
 
 
 def start_run(conn: sqlite3.Connection, now: float, policy: dict) -> int:
-    return conn.execute("INSERT INTO graph_runs(started_at, policy) VALUES (?, ?)",
-                        (now, json.dumps(policy))).lastrowid
+    return (
+        conn.execute("INSERT INTO graph_runs(started_at, policy) VALUES (?, ?)", (now, json.dumps(policy))).lastrowid
+        or 0
+    )
 
 
 def step_done(conn: sqlite3.Connection, run: int, step: str) -> None:
@@ -40,8 +44,10 @@ def finish_run(conn: sqlite3.Connection, run: int, finished_at: float, report: d
 def active_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Active (non-archived) nodes by type, and active relation edges."""
     floor = int(get_mark(conn, "active_floor"))
-    out = {"events": conn.execute("SELECT COUNT(*) FROM events WHERE rid >= ? AND archived=0", (floor,)).fetchone()[0],
-           "entities": conn.execute("SELECT COUNT(*) FROM entities WHERE merged_into IS NULL").fetchone()[0]}
+    out = {
+        "events": conn.execute("SELECT COUNT(*) FROM events WHERE rid >= ? AND archived=0", (floor,)).fetchone()[0],
+        "entities": conn.execute("SELECT COUNT(*) FROM entities WHERE merged_into IS NULL").fetchone()[0],
+    }
     for kind, name in (("episode", "episodes"), ("arc", "arcs"), ("community", "communities")):
         out[name] = conn.execute("SELECT COUNT(*) FROM graph_nodes WHERE type=? AND archived=0", (kind,)).fetchone()[0]
     out["nodes"] = sum(out.values())
@@ -57,9 +63,13 @@ def close_facts(conn: sqlite3.Connection, ends: Sequence[tuple[int, float]]) -> 
 
 def reinforced_edges(conn: sqlite3.Connection, inferred: Sequence[str]) -> int:
     """Active relation edges of stated predicates (not ``inferred``) with weight above 1."""
-    return int(conn.execute(
-        f"SELECT COUNT(*) FROM graph_edges WHERE type='relation' AND archived=0 AND weight > 1 AND predicate NOT IN "
-        f"({marks(len(inferred))})", list(inferred)).fetchone()[0])
+    return int(
+        conn.execute(
+            "SELECT COUNT(*) FROM graph_edges WHERE type='relation' AND archived=0 AND weight > 1 "
+            f"AND predicate NOT IN ({marks(len(inferred))})",
+            list(inferred),
+        ).fetchone()[0]
+    )
 
 
 def latest_start(conn: sqlite3.Connection) -> float:
@@ -70,7 +80,9 @@ def weak_edges(conn: sqlite3.Connection, max_weight: float, predicates: Sequence
     """(id, weight, t_last) of active relation edges of ``predicates`` with weight at most ``max_weight``."""
     return conn.execute(
         f"SELECT id, weight, t_last FROM graph_edges WHERE type='relation' AND archived=0 AND weight <= ? "
-        f"AND predicate IN ({marks(len(predicates))})", (max_weight, *predicates)).fetchall()
+        f"AND predicate IN ({marks(len(predicates))})",
+        (max_weight, *predicates),
+    ).fetchall()
 
 
 def set_edges_archived(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
@@ -101,21 +113,26 @@ def share_an_event(conn: sqlite3.Connection, a: Sequence[str], b: Sequence[str])
     """Whether an entity of ``a`` and one of ``b`` take part in one event."""
     row = conn.execute(
         f"SELECT 1 FROM event_entities x JOIN event_entities y ON x.rid=y.rid WHERE x.entity_id IN "
-        f"({marks(len(a))}) AND y.entity_id IN ({marks(len(b))}) LIMIT 1", [*a, *b]).fetchone()
+        f"({marks(len(a))}) AND y.entity_id IN ({marks(len(b))}) LIMIT 1",
+        [*a, *b],
+    ).fetchone()
     return row is not None
 
 
 def vector_counts(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
     """(entity id, modality, count) of stored entity vectors."""
-    return conn.execute("SELECT entity_id, modality, COUNT(*) FROM entity_vectors GROUP BY entity_id, modality"
-                        ).fetchall()
+    return conn.execute(
+        "SELECT entity_id, modality, COUNT(*) FROM entity_vectors GROUP BY entity_id, modality"
+    ).fetchall()
 
 
 def entity_vector_rows(conn: sqlite3.Connection, modality: str, entity_ids: Sequence[str]) -> list[tuple]:
     """(id, entity_id, modality, vec, source, t) of the entities' vectors of ``modality``, in insertion order."""
     return conn.execute(
         f"SELECT id, entity_id, modality, vec, source, t FROM entity_vectors WHERE modality=? AND entity_id IN "
-        f"({marks(len(entity_ids))}) ORDER BY id", [modality, *entity_ids]).fetchall()
+        f"({marks(len(entity_ids))}) ORDER BY id",
+        [modality, *entity_ids],
+    ).fetchall()
 
 
 def delete_entity_vectors(conn: sqlite3.Connection, ids: Iterable[int]) -> None:
@@ -129,8 +146,9 @@ def entity_names(conn: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
 # -- events and levels --------------------------------------------------------------------
 def time_of_newest(conn: sqlite3.Connection, keep: int) -> float | None:
     """Start of the ``keep``-th newest event, or ``None`` when there are none."""
-    row = conn.execute("SELECT t_start FROM events ORDER BY t_start DESC LIMIT 1 OFFSET ?",
-                       (max(keep - 1, 0),)).fetchone()
+    row = conn.execute(
+        "SELECT t_start FROM events ORDER BY t_start DESC LIMIT 1 OFFSET ?", (max(keep - 1, 0),)
+    ).fetchone()
     return None if row is None else row[0]
 
 
@@ -141,9 +159,14 @@ def open_episode(conn: sqlite3.Connection) -> str:
 
 def rollable_events(conn: sqlite3.Connection, floor: int, cutoff: float, open_ep: str) -> list[int]:
     """Active events at or above ``floor`` in closed episodes that ended before ``cutoff``."""
-    return [r[0] for r in conn.execute(
-        "SELECT e.rid FROM events e JOIN graph_event_episode g ON g.rid=e.rid JOIN graph_nodes n ON n.id=g.episode "
-        "WHERE e.rid >= ? AND e.archived=0 AND n.t_end < ? AND n.id <> ?", (floor, cutoff, open_ep))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT e.rid FROM events e JOIN graph_event_episode g ON g.rid=e.rid JOIN graph_nodes n ON n.id=g.episode "
+            "WHERE e.rid >= ? AND e.archived=0 AND n.t_end < ? AND n.id <> ?",
+            (floor, cutoff, open_ep),
+        )
+    ]
 
 
 def set_events_archived(conn: sqlite3.Connection, rids: Iterable[int]) -> None:
@@ -151,20 +174,33 @@ def set_events_archived(conn: sqlite3.Connection, rids: Iterable[int]) -> None:
 
 
 def summary_levels(conn: sqlite3.Connection) -> list[int]:
-    return [r[0] for r in conn.execute("SELECT DISTINCT level FROM graph_nodes WHERE type IN ('episode', 'arc') "
-                                       "ORDER BY level")]
+    return [
+        r[0]
+        for r in conn.execute("SELECT DISTINCT level FROM graph_nodes WHERE type IN ('episode', 'arc') ORDER BY level")
+    ]
 
 
 def old_nodes(conn: sqlite3.Connection, kind: str, level: int, keep: int) -> list[str]:
     """Active nodes with a parent at ``level`` beyond the newest ``keep``."""
-    return [r[0] for r in conn.execute(
-        "SELECT n.id FROM graph_nodes n WHERE n.type=? AND n.level=? AND n.archived=0 AND n.parent IS NOT NULL "
-        "ORDER BY n.t_start DESC, n.id DESC LIMIT -1 OFFSET ?", (kind, level, keep))]
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT n.id FROM graph_nodes n WHERE n.type=? AND n.level=? AND n.archived=0 AND n.parent IS NOT NULL "
+            "ORDER BY n.t_start DESC, n.id DESC LIMIT -1 OFFSET ?",
+            (kind, level, keep),
+        )
+    ]
 
 
 def episode_has_live_events(conn: sqlite3.Connection, episode: str, floor: int) -> bool:
-    return conn.execute("SELECT 1 FROM graph_event_episode g JOIN events e ON e.rid=g.rid WHERE "
-                        "g.episode=? AND e.archived=0 AND e.rid >= ? LIMIT 1", (episode, floor)).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM graph_event_episode g JOIN events e ON e.rid=g.rid WHERE "
+            "g.episode=? AND e.archived=0 AND e.rid >= ? LIMIT 1",
+            (episode, floor),
+        ).fetchone()
+        is not None
+    )
 
 
 def arc_has_live_children(conn: sqlite3.Connection, arc: str) -> bool:
@@ -183,11 +219,14 @@ def member_edges_of_seq(conn: sqlite3.Connection, seq: int) -> list[int]:
 
 def shared_event_rids(conn: sqlite3.Connection, entity_ids: Sequence[str], floor: int, limit: int = 64) -> list[int]:
     """The newest events at or above ``floor`` in which at least two of ``entity_ids`` take part."""
-    return [r[0] for r in conn.execute(
-        f"SELECT rid FROM event_entities WHERE entity_id IN ({marks(len(entity_ids))}) AND rid >= ? GROUP BY rid "
-        f"HAVING COUNT(DISTINCT entity_id) >= 2 ORDER BY rid DESC LIMIT ?", [*entity_ids, floor, limit])]
-
-
+    return [
+        r[0]
+        for r in conn.execute(
+            f"SELECT rid FROM event_entities WHERE entity_id IN ({marks(len(entity_ids))}) AND rid >= ? GROUP BY rid "
+            f"HAVING COUNT(DISTINCT entity_id) >= 2 ORDER BY rid DESC LIMIT ?",
+            [*entity_ids, floor, limit],
+        )
+    ]
 
 
 # -- restore ------------------------------------------------------------------------------
@@ -201,25 +240,29 @@ def move_floor(conn, lower_to: int | None = None) -> None:
     floor = row[0] if row[0] is not None else top
     set_mark(conn, "active_floor", floor)
     # The context index's group documents are numbered in order of first appearance: the same kind of floor.
-    gfloor = conn.execute("SELECT MIN(g.id) FROM groups g WHERE g.name IN (SELECT DISTINCT grp FROM events "
-                          "WHERE rid >= ? AND archived=0 AND grp IS NOT NULL)", (floor,)).fetchone()[0]
+    gfloor = conn.execute(
+        "SELECT MIN(g.id) FROM groups g WHERE g.name IN (SELECT DISTINCT grp FROM events "
+        "WHERE rid >= ? AND archived=0 AND grp IS NOT NULL)",
+        (floor,),
+    ).fetchone()[0]
     set_mark(conn, "active_group_floor", gfloor or 0)
 
 
 def archived_overlapping(conn: sqlite3.Connection, lo: float, hi: float) -> list[int]:
     """Archived events overlapping [lo, hi]."""
-    return [r[0] for r in conn.execute("SELECT rid FROM events WHERE archived=1 AND t_start<=? AND t_end>=?",
-                                       (hi, lo))]
+    return [r[0] for r in conn.execute("SELECT rid FROM events WHERE archived=1 AND t_start<=? AND t_end>=?", (hi, lo))]
 
 
 def unarchive_events(conn: sqlite3.Connection, rids: Sequence[int]) -> int:
     """Return archived events to the active tier, forget their journal rows; the number that came back."""
     n = 0
     for chunk in chunks(list(rids)):
-        n += conn.execute(f"UPDATE events SET archived=0 WHERE archived=1 AND rid IN ({marks(len(chunk))})",
-                          chunk).rowcount
-        conn.execute(f"DELETE FROM graph_archive WHERE kind='event' AND ref IN ({marks(len(chunk))})",
-                     [str(r) for r in chunk])
+        n += conn.execute(
+            f"UPDATE events SET archived=0 WHERE archived=1 AND rid IN ({marks(len(chunk))})", chunk
+        ).rowcount
+        conn.execute(
+            f"DELETE FROM graph_archive WHERE kind='event' AND ref IN ({marks(len(chunk))})", [str(r) for r in chunk]
+        )
     if rids:
         move_floor(conn, lower_to=rids[0])
     set_mark(conn, "archive_version", get_mark(conn, "archive_version") + 1)
@@ -239,10 +282,12 @@ def undo_run(store, run: int) -> dict[str, int]:
     """Replay run ``run``'s journal backwards (inside the caller's transaction); returns what came back."""
     conn = store.conn
     rep = {"events": 0, "nodes": 0, "edges": 0, "facts_reopened": 0, "merges_undone": 0, "vectors": 0}
-    rows = conn.execute("SELECT kind, ref, payload FROM graph_archive WHERE run=? AND kind<>'event' ORDER BY id DESC",
-                        (run,)).fetchall()
-    lowest = conn.execute("SELECT MIN(CAST(ref AS INTEGER)) FROM graph_archive WHERE run=? AND kind='event'",
-                          (run,)).fetchone()[0]
+    rows = conn.execute(
+        "SELECT kind, ref, payload FROM graph_archive WHERE run=? AND kind<>'event' ORDER BY id DESC", (run,)
+    ).fetchall()
+    lowest = conn.execute(
+        "SELECT MIN(CAST(ref AS INTEGER)) FROM graph_archive WHERE run=? AND kind='event'", (run,)
+    ).fetchone()[0]
     for kind, ref, payload in rows:
         p = json.loads(payload)
         if kind == "node":
@@ -262,12 +307,17 @@ def undo_run(store, run: int) -> dict[str, int]:
             conn.execute("UPDATE entities SET updated_at=? WHERE id=?", (p["updated_at"], p["source"]))
             rep["merges_undone"] += 1
         elif kind == "entity_vector":
-            conn.execute("INSERT OR IGNORE INTO entity_vectors(id, entity_id, modality, vec, source, t) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", (int(ref), p["entity_id"], p["modality"],
-                                                       base64.b64decode(p["vec"]), p["source"], p["t"]))
+            conn.execute(
+                "INSERT OR IGNORE INTO entity_vectors(id, entity_id, modality, vec, source, t) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (int(ref), p["entity_id"], p["modality"], base64.b64decode(p["vec"]), p["source"], p["t"]),
+            )
             rep["vectors"] += 1
-    rep["events"] += conn.execute("UPDATE events SET archived=0 WHERE rid IN (SELECT CAST(ref AS INTEGER) FROM "
-                               "graph_archive WHERE run=? AND kind='event')", (run,)).rowcount
+    rep["events"] += conn.execute(
+        "UPDATE events SET archived=0 WHERE rid IN (SELECT CAST(ref AS INTEGER) FROM "
+        "graph_archive WHERE run=? AND kind='event')",
+        (run,),
+    ).rowcount
     conn.execute("DELETE FROM graph_archive WHERE run=?", (run,))
     conn.execute("UPDATE graph_runs SET restored_at=? WHERE id=?", (time.time(), run))
     if lowest is not None:
@@ -280,7 +330,16 @@ def run_history(conn: sqlite3.Connection) -> list[dict]:
     """Compression runs, newest first, with their reports."""
     out = []
     for rid, started, finished, steps, report, restored in conn.execute(
-            "SELECT id, started_at, finished_at, steps, report, restored_at FROM graph_runs ORDER BY id DESC"):
-        out.append({"run": rid, "started_at": started, "finished_at": finished, "steps": json.loads(steps),
-                    "restored_at": restored, "report": json.loads(report)})
+        "SELECT id, started_at, finished_at, steps, report, restored_at FROM graph_runs ORDER BY id DESC"
+    ):
+        out.append(
+            {
+                "run": rid,
+                "started_at": started,
+                "finished_at": finished,
+                "steps": json.loads(steps),
+                "restored_at": restored,
+                "report": json.loads(report),
+            }
+        )
     return out

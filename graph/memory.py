@@ -54,8 +54,14 @@ class GraphMemory:
         self.last_compression: CompressionReport | None = None
 
     @classmethod
-    def open(cls, directory: str | Path, *, config: GraphConfig | None = None,
-             policy: CompressionPolicy | None = None, **memory_kwargs: Any) -> GraphMemory:
+    def open(
+        cls,
+        directory: str | Path,
+        *,
+        config: GraphConfig | None = None,
+        policy: CompressionPolicy | None = None,
+        **memory_kwargs: Any,
+    ) -> GraphMemory:
         from agentmem.memory import Memory
 
         return cls(Memory(directory, **memory_kwargs), config=config, policy=policy)
@@ -70,8 +76,14 @@ class GraphMemory:
         self.close()
 
     # -- writes ---------------------------------------------------------------------------
-    def add_events(self, events: Iterable[Event | dict[str, Any]], *, embeddings: np.ndarray | None = None,
-                   batch_size: int = 2000, progress: Callable[[int], None] | None = None) -> list[str]:
+    def add_events(
+        self,
+        events: Iterable[Event | dict[str, Any]],
+        *,
+        embeddings: np.ndarray | None = None,
+        batch_size: int = 2000,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[str]:
         """Store events, update the graph, and compress when ``policy.every`` events have arrived since the last run."""
         ids = self.mem.add_events(events, embeddings=embeddings, batch_size=batch_size, progress=progress)
         self.update()
@@ -84,8 +96,15 @@ class GraphMemory:
         top = self.store.max_event_rid()
         return int(top - get_mark(self.store.conn, "compressed_rid"))
 
-    def add_fact(self, subject: str, predicate: str, object: str, t_from: float = 0.0, t_to: float | None = None,
-                 evidence: Sequence[str] = ()) -> FactResult:
+    def add_fact(
+        self,
+        subject: str,
+        predicate: str,
+        object: str,
+        t_from: float = 0.0,
+        t_to: float | None = None,
+        evidence: Sequence[str] = (),
+    ) -> FactResult:
         """State a fact (entities by id, name or alias); a contradicted functional fact is closed at ``t_from``."""
         from agentmem.errors import BadInputError
 
@@ -94,8 +113,9 @@ class GraphMemory:
         if missing:
             raise BadInputError(f"fact evidence names unknown events {missing}")
         t_to = None if t_to is None else float(t_to)
-        res = add_fact(self.store, Relation(s, predicate, o, float(t_from), t_to, list(evidence)),
-                       self.config.functional)
+        res = add_fact(
+            self.store, Relation(s, predicate, o, float(t_from), t_to, list(evidence)), self.config.functional
+        )
         self.update()
         return res
 

@@ -31,6 +31,7 @@ import networkx as nx
 import numpy as np
 
 from agentmem.storage.blobs import blob_to_vec, vec_to_blob
+from agentmem.storage.sql import rows_in
 
 NULL_PROV = "'{}'"
 _NODE_COLS = "id, type, level, label, t_start, t_end, summary, vec, data, parent, archived"
@@ -103,29 +104,55 @@ class EventRecord:
     archived: bool = False
 
 
-def read_events(conn: sqlite3.Connection, where: str, args: Sequence[Any] = (), *, order: str = "e.rid",
-                limit: int | None = None, provenance: bool = True) -> list[EventRecord]:
+def read_events(
+    conn: sqlite3.Connection,
+    where: str,
+    args: Sequence[Any] = (),
+    *,
+    order: str = "e.rid",
+    limit: int | None = None,
+    provenance: bool = True,
+) -> list[EventRecord]:
     """Events matching an SQL condition on ``events e``, with participants (stored ids, in id order)."""
-    sql = (f"SELECT e.rid, e.id, e.t_start, e.t_end, e.text, e.location, e.grp, e.vec, "
-           f"{'e.provenance' if provenance else NULL_PROV}, e.archived FROM events e WHERE {where} ORDER BY {order}")
+    sql = (
+        f"SELECT e.rid, e.id, e.t_start, e.t_end, e.text, e.location, e.grp, e.vec, "
+        f"{'e.provenance' if provenance else NULL_PROV}, e.archived FROM events e WHERE {where} ORDER BY {order}"
+    )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     rows = conn.execute(sql, list(args)).fetchall()
-    out = [EventRecord(rid=r[0], id=r[1], t_start=r[2], t_end=r[3], text=r[4], location=r[5], group=r[6],
-                       vec=blob_to_vec(r[7]), provenance=json.loads(r[8]) if provenance else {},
-                       archived=bool(r[9])) for r in rows]
+    out = [
+        EventRecord(
+            rid=r[0],
+            id=r[1],
+            t_start=r[2],
+            t_end=r[3],
+            text=r[4],
+            location=r[5],
+            group=r[6],
+            vec=blob_to_vec(r[7]),
+            provenance=json.loads(r[8]) if provenance else {},
+            archived=bool(r[9]),
+        )
+        for r in rows
+    ]
     by_rid = {e.rid: e for e in out}
     rids = sorted(by_rid)
     # Consecutive rids are the common case (a batch); a range scan of the rid index beats a long IN list.
+    part: Iterable[tuple]
     if rids and rids[-1] - rids[0] < 4 * len(rids):
-        part = conn.execute("SELECT rid, entity_id FROM event_entities WHERE role='participant' "
-                            "AND rid BETWEEN ? AND ? ORDER BY rid, entity_id", (rids[0], rids[-1]))
+        part = conn.execute(
+            "SELECT rid, entity_id FROM event_entities WHERE role='participant' "
+            "AND rid BETWEEN ? AND ? ORDER BY rid, entity_id",
+            (rids[0], rids[-1]),
+        )
     else:
-        part = []
-        for i in range(0, len(rids), 500):
-            chunk = rids[i : i + 500]
-            part += conn.execute(f"SELECT rid, entity_id FROM event_entities WHERE role='participant' AND rid IN "
-                                 f"({','.join('?' * len(chunk))}) ORDER BY rid, entity_id", chunk).fetchall()
+        part = rows_in(
+            conn,
+            "SELECT rid, entity_id FROM event_entities WHERE role='participant' AND rid IN ({in}) "
+            "ORDER BY rid, entity_id",
+            rids,
+        )
     for rid, ent in part:
         if rid in by_rid:
             by_rid[rid].participants.append(ent)
@@ -152,8 +179,20 @@ def bump_seq(conn: sqlite3.Connection) -> int:
 # -- nodes ----------------------------------------------------------------------------
 def write_nodes(conn: sqlite3.Connection, nodes: Iterable[GraphNode], seq: int) -> int:
     rows = [
-        (n.id, n.type, n.level, n.label, n.t_start, n.t_end, n.summary, vec_to_blob(n.vec),
-         json.dumps(n.data, sort_keys=True), n.parent, int(n.archived), seq)
+        (
+            n.id,
+            n.type,
+            n.level,
+            n.label,
+            n.t_start,
+            n.t_end,
+            n.summary,
+            vec_to_blob(n.vec),
+            json.dumps(n.data, sort_keys=True),
+            n.parent,
+            int(n.archived),
+            seq,
+        )
         for n in nodes
     ]
     conn.executemany(
@@ -167,8 +206,19 @@ def write_nodes(conn: sqlite3.Connection, nodes: Iterable[GraphNode], seq: int) 
 
 
 def _node(r: Sequence[Any]) -> GraphNode:
-    return GraphNode(id=r[0], type=r[1], level=r[2], label=r[3], t_start=r[4], t_end=r[5], summary=r[6],
-                     vec=blob_to_vec(r[7]), data=json.loads(r[8]), parent=r[9], archived=bool(r[10]))
+    return GraphNode(
+        id=r[0],
+        type=r[1],
+        level=r[2],
+        label=r[3],
+        t_start=r[4],
+        t_end=r[5],
+        summary=r[6],
+        vec=blob_to_vec(r[7]),
+        data=json.loads(r[8]),
+        parent=r[9],
+        archived=bool(r[10]),
+    )
 
 
 def read_nodes(conn: sqlite3.Connection, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphNode]:
@@ -187,8 +237,19 @@ def delete_edge(conn: sqlite3.Connection, edge_id: int) -> None:
 def write_edges(conn: sqlite3.Connection, edges: Iterable[GraphEdge], seq: int) -> int:
     """Insert edges, or update the row with the same key (src, type, predicate, dst, t_from)."""
     rows = [
-        (e.src, e.dst, e.type, e.predicate, e.t_from, e.t_to, e.weight, json.dumps(e.evidence), e.t_last,
-         int(e.archived), seq)
+        (
+            e.src,
+            e.dst,
+            e.type,
+            e.predicate,
+            e.t_from,
+            e.t_to,
+            e.weight,
+            json.dumps(e.evidence),
+            e.t_last,
+            int(e.archived),
+            seq,
+        )
         for e in edges
     ]
     conn.executemany(
@@ -202,8 +263,19 @@ def write_edges(conn: sqlite3.Connection, edges: Iterable[GraphEdge], seq: int) 
 
 
 def _edge(r: Sequence[Any]) -> GraphEdge:
-    return GraphEdge(id=r[0], src=r[1], dst=r[2], type=r[3], predicate=r[4], t_from=r[5], t_to=r[6], weight=r[7],
-                     evidence=json.loads(r[8]), t_last=r[9], archived=bool(r[10]))
+    return GraphEdge(
+        id=r[0],
+        src=r[1],
+        dst=r[2],
+        type=r[3],
+        predicate=r[4],
+        t_from=r[5],
+        t_to=r[6],
+        weight=r[7],
+        evidence=json.loads(r[8]),
+        t_last=r[9],
+        archived=bool(r[10]),
+    )
 
 
 def read_edges(conn: sqlite3.Connection, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphEdge]:

@@ -76,11 +76,15 @@ def plot_graph(G: nx.MultiDiGraph, out: str | Path, max_nodes: int = 150) -> Pat
     fig, ax = plt.subplots(figsize=(9, 7))
     if H.number_of_nodes():
         pos = nx.spring_layout(H, seed=0, weight="weight")
-        widths = [0.4 + 2.5 * d["weight"] / max(w for *_, w in H.edges(data="weight")) for *_, d in
-                  H.edges(data=True)] if H.number_of_edges() else []
+        widths = (
+            [0.4 + 2.5 * d["weight"] / max(w for *_, w in H.edges(data="weight")) for *_, d in H.edges(data=True)]
+            if H.number_of_edges()
+            else []
+        )
         nx.draw_networkx_edges(H, pos, ax=ax, width=widths, alpha=0.4)
-        nx.draw_networkx_nodes(H, pos, ax=ax, node_size=120, cmap="tab10", vmin=0, vmax=9,
-                               node_color=[colour.get(n, 9) for n in H.nodes])
+        nx.draw_networkx_nodes(
+            H, pos, ax=ax, node_size=120, cmap="tab10", vmin=0, vmax=9, node_color=[colour.get(n, 9) for n in H.nodes]
+        )
         nx.draw_networkx_labels(H, pos, ax=ax, labels={n: H.nodes[n]["label"][:18] for n in H.nodes}, font_size=7)
     ax.set_title(f"entity graph: {H.number_of_nodes()} entities, {H.number_of_edges()} linked pairs")
     ax.axis("off")

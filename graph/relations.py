@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 from agentmem.facts import PREDICATE_RULES, fact_ends, store_fact
 from agentmem.model import Relation
 from agentmem.storage.relations import facts_of, facts_with_predicates, subjects_of
+from agentmem.storage.sql import marks
 from graph.persist import EventRecord, GraphEdge, delete_edge, node_id, read_edges, write_edges
 
 FUNCTIONAL_PREDICATES: frozenset[str] = frozenset(p for p, r in PREDICATE_RULES.items() if r.one_object_per_subject)
@@ -108,20 +109,36 @@ def apply_statements(conn: sqlite3.Connection, statements: Iterable[Statement], 
     existing: dict[tuple[str, str, str], GraphEdge] = {}
     for i in range(0, len(srcs), 400):
         chunk = srcs[i : i + 400]
-        for e in read_edges(conn, f"type='relation' AND predicate IN ({','.join('?' * len(preds))}) AND src IN "
-                                  f"({','.join('?' * len(chunk))})", [*preds, *chunk]):
+        for e in read_edges(
+            conn,
+            f"type='relation' AND predicate IN ({marks(len(preds))}) AND src IN ({marks(len(chunk))})",
+            [*preds, *chunk],
+        ):
             existing[(e.src, e.predicate, e.dst)] = e
     out = []
-    for (s, p, o), (n, t0, t1, ev) in agg.items():
-        key = (node_id("entity", s), p, node_id("entity", o))
+    for (subj, p, o), (n, t0, t1, ev) in agg.items():
+        key = (node_id("entity", subj), p, node_id("entity", o))
         old = existing.get(key)
         if old is None:
-            out.append(GraphEdge(key[0], key[2], "relation", p, t_from=t0, weight=float(n), evidence=ev[-EVIDENCE_CAP:],
-                                 t_last=t1))
+            out.append(
+                GraphEdge(
+                    key[0], key[2], "relation", p, t_from=t0, weight=float(n), evidence=ev[-EVIDENCE_CAP:], t_last=t1
+                )
+            )
         else:
-            out.append(GraphEdge(key[0], key[2], "relation", p, t_from=old.t_from, t_to=old.t_to,
-                                 weight=old.weight + n, evidence=(old.evidence + ev)[-EVIDENCE_CAP:],
-                                 t_last=max(old.t_last, t1)))
+            out.append(
+                GraphEdge(
+                    key[0],
+                    key[2],
+                    "relation",
+                    p,
+                    t_from=old.t_from,
+                    t_to=old.t_to,
+                    weight=old.weight + n,
+                    evidence=(old.evidence + ev)[-EVIDENCE_CAP:],
+                    t_last=max(old.t_last, t1),
+                )
+            )
     return write_edges(conn, out, seq)
 
 
@@ -174,12 +191,20 @@ def fact_edges(facts: Sequence[Relation], functional: bool) -> list[GraphEdge]:
     if not facts:
         return []
     s, p = node_id("entity", facts[0].subject), facts[0].predicate
-    return [GraphEdge(s, node_id("entity", o), "relation", p, t_from=t0, t_to=t1, weight=float(len(ev)), evidence=ev,
-                      t_last=tl) for o, t0, t1, ev, tl in merged]
+    return [
+        GraphEdge(
+            s, node_id("entity", o), "relation", p, t_from=t0, t_to=t1, weight=float(len(ev)), evidence=ev, t_last=tl
+        )
+        for o, t0, t1, ev, tl in merged
+    ]
 
 
-def sync_fact_edges(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]], seq: int,
-                    functional: frozenset[str] = FUNCTIONAL_PREDICATES) -> int:
+def sync_fact_edges(
+    conn: sqlite3.Connection,
+    keys: Iterable[tuple[str, str]],
+    seq: int,
+    functional: frozenset[str] = FUNCTIONAL_PREDICATES,
+) -> int:
     """Re-derive the fact edges of each (subject, predicate) from the ``relations`` rows.
 
     The edges are a view of the facts, which are never deleted: an edge that a new fact merges into
@@ -194,7 +219,7 @@ def sync_fact_edges(conn: sqlite3.Connection, keys: Iterable[tuple[str, str]], s
         src = node_id("entity", subject)
         for old in read_edges(conn, "src=? AND type='relation' AND predicate=?", (src, predicate)):
             if old.key not in keep:
-                delete_edge(conn, old.id)
+                delete_edge(conn, old.id) if old.id is not None else None
         current = {e.key: e for e in read_edges(conn, "src=? AND type='relation' AND predicate=?", (src, predicate))}
         changed = [e for e in want if e.key not in current or _fact_changed(current[e.key], e)]
         for e in changed:
@@ -240,8 +265,9 @@ def _rules(functional: frozenset[str]) -> dict:
     return {p: r for p, r in PREDICATE_RULES.items() if p not in FUNCTIONAL_PREDICATES or p in functional}
 
 
-def close_contradicted(conn: sqlite3.Connection, functional: frozenset[str] = FUNCTIONAL_PREDICATES
-                       ) -> list[tuple[int, float | None, float]]:
+def close_contradicted(
+    conn: sqlite3.Connection, functional: frozenset[str] = FUNCTIONAL_PREDICATES
+) -> list[tuple[int, float | None, float]]:
     """(fact id, stored t_to, end it should have) for facts still open past a contradicting fact.
 
     Facts are closed on write (:func:`agentmem.facts.store_fact`); this finds those stored before that, for

@@ -39,12 +39,16 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
+
 from agentmem.model import Hit
 from agentmem.search.entities import alias_index
-from agentmem.search.query import check_inputs, run_query
+from agentmem.search.query import Query, check_inputs, run_query
 from agentmem.search.resolution import find_mentions
 from graph import tables
 from graph.active import ActiveTier, active_vectors, admissible_mask, allowed_rids
@@ -127,8 +131,8 @@ def content_text(text: str, aliases: list[str]) -> str:
 class _Ctx:
     """What the lists of one query share."""
 
-    mem: object
-    q: object
+    mem: Memory
+    q: Query
     params: GraphSearchParams
     tiered: bool
     floor: int
@@ -138,7 +142,7 @@ class _Ctx:
     members: set[str]
 
 
-def search(mem, q, params: GraphSearchParams | None = None, vector: np.ndarray | None = None) -> list[Hit]:
+def search(mem: Memory, q, params: GraphSearchParams | None = None, vector: np.ndarray | None = None) -> list[Hit]:
     """Graph-expanded, coarse-to-fine search fused with the core ranking; best first.
 
     Parameters
@@ -161,8 +165,9 @@ def search(mem, q, params: GraphSearchParams | None = None, vector: np.ndarray |
     if qv is None and tiered and q.text and embed is not None:
         qv = embed([q.text])[0]
     if tiered:
-        core_hits = run_query(mem, replace(deep, text_vector=qv) if qv is not None and embed else deep,
-                              ActiveTier(floor, qv))
+        core_hits = run_query(
+            mem, replace(deep, text_vector=qv) if qv is not None and embed else deep, ActiveTier(floor, qv)
+        )
     else:
         core_hits = mem.query(deep)
     core = [(h.id, h) for h in core_hits]
@@ -251,6 +256,8 @@ def _member_rids(ctx: _Ctx) -> set[int]:
 
 def _entity_list(ctx: _Ctx) -> list[str]:
     """Events by content cosine, with a prior for those of the named entities (graph neighbours)."""
+    if ctx.cv is None:
+        return []
     rids, sims = _event_scores(ctx, ctx.cv)
     if not len(rids):
         return []
@@ -295,19 +302,19 @@ def _coarse_to_fine(ctx: _Ctx) -> tuple[list[str], list[str], dict[str, Hit]]:
     mine = _member_rids(ctx)
     per_episode: list[list[str]] = []
     for ep in list({e.id: e for e in episodes}.values()):
-        kids = _children(conn, ep.id, q, ctx.allowed)
-        if not kids or (ep.archived and not q.include_archive):
+        evs = _children(conn, ep.id, q, ctx.allowed)
+        if not evs or (ep.archived and not q.include_archive):
             if not q.include_archive and ctx.allowed is None and tables.has_archived_events(conn, ep.id):
                 stand_ins[ep.id] = _summary_hit(conn, ep)
             continue
-        if mine and any(e.rid in mine for e in kids):
-            kids = [e for e in kids if e.rid in mine]
+        if mine and any(e.rid in mine for e in evs):
+            evs = [e for e in evs if e.rid in mine]
         if cv is not None:
-            kids.sort(key=lambda e: -_cos(e.vec, cv, -2.0))
+            evs.sort(key=lambda e: -_cos(e.vec, cv, -2.0))
         else:
-            lex = bm25(tokens(ctx.content), [tokens(e.text) for e in kids])
-            kids = [kids[i] for i in np.argsort(-lex, kind="stable")]
-        per_episode.append([e.id for e in kids[: params.children_per_parent]])
+            lex = bm25(tokens(ctx.content), [tokens(e.text) for e in evs])
+            evs = [evs[i] for i in np.argsort(-lex, kind="stable")]
+        per_episode.append([e.id for e in evs[: params.children_per_parent]])
     out: list[str] = []
     for depth in range(params.children_per_parent):
         out += [ids[depth] for ids in per_episode if depth < len(ids)]
@@ -322,7 +329,7 @@ class ParentNodes:
     nodes: list[GraphNode] = field(default_factory=list)
 
 
-def _parents(mem, include_archive: bool) -> list[GraphNode]:
+def _parents(mem: Memory, include_archive: bool) -> list[GraphNode]:
     """Episodes and arcs (active ones unless the archive is included), cached until the graph changes."""
     conn = mem.store.conn
     key = (int(get_mark(conn, "seq")), int(get_mark(conn, "archive_version")), include_archive)
@@ -373,9 +380,20 @@ def _summary_hit(conn, node: GraphNode, max_events: int = 500) -> Hit:
         dia = [p["dia_id"] for p in (r[1] for r in rows) if "dia_id" in p]
         if dia:
             prov["dia_ids"] = dia
-    return Hit(id=node.id, kind=node.type, t_start=node.t_start or 0.0, t_end=node.t_end or 0.0, text=node.summary,
-               entities=node.data.get("participants", []), score=0.0, components={}, provenance=prov,
-               location=node.data.get("location"), group=node.data.get("group"), archived=node.archived)
+    return Hit(
+        id=node.id,
+        kind=node.type,
+        t_start=node.t_start or 0.0,
+        t_end=node.t_end or 0.0,
+        text=node.summary,
+        entities=node.data.get("participants", []),
+        score=0.0,
+        components={},
+        provenance=prov,
+        location=node.data.get("location"),
+        group=node.data.get("group"),
+        archived=node.archived,
+    )
 
 
 def _around(ctx: _Ctx, top_hits: list[str]) -> list[str]:

@@ -10,7 +10,7 @@ transformers model instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class TransformersSummarizer:
         self.model = model
         self.name = f"transformers:{model}"
         self.max_length = max_length
-        self._pipe = None
+        self._pipe: Any = None
 
     def summarize(self, texts: Sequence[str], vecs: np.ndarray | None) -> str:
         if self._pipe is None:
@@ -102,22 +102,33 @@ class TransformersSummarizer:
             from agentmem.errors import ModelUnavailableError
 
             if os.environ.get("HF_HUB_OFFLINE") == "1" and not Path(self.model).exists():
-                raise ModelUnavailableError(f"summarizer {self.model!r} cannot be loaded: offline, and no such "
-                                            "local directory")
+                raise ModelUnavailableError(
+                    f"summarizer {self.model!r} cannot be loaded: offline, and no such local directory"
+                )
             try:
                 from transformers import pipeline
 
-                self._pipe = pipeline("summarization", model=self.model, device="cpu")
+                make: Any = pipeline  # the task name is checked at run time; its typed overloads vary by version
+                self._pipe = make("summarization", model=self.model, device="cpu")
             except Exception as exc:  # noqa: BLE001 - any load failure means the same thing to the caller
                 raise ModelUnavailableError(f"summarizer {self.model!r} cannot be loaded: {exc}") from None
         out = self._pipe(" ".join(texts)[:4000], max_length=self.max_length, truncation=True)
         return out[0]["summary_text"].strip()
 
 
-def centroid(vecs: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray | None:
+def stacked(vecs: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """The vectors as rows of one matrix, or ``None`` when any is missing."""
+    present = [v for v in vecs if v is not None]
+    return np.stack(present) if present and len(present) == len(vecs) else None
+
+
+def centroid(vecs: Sequence[np.ndarray | None], weights: Sequence[float] | None = None) -> np.ndarray | None:
     vs = [v for v in vecs if v is not None]
     if not vs:
         return None
-    w = np.ones(len(vs)) if weights is None else np.asarray(
-        [w for v, w in zip(vecs, weights, strict=True) if v is not None])
+    w = (
+        np.ones(len(vs))
+        if weights is None
+        else np.asarray([w for v, w in zip(vecs, weights, strict=True) if v is not None])
+    )
     return unit((np.stack(vs) * w[:, None]).sum(axis=0)).astype(np.float32)

@@ -9,8 +9,23 @@ from agentmem.cli.main import cli
 
 def test_bench_compression_keeps_the_working_set_and_reports_lock_holds(tmp_path):
     out = tmp_path / "res"
-    res = CliRunner().invoke(cli, ["bench", "compression", "--events", "3000", "--every", "1000", "--keep-events",
-                                   "500", "--queries", "5", "--out", str(out)])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "compression",
+            "--events",
+            "3000",
+            "--every",
+            "1000",
+            "--keep-events",
+            "500",
+            "--queries",
+            "5",
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     r = json.loads((out / "compression.json").read_text())
     last = r["checkpoints"][-1]

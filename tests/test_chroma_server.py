@@ -53,11 +53,17 @@ TOKEN = "s3cret-test-token"
 def token_server(tmp_path_factory):
     """Chroma's own server (``chromadb.app``) with its token authentication on, as the README shows."""
     port = free_port()
-    env = {**os.environ, "CHROMA_SERVER_AUTHN_PROVIDER": "chromadb.auth.token_authn.TokenAuthenticationServerProvider",
-           "CHROMA_SERVER_AUTHN_CREDENTIALS": TOKEN, "IS_PERSISTENT": "TRUE",
-           "PERSIST_DIRECTORY": str(tmp_path_factory.mktemp("chroma-auth")), "ANONYMIZED_TELEMETRY": "False"}
-    proc = start_server([sys.executable, "-m", "uvicorn", "chromadb.app:app", "--host", "127.0.0.1", "--port",
-                         str(port)], port, env)
+    env = {
+        **os.environ,
+        "CHROMA_SERVER_AUTHN_PROVIDER": "chromadb.auth.token_authn.TokenAuthenticationServerProvider",
+        "CHROMA_SERVER_AUTHN_CREDENTIALS": TOKEN,
+        "IS_PERSISTENT": "TRUE",
+        "PERSIST_DIRECTORY": str(tmp_path_factory.mktemp("chroma-auth")),
+        "ANONYMIZED_TELEMETRY": "False",
+    }
+    proc = start_server(
+        [sys.executable, "-m", "uvicorn", "chromadb.app:app", "--host", "127.0.0.1", "--port", str(port)], port, env
+    )
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=30)
@@ -95,8 +101,9 @@ def test_writes_succeed_while_the_server_is_down_and_catch_up_when_it_returns(ma
     # an unfiltered text query reads the vectors from SQLite while the server is away
     assert mem.query(text="buoy number 3 drifts", preset="dense", k=1)[0].id == "d3"
     exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    proc = start_server([exe, "run", "--path", str(tmp_path / "late"), "--host", "127.0.0.1", "--port", str(port)],
-                        port)
+    proc = start_server(
+        [exe, "run", "--path", str(tmp_path / "late"), "--host", "127.0.0.1", "--port", str(port)], port
+    )
     try:
         assert mem.sync_index().applied == 5 and mem.store.outbox_size() == 0
         assert mem.index.count("text") == 5

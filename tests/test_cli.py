@@ -44,8 +44,17 @@ def test_query_json_is_stable_and_documented_keys(db):
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert [h["id"] for h in out["hits"]] == ["e01", "e02", "e03", "e06"]
-    assert set(out["hits"][0]) >= {"id", "kind", "t_start", "t_end", "text", "entities", "score", "provenance",
-                                   "components"}
+    assert set(out["hits"][0]) >= {
+        "id",
+        "kind",
+        "t_start",
+        "t_end",
+        "text",
+        "entities",
+        "score",
+        "provenance",
+        "components",
+    }
     assert out["hits"][0]["entities"] == ["mara", "lighthouse"]
 
 
@@ -84,21 +93,26 @@ def test_index_commands(db):
 
     def context_docs():
         with Memory(db, text_embedder=None) as mem:
-            return [mem.store.conn.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid").fetchall()
-                    for t in ("window_fts", "group_fts")]
+            return [
+                mem.store.conn.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid").fetchall()
+                for t in ("window_fts", "group_fts")
+            ]
 
     before = context_docs()
     assert "the context index, and 18 vectors" in run("index", "rebuild", "--db", db).output
     assert context_docs() == before and len(before[0]) > 0
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["query", "--db", "{db}", "--from", "soon"], "BadTimeError: --from: cannot parse 'soon'"),
-    (["query", "--db", "{db}", "--entity", "Zed"], "UnknownEntityError: unknown entity 'Zed'"),
-    (["query", "--db", "{db}", "--image", "/missing.png"], "MediaNotFoundError: query image not found"),
-    (["query", "--db", "/nonexistent/db"], "StoreError: no memory at '/nonexistent/db'"),
-    (["show", "nothing-here", "--db", "{db}"], "NotFoundError: no entity or event 'nothing-here'"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["query", "--db", "{db}", "--from", "soon"], "BadTimeError: --from: cannot parse 'soon'"),
+        (["query", "--db", "{db}", "--entity", "Zed"], "UnknownEntityError: unknown entity 'Zed'"),
+        (["query", "--db", "{db}", "--image", "/missing.png"], "MediaNotFoundError: query image not found"),
+        (["query", "--db", "/nonexistent/db"], "StoreError: no memory at '/nonexistent/db'"),
+        (["show", "nothing-here", "--db", "{db}"], "NotFoundError: no entity or event 'nothing-here'"),
+    ],
+)
 def test_errors_are_one_clean_line(db, args, msg):
     res = run(*[a.replace("{db}", db) for a in args])
     assert res.exit_code == 1

@@ -28,8 +28,17 @@ def director(make_memory, tmp_path):
 def test_step_by_step_writes_back_what_was_shown(director):
     mem = director.mem
     pose = [0, 0, 1.6, 90, 0]
-    p1, c1 = director.step({"id": "a", "t": 0, "duration": 2, "location": "tower", "characters": ["mara"],
-                            "action": "Mara climbs the stairs", "camera": {"move": "static", "pose": pose}})
+    p1, c1 = director.step(
+        {
+            "id": "a",
+            "t": 0,
+            "duration": 2,
+            "location": "tower",
+            "characters": ["mara"],
+            "action": "Mara climbs the stairs",
+            "camera": {"move": "static", "pose": pose},
+        }
+    )
     assert c1.frames.shape == (8, 64, 96, 3)
     assert p1.static.location.reference_frames == [] and p1.dynamic.continue_from is None
     # The keyframes are events with frames, image embeddings, pose and provenance.
@@ -40,19 +49,36 @@ def test_step_by_step_writes_back_what_was_shown(director):
     assert os.path.isfile(path) and path == ev.media[0].path and vec.shape == (156,)  # the descriptor
     assert 0 <= ev.t_start < 2
     # A shot decided now: it continues 'a', and changes Mara's coat from its own t on.
-    p2, _ = director.step({"id": "b", "t": 2, "duration": 2, "location": "tower", "characters": ["mara"],
-                           "objects": ["lamp"], "action": "Mara takes the lamp",
-                           "camera": {"move": "dolly-in", "pose": pose},
-                           "changes": {"mara": {"appearance": "silver hair, red raincoat"}},
-                           "facts": [["mara", "holds", "lamp"]]})
+    p2, _ = director.step(
+        {
+            "id": "b",
+            "t": 2,
+            "duration": 2,
+            "location": "tower",
+            "characters": ["mara"],
+            "objects": ["lamp"],
+            "action": "Mara takes the lamp",
+            "camera": {"move": "dolly-in", "pose": pose},
+            "changes": {"mara": {"appearance": "silver hair, red raincoat"}},
+            "facts": [["mara", "holds", "lamp"]],
+        }
+    )
     assert (p2.dynamic.continue_from.shot_id, p2.dynamic.continue_from.frame_index) == ("a", 7)
     assert [(f.shot_id, f.frame_index) for f in p2.static.location.reference_frames] == [("a", 3)]
     assert p2.static.entities[0].appearance == "silver hair, red raincoat"
     assert "Mara holds the lamp" in p2.prompt
     assert mem.state_at("mara", 1.9)["appearance"] == "silver hair, yellow raincoat"
     # Elsewhere after a gap: no continuity, no location references, but recent events are remembered.
-    p3, _ = director.step({"id": "c", "t": 60, "duration": 3, "location": "quay", "characters": ["mara"],
-                           "action": "Mara walks to the quay with the lamp"})
+    p3, _ = director.step(
+        {
+            "id": "c",
+            "t": 60,
+            "duration": 3,
+            "location": "quay",
+            "characters": ["mara"],
+            "action": "Mara walks to the quay with the lamp",
+        }
+    )
     assert p3.dynamic.continue_from is None and p3.static.location.reference_frames == []
     assert [r.split("]")[0] for r in p3.dynamic.recent] == ["[b", "[a"]
     assert {t.id for t in p3.memory_trace if t.kind == "event"} <= {f"shot:{s}:f{i}" for s in "ab" for i in (0, 3, 7)}
@@ -63,8 +89,16 @@ def test_bad_shot_is_rejected_before_any_write(director):
     director.step({"id": "a", "t": 0, "duration": 2, "location": "tower", "characters": ["mara"]})
     before = mem.stats()["events"]
     with pytest.raises(UnknownEntityError, match="shot b: objects\\[0\\]: unknown entity 'lantern'"):
-        director.step({"id": "b", "t": 5, "duration": 2, "characters": ["mara"], "objects": ["lantern"],
-                       "changes": {"mara": {"appearance": "green"}}})
+        director.step(
+            {
+                "id": "b",
+                "t": 5,
+                "duration": 2,
+                "characters": ["mara"],
+                "objects": ["lantern"],
+                "changes": {"mara": {"appearance": "green"}},
+            }
+        )
     with pytest.raises(BadInputError, match="shot b: t: story time goes backwards"):
         director.step({"id": "b", "t": -1, "duration": 2, "characters": ["mara"]})
     with pytest.raises(BadInputError, match="shot a: id: this shot is already in memory"):

@@ -7,8 +7,13 @@ from agentmem.errors import MediaNotFoundError, ModelUnavailableError
 
 
 def test_minilm_is_real_384d_and_semantic(minilm):
-    v = minilm.embed(["a lighthouse keeper lights the lamp", "the keeper of the lighthouse turns on the light",
-                      "stock prices fell sharply"])
+    v = minilm.embed(
+        [
+            "a lighthouse keeper lights the lamp",
+            "the keeper of the lighthouse turns on the light",
+            "stock prices fell sharply",
+        ]
+    )
     assert v.shape == (3, 384) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert v[0] @ v[1] > 0.6 > v[0] @ v[2]
 
@@ -51,9 +56,11 @@ def test_importing_the_package_loads_no_model():
     import subprocess
     import sys
 
-    code = ("import sys, agentmem, graph, generators; "
-            "heavy=('torch','sentence_transformers','chromadb','diffusers','open_clip'); "
-            "bad=[m for m in heavy if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, agentmem, graph, generators; "
+        "heavy=('torch','sentence_transformers','chromadb','diffusers','open_clip'); "
+        "bad=[m for m in heavy if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -18,7 +18,14 @@ def test_attribute_intervals_close_and_nothing_is_deleted(make_memory):
         ("blue coat", 100.0, None),
     ]
     assert [mem.state_at("mara", t)["coat"] for t in (0, 39.9, 40, 69, 70, 100, 1e9)] == [
-        "yellow raincoat", "yellow raincoat", "red raincoat", "red raincoat", "green cape", "blue coat", "blue coat"]
+        "yellow raincoat",
+        "yellow raincoat",
+        "red raincoat",
+        "red raincoat",
+        "green cape",
+        "blue coat",
+        "blue coat",
+    ]
 
 
 def test_resolve_by_id_name_alias_and_normalized_forms(make_memory):
@@ -50,8 +57,12 @@ def test_no_id_collisions_face_1_face_12(make_memory):
     mem.add_entity("face_12", kind="character", name="face_12")
     assert mem.add_entity("face_1", kind="character", name="face_1") == "face_1"
     assert mem.merges() == []
-    mem.add_events([{"id": "a", "t_start": 0, "text": "one", "participants": ["face_1"]},
-                    {"id": "b", "t_start": 1, "text": "twelve", "participants": ["face_12"]}])
+    mem.add_events(
+        [
+            {"id": "a", "t_start": 0, "text": "one", "participants": ["face_1"]},
+            {"id": "b", "t_start": 1, "text": "twelve", "participants": ["face_12"]},
+        ]
+    )
     assert [h.id for h in mem.query(entities=["face_1"])] == ["a"]
     assert [h.id for h in mem.query(entities=["face_12"])] == ["b"]
 
@@ -76,14 +87,26 @@ def test_ambiguous_name_is_not_merged(make_memory):
 
 def test_embedding_stage_merges_same_description_of_same_kind_only(make_memory):
     mem = make_memory()
-    mem.add_entity("lh", kind="location", name="Lighthouse on the black cliff",
-                   attributes={"appearance": "a white lighthouse tower on a black cliff above the sea"})
-    got = mem.add_entity("tower", kind="location", name="tower on the cliff",
-                         attributes={"appearance": "a white lighthouse tower on a black cliff above the sea"})
+    mem.add_entity(
+        "lh",
+        kind="location",
+        name="Lighthouse on the black cliff",
+        attributes={"appearance": "a white lighthouse tower on a black cliff above the sea"},
+    )
+    got = mem.add_entity(
+        "tower",
+        kind="location",
+        name="tower on the cliff",
+        attributes={"appearance": "a white lighthouse tower on a black cliff above the sea"},
+    )
     assert got == "lh"
     assert mem.merges()[0].reason == "embedding match on write"
-    other = mem.add_entity("tower_obj", kind="object", name="toy tower",
-                           attributes={"appearance": "a white lighthouse tower on a black cliff above the sea"})
+    other = mem.add_entity(
+        "tower_obj",
+        kind="object",
+        name="toy tower",
+        attributes={"appearance": "a white lighthouse tower on a black cliff above the sea"},
+    )
     assert other == "tower_obj"
 
 
@@ -105,4 +128,5 @@ def test_embedding_set_is_capped_deterministically(make_memory):
     for i in range(12):
         mem2.add_entity("mara", kind="character", name="Mara", attributes={"appearance": f"outfit {i} " + "x" * i})
     import numpy as np
+
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(rows, mem2.store.entity_vectors(["mara"], "text")))

@@ -13,11 +13,25 @@ def write_lines(path, rows):
 
 
 GOOD = [
-    {"type": "entity", "id": "mara", "kind": "character", "name": "Mara", "aliases": ["the keeper"],
-     "attributes": {"coat": "yellow"}},
+    {
+        "type": "entity",
+        "id": "mara",
+        "kind": "character",
+        "name": "Mara",
+        "aliases": ["the keeper"],
+        "attributes": {"coat": "yellow"},
+    },
     {"type": "entity", "id": "tower", "kind": "location", "name": "Tower"},
-    {"id": "a", "t_start": 0, "t_end": 4, "text": "Mara climbs", "participants": ["mara"], "location": "tower",
-     "camera": {"pose": [0, 0, 1.6, 90, 0], "fov": 60}, "provenance": {"shot": "s01"}},
+    {
+        "id": "a",
+        "t_start": 0,
+        "t_end": 4,
+        "text": "Mara climbs",
+        "participants": ["mara"],
+        "location": "tower",
+        "camera": {"pose": [0, 0, 1.6, 90, 0], "fov": 60},
+        "provenance": {"shot": "s01"},
+    },
     {"type": "entity", "id": "mara", "t": 40, "attributes": {"coat": "red"}},
     {"type": "relation", "subject": "mara", "predicate": "lives_in", "object": "tower", "t_from": 0},
     {"t_start": "1970-01-01T00:01:00", "text": "The keeper sleeps", "participants": ["the keeper"]},
@@ -45,8 +59,11 @@ BAD_CASES = [
     ('{"t_start": 1, "text": "  "}', BadInputError, "line 3: text is empty"),
     ('{"t_start": 1, "text": "x", "participants": ["ghost"]}', UnknownEntityError, "unknown entity 'ghost'"),
     ('{"t_start": 1, "text": "x"', FormatError, "line 3: broken JSON"),
-    ('{"t_start": 1, "text": "x", "media": ["/no/such.png"]}', MediaNotFoundError,
-     "line 3: media\\[0\\].path does not exist"),
+    (
+        '{"t_start": 1, "text": "x", "media": ["/no/such.png"]}',
+        MediaNotFoundError,
+        "line 3: media\\[0\\].path does not exist",
+    ),
     ('{"t_start": 1, "text": "x", "colour": "red"}', BadInputError, "unknown event field"),
     ('{"type": "entity", "id": "z", "kind": "person"}', BadInputError, "kind must be one of"),
 ]
@@ -57,16 +74,20 @@ def test_bad_line_stores_nothing_and_loses_nothing(make_memory, tmp_path, bad, e
     mem = make_memory(text_embedder=None)
     ingest_file(mem, write_lines(tmp_path / "ok.jsonl", GOOD))
     before = mem.stats()
-    path = write_lines(tmp_path / "bad.jsonl", [
-        {"type": "entity", "id": "newbie", "kind": "character"},
-        {"id": "fresh", "t_start": 2, "text": "would be stored"},
-        bad,
-    ])
+    path = write_lines(
+        tmp_path / "bad.jsonl",
+        [
+            {"type": "entity", "id": "newbie", "kind": "character"},
+            {"id": "fresh", "t_start": 2, "text": "would be stored"},
+            bad,
+        ],
+    )
     with pytest.raises(err, match=msg):
         ingest_file(mem, path)
     after = mem.stats()
-    assert {k: after[k] for k in ("entities", "events", "relations", "attributes")} == \
-        {k: before[k] for k in ("entities", "events", "relations", "attributes")}
+    assert {k: after[k] for k in ("entities", "events", "relations", "attributes")} == {
+        k: before[k] for k in ("entities", "events", "relations", "attributes")
+    }
     # with --skip-bad the good lines go in and the bad one is reported
     rep = ingest_file(mem, path, skip_bad=True)
     assert rep.events == 1 and len(rep.skipped) == 1
@@ -92,19 +113,27 @@ def test_detect_format(tmp_path):
 CONV = {
     "sample_id": "conv-x",
     "conversation": {
-        "speaker_a": "Caroline", "speaker_b": "Mel",
+        "speaker_a": "Caroline",
+        "speaker_b": "Mel",
         "session_1_date_time": "1:56 pm on 8 May, 2023",
         "session_1": [
             {"speaker": "Caroline", "dia_id": "D1:1", "text": "I went to a support group."},
-            {"speaker": "Mel", "dia_id": "D1:2", "text": "Look at my painting!", "img_url": ["http://x/y.jpg"],
-             "blip_caption": "a painting of a sunset over a lake"},
+            {
+                "speaker": "Mel",
+                "dia_id": "D1:2",
+                "text": "Look at my painting!",
+                "img_url": ["http://x/y.jpg"],
+                "blip_caption": "a painting of a sunset over a lake",
+            },
         ],
         "session_2_date_time": "9:00 am on 10 May, 2023",
         "session_3_date_time": "9:00 am on 11 May, 2023",
         "session_2": [{"speaker": "Mel", "dia_id": "D2:1", "text": "We went camping."}],
     },
-    "qa": [{"question": "What did Mel paint?", "answer": "a sunset", "evidence": ["D1:2"], "category": 4},
-           {"question": "Broken", "answer": "x", "evidence": ["D:1:1; D30:05"], "category": 1}],
+    "qa": [
+        {"question": "What did Mel paint?", "answer": "a sunset", "evidence": ["D1:2"], "category": 4},
+        {"question": "Broken", "answer": "x", "evidence": ["D:1:1; D30:05"], "category": 1},
+    ],
 }
 
 

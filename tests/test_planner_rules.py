@@ -61,8 +61,12 @@ def test_six_rules(planned, name):
         assert all(f["path"] and f["frame_index"] == 3 for f in refs)
         # 5. continuity exactly when the previous shot is at the same place and ends at t
         prev = story.shots[i - 1] if i else None
-        expect = prev is not None and prev.location == shot.location and prev.location is not None \
+        expect = (
+            prev is not None
+            and prev.location == shot.location
+            and prev.location is not None
             and prev.t + prev.duration == shot.t
+        )
         assert continues(prev, shot) == expect
         cont = plan["dynamic"]["continue_from"]
         assert (cont == {"shot_id": prev.id, "frame_index": 7, "path": cont["path"]}) if expect else cont is None

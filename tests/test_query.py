@@ -66,10 +66,12 @@ def test_entity_named_in_text_is_recognized_and_boosts(story_mem):
 def test_dated_phrase_resolved_against_reference_time(make_memory):
     m = make_memory(text_embedder=None)
     m.add_entity("ann", kind="character", name="Ann")
-    m.add_events([
-        {"id": "old", "t_start": "2023-05-01T10:00", "text": "Ann went to the market", "participants": ["ann"]},
-        {"id": "new", "t_start": "2023-05-19T10:00", "text": "Ann went to the market", "participants": ["ann"]},
-    ])
+    m.add_events(
+        [
+            {"id": "old", "t_start": "2023-05-01T10:00", "text": "Ann went to the market", "participants": ["ann"]},
+            {"id": "new", "t_start": "2023-05-19T10:00", "text": "Ann went to the market", "participants": ["ann"]},
+        ]
+    )
     hits = m.query(text="Ann went to the market yesterday", reference_time=parse_time("2023-05-20T12:00"), k=2)
     assert ids(hits) == ["new", "old"]
     assert "time" in hits[0].components and "time" not in hits[1].components
@@ -84,8 +86,12 @@ def test_image_query_ranks_by_media_similarity(make_memory, tmp_path):
         arr[20:40, 20:40] = 255
         paths[name] = str(tmp_path / f"{name}.png")
         Image.fromarray(arr).save(paths[name])
-    m.add_events([{"id": f"shot_{n}", "t_start": i, "text": f"a shot {i}", "media": [p]}
-                  for i, (n, p) in enumerate(paths.items())])
+    m.add_events(
+        [
+            {"id": f"shot_{n}", "t_start": i, "text": f"a shot {i}", "media": [p]}
+            for i, (n, p) in enumerate(paths.items())
+        ]
+    )
     q = tmp_path / "query.png"
     arr = np.zeros((80, 80, 3), np.uint8)
     arr[:] = (200, 40, 40)
@@ -106,8 +112,12 @@ def test_archived_events_are_hidden_unless_asked(story_mem):
 
 def test_unindexed_events_are_still_found_by_dense_search(make_memory):
     m = make_memory(auto_sync=False)
-    m.add_events([{"id": "a", "t_start": 0, "text": "a lighthouse keeper lights the lamp"},
-                  {"id": "b", "t_start": 1, "text": "children build a sandcastle"}])
+    m.add_events(
+        [
+            {"id": "a", "t_start": 0, "text": "a lighthouse keeper lights the lamp"},
+            {"id": "b", "t_start": 1, "text": "children build a sandcastle"},
+        ]
+    )
     assert m.store.outbox_size() == 2 and m.index.count("text") == 0
     hits = m.query(text="beacon lantern tower", k=2, preset="dense")
     assert ids(hits) == ["a", "b"]
@@ -116,16 +126,19 @@ def test_unindexed_events_are_still_found_by_dense_search(make_memory):
     assert ids(m.query(text="beacon lantern tower", k=2, preset="dense")) == ["a", "b"]
 
 
-@pytest.mark.parametrize("kwargs,err,msg", [
-    ({"k": 0}, BadInputError, "k must be a positive integer"),
-    ({"t0": 10, "t1": 5}, BadInputError, "time range is empty"),
-    ({"image": "/nope.png"}, MediaNotFoundError, "query image not found"),
-    ({"entities": ["nobody"]}, UnknownEntityError, "unknown entity 'nobody'"),
-    ({"text": "  "}, BadInputError, "text is empty"),
-    ({"text": "x", "preset": "magic"}, BadInputError, "unknown preset"),
-    ({"text_vector": np.ones(384)}, BadInputError, "give text too"),
-    ({"text": "storm", "text_vector": np.ones(512)}, BadInputError, "has 512 dimensions.*makes 384"),
-])
+@pytest.mark.parametrize(
+    "kwargs,err,msg",
+    [
+        ({"k": 0}, BadInputError, "k must be a positive integer"),
+        ({"t0": 10, "t1": 5}, BadInputError, "time range is empty"),
+        ({"image": "/nope.png"}, MediaNotFoundError, "query image not found"),
+        ({"entities": ["nobody"]}, UnknownEntityError, "unknown entity 'nobody'"),
+        ({"text": "  "}, BadInputError, "text is empty"),
+        ({"text": "x", "preset": "magic"}, BadInputError, "unknown preset"),
+        ({"text_vector": np.ones(384)}, BadInputError, "give text too"),
+        ({"text": "storm", "text_vector": np.ones(512)}, BadInputError, "has 512 dimensions.*makes 384"),
+    ],
+)
 def test_bad_queries_raise_specific_errors(story_mem, kwargs, err, msg):
     with pytest.raises(err, match=msg):
         story_mem.query(Query(**kwargs))

@@ -39,8 +39,13 @@ def test_only_a_few_blocks_are_left_out_and_each_says_why():
 
 def test_readme_blocks_run_as_written(tmp_path):
     shutil.copytree(ROOT / "agentmem" / "data", tmp_path / "agentmem" / "data")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("AGENTMEM_DB", None)
     ran = 0
     for lang, body, skip, line in readme_blocks():
@@ -48,8 +53,9 @@ def test_readme_blocks_run_as_written(tmp_path):
             continue
         cmd = ["bash", "-euo", "pipefail", "-c", body] if lang == "bash" else [sys.executable, "-c", body]
         res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert res.returncode == 0, f"README.md line {line} ({lang}) failed:\n{body}\n{res.stdout[-2000:]}" \
-                                    f"\n{res.stderr[-3000:]}"
+        assert res.returncode == 0, (
+            f"README.md line {line} ({lang}) failed:\n{body}\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
+        )
         assert "Traceback" not in res.stderr, f"README.md line {line} printed a traceback:\n{res.stderr[-3000:]}"
         ran += 1
     assert ran == len([b for b in readme_blocks() if b[2] is None]) >= 6

@@ -20,9 +20,17 @@ GOOD = {
     ],
     "shots": [
         {"id": "s01", "t": 0, "duration": 4, "location": "lighthouse", "characters": ["mara"], "action": "climbs"},
-        {"id": "s02", "t": 4, "duration": 4, "location": "lighthouse", "characters": ["mara"], "objects": ["lamp"],
-         "camera": {"move": "dolly-in", "pose": [0, 0, 1.6, 90, 0], "fov": 60},
-         "changes": {"mara": {"appearance": "red raincoat"}}, "facts": [["mara", "holds", "lamp"]]},
+        {
+            "id": "s02",
+            "t": 4,
+            "duration": 4,
+            "location": "lighthouse",
+            "characters": ["mara"],
+            "objects": ["lamp"],
+            "camera": {"move": "dolly-in", "pose": [0, 0, 1.6, 90, 0], "fov": 60},
+            "changes": {"mara": {"appearance": "red raincoat"}},
+            "facts": [["mara", "holds", "lamp"]],
+        },
         {"id": "s03", "t": 10, "duration": 2, "location": "lighthouse", "characters": ["mara"]},
     ],
 }
@@ -72,27 +80,50 @@ def test_iso_times_from_yaml_dates(tmp_path):
     assert s.shots[1].t - s.shots[0].t == 4.0
 
 
-@pytest.mark.parametrize("path,value,error,message", [
-    (("shots", 2, "location"), "lighhouse", UnknownEntityError, "shot s03: location: unknown entity 'lighhouse'"),
-    (("shots", 1, "characters"), ["mara", "tomas"], UnknownEntityError,
-     "shot s02: characters[1]: unknown entity 'tomas'"),
-    (("shots", 1, "characters"), ["lamp"], FormatError,
-     "shot s02: characters[0]: 'lamp' is an object, not a character"),
-    (("shots", 2, "t"), 3, BadTimeError, "shot s03: t: story time goes backwards: 3 is not after shot s02"),
-    (("shots", 2, "t"), "soon", BadTimeError, "shot s03: t: "),
-    (("shots", 0, "duration"), 0, FormatError, "shot s01: duration: must be a number of seconds > 0"),
-    (("shots", 1, "camera"), {"pose": [0, 0, 1]}, FormatError, "shot s02: camera.pose: must be [x, y, z, yaw_deg"),
-    (("shots", 1, "changes"), {"nobody": {"appearance": "x"}}, UnknownEntityError,
-     "shot s02: changes: unknown entity 'nobody'"),
-    (("shots", 1, "facts"), [["mara", "holds", "lantern"]], UnknownEntityError,
-     "shot s02: facts[0][2]: unknown entity 'lantern'"),
-    (("shots", 0, "charaters"), ["mara"], FormatError, "shot s01: charaters: unknown field"),
-    (("shots", 2, "id"), "s01", FormatError, "shot s01: id: used by an earlier shot"),
-    (("shots", 2, "id"), "S 3", FormatError, "shot S 3: id: must match [a-z0-9_-]+"),
-    (("entities", 0, "reference_images"), ["refs/missing.png"], MediaNotFoundError,
-     "entity mara: reference_images[0]: file not found"),
-    (("entities", 1, "kind"), "prop", FormatError, "entity lamp: kind: must be one of"),
-])
+@pytest.mark.parametrize(
+    "path,value,error,message",
+    [
+        (("shots", 2, "location"), "lighhouse", UnknownEntityError, "shot s03: location: unknown entity 'lighhouse'"),
+        (
+            ("shots", 1, "characters"),
+            ["mara", "tomas"],
+            UnknownEntityError,
+            "shot s02: characters[1]: unknown entity 'tomas'",
+        ),
+        (
+            ("shots", 1, "characters"),
+            ["lamp"],
+            FormatError,
+            "shot s02: characters[0]: 'lamp' is an object, not a character",
+        ),
+        (("shots", 2, "t"), 3, BadTimeError, "shot s03: t: story time goes backwards: 3 is not after shot s02"),
+        (("shots", 2, "t"), "soon", BadTimeError, "shot s03: t: "),
+        (("shots", 0, "duration"), 0, FormatError, "shot s01: duration: must be a number of seconds > 0"),
+        (("shots", 1, "camera"), {"pose": [0, 0, 1]}, FormatError, "shot s02: camera.pose: must be [x, y, z, yaw_deg"),
+        (
+            ("shots", 1, "changes"),
+            {"nobody": {"appearance": "x"}},
+            UnknownEntityError,
+            "shot s02: changes: unknown entity 'nobody'",
+        ),
+        (
+            ("shots", 1, "facts"),
+            [["mara", "holds", "lantern"]],
+            UnknownEntityError,
+            "shot s02: facts[0][2]: unknown entity 'lantern'",
+        ),
+        (("shots", 0, "charaters"), ["mara"], FormatError, "shot s01: charaters: unknown field"),
+        (("shots", 2, "id"), "s01", FormatError, "shot s01: id: used by an earlier shot"),
+        (("shots", 2, "id"), "S 3", FormatError, "shot S 3: id: must match [a-z0-9_-]+"),
+        (
+            ("entities", 0, "reference_images"),
+            ["refs/missing.png"],
+            MediaNotFoundError,
+            "entity mara: reference_images[0]: file not found",
+        ),
+        (("entities", 1, "kind"), "prop", FormatError, "entity lamp: kind: must be one of"),
+    ],
+)
 def test_bad_stories_name_the_shot_and_the_field(path, value, error, message):
     with pytest.raises(error) as exc:
         parse_story(bad(path, value), source="story.yaml")

@@ -52,6 +52,7 @@ def test_plan_only_matches_generate(generated, tmp_path):
     assert "planned 14 shots" in output and "s05: refs [s01#3]" in output
     plans = json.loads((tmp_path / "p" / "plan.json").read_text())
     gen = json.loads((out / "plan.json").read_text())
+
     def key(p):
         loc = p["static"]["location"]
         return p["prompt"], loc and [f["shot_id"] for f in loc["reference_frames"]]
@@ -77,8 +78,20 @@ def test_eval_needs_a_generated_folder(tmp_path):
 
 
 def test_bench_planning_small(tmp_path):
-    output = run("bench", "planning", "--events", 300, "--repeats", 1, "--story", "lighthouse",
-                 "--text-embedder", "none", "--out", tmp_path)
+    output = run(
+        "bench",
+        "planning",
+        "--events",
+        300,
+        "--repeats",
+        1,
+        "--story",
+        "lighthouse",
+        "--text-embedder",
+        "none",
+        "--out",
+        tmp_path,
+    )
     assert "ms/shot" in output and "ratio" in output
     res = json.loads((tmp_path / "planning.json").read_text())
     assert res["shots"] == 14 and res["samples"] == 14 and res["ms"]["large"]["p50"] > 0

@@ -29,8 +29,12 @@ def test_parse_time_rejects_with_field_name(value):
 
 def test_temporal_expressions_resolve_against_reference():
     ref = parse_time("2023-05-20T15:00")  # a Saturday
-    got = {w.expression: (w.t0, w.t1) for w in resolve_temporal_expressions(
-        "yesterday, last week, 3 days ago, last month, in 2022, on 7 May 2023", ref)}
+    got = {
+        w.expression: (w.t0, w.t1)
+        for w in resolve_temporal_expressions(
+            "yesterday, last week, 3 days ago, last month, in 2022, on 7 May 2023", ref
+        )
+    }
     day = 86400.0
     assert got["yesterday"] == (parse_time("2023-05-19"), parse_time("2023-05-19") + day)
     assert got["last week"] == (parse_time("2023-05-08"), parse_time("2023-05-15"))

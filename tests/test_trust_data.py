@@ -43,11 +43,14 @@ def test_generate_replaces_only_its_own_files_with_force(tmp_path):
     assert (out / "shots" / "notes.txt").read_text() == "a person's notes" and (out / "report.html").is_file()
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--backend", "nosuch"], "Invalid value for '--backend'"),
-    (["--backend", "cogvideox"], "give its weights with --model"),
-    (["--backend", "cogvideox", "--model", "/no/such/weights"], "WeightsNotFoundError"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--backend", "nosuch"], "Invalid value for '--backend'"),
+        (["--backend", "cogvideox"], "give its weights with --model"),
+        (["--backend", "cogvideox", "--model", "/no/such/weights"], "WeightsNotFoundError"),
+    ],
+)
 def test_generator_errors_are_one_line_and_create_no_folder(tmp_path, args, msg):
     out = tmp_path / "never"
     res = run("generate", "lighthouse", "--out", str(out), *args)
@@ -72,10 +75,10 @@ def test_an_ack_removes_exactly_the_rows_that_were_applied(make_memory):
     a.add_events([{"id": "e1", "t_start": 0, "text": "first"}])
     b = Memory(a.dir, text_embedder=a.text, auto_sync=False)
     try:
-        rows = a.store.outbox_batch(10)            # A reads its batch (and would upsert it)
-        sync(b.store, b.index)                      # B syncs the same row and acknowledges it
-        b.add_events([{"id": "e2", "t_start": 1, "text": "second"}])   # B's new row
-        a.store.ack_outbox([s for s, _, _, _ in rows])   # A acknowledges what it applied
+        rows = a.store.outbox_batch(10)  # A reads its batch (and would upsert it)
+        sync(b.store, b.index)  # B syncs the same row and acknowledges it
+        b.add_events([{"id": "e2", "t_start": 1, "text": "second"}])  # B's new row
+        a.store.ack_outbox([s for s, _, _, _ in rows])  # A acknowledges what it applied
         assert [r[3] for r in a.store.outbox_batch(10)] == [a.store.rid_of("e2")]
     finally:
         b.close()
@@ -108,12 +111,12 @@ def test_a_long_lived_memory_sees_vectors_another_process_indexed(make_memory, m
     reader = make_memory("m")
     ingest_file(reader, example_path())
     reader.sync_index()
-    assert reader.query(text="brass lamp keepsake", preset="dense", k=1)[0].id == "e12"   # its client is open
+    assert reader.query(text="brass lamp keepsake", preset="dense", k=1)[0].id == "e12"  # its client is open
     ctx = mp.get_context("spawn")
     p = ctx.Process(target=_add_one, args=(str(reader.dir),))
     p.start()
     p.join(180)
-    assert p.exitcode == 0 and reader.store.outbox_size() == 0      # the other process indexed it
+    assert p.exitcode == 0 and reader.store.outbox_size() == 0  # the other process indexed it
     hits = reader.query(text="a green bottle with a map inside washes ashore", preset="dense", k=1)
     assert hits[0].id == "late"
 
@@ -129,9 +132,11 @@ def test_reconcile_finds_a_damaged_index_rebuilds_it_and_writes_work_after(make_
 
     mem = make_memory("m", text_embedder=None)
     rng = np.random.default_rng(0)
-    v = rng.standard_normal((3000, 32)).astype(np.float32)   # enough for Chroma to persist an HNSW segment
-    mem.add_events([{"id": f"e{i}", "t_start": i, "text": f"t {i}"} for i in range(3000)],
-                   embeddings=v / np.linalg.norm(v, axis=1, keepdims=True))
+    v = rng.standard_normal((3000, 32)).astype(np.float32)  # enough for Chroma to persist an HNSW segment
+    mem.add_events(
+        [{"id": f"e{i}", "t_start": i, "text": f"t {i}"} for i in range(3000)],
+        embeddings=v / np.linalg.norm(v, axis=1, keepdims=True),
+    )
     mem.index.release()
     segments = [p for p in (mem.dir / "chroma").iterdir() if p.is_dir()]
     for seg in segments:
@@ -145,8 +150,9 @@ def test_reconcile_finds_a_damaged_index_rebuilds_it_and_writes_work_after(make_
     assert "does not find itself" in rep["error"] or "crashed" in rep["error"] or "Error" in rep["error"]
     assert list(mem.dir.glob("chroma.broken-*"))
     w = rng.standard_normal((1, 32)).astype(np.float32)
-    mem.add_events([{"id": "after", "t_start": 1e6, "text": "a write after the repair"}],
-                   embeddings=w / np.linalg.norm(w))                               # no "readonly database"
+    mem.add_events(
+        [{"id": "after", "t_start": 1e6, "text": "a write after the repair"}], embeddings=w / np.linalg.norm(w)
+    )  # no "readonly database"
     assert mem.index.count("text") == 3001
     assert mem.reconcile_index() == {"text_missing": 0, "text_extra": 0, "image_missing": 0, "image_extra": 0}
 
@@ -158,8 +164,12 @@ def test_compression_never_holds_the_write_lock_for_the_whole_archive(make_memor
     monkeypatch.setattr(gc, "EVENT_CHUNK", 10)
     mem = make_memory("m", text_embedder=None)
     mem.add_entity("ann", kind="character")
-    mem.add_events([{"id": f"e{i}", "t_start": 1000.0 * i, "text": "tea", "participants": ["ann"], "group": f"g{i}"}
-                    for i in range(60)])
+    mem.add_events(
+        [
+            {"id": f"e{i}", "t_start": 1000.0 * i, "text": "tea", "participants": ["ann"], "group": f"g{i}"}
+            for i in range(60)
+        ]
+    )
     changes = []
     real = type(mem.store).transaction
 
@@ -211,10 +221,11 @@ def test_an_index_left_by_a_process_that_died_is_checked_before_it_is_used(tmp_p
     assert p.exitcode == 0 and len(list((tmp_path / "m" / "chroma.users").iterdir())) == 1
     with Memory(path, text_embedder=None, image_embedder=None) as mem:
         assert mem.index.count("text") == 1
-        assert mem.index.recovered == {"fixed": {"text_missing": 0, "text_extra": 0, "image_missing": 0,
-                                                 "image_extra": 0}}
+        assert mem.index.recovered == {
+            "fixed": {"text_missing": 0, "text_extra": 0, "image_missing": 0, "image_extra": 0}
+        }
         assert [m.name.split("-")[0] for m in (tmp_path / "m" / "chroma.users").iterdir()] == [str(os.getpid())]
     assert list((tmp_path / "m" / "chroma.users").iterdir()) == []
     with Memory(path, text_embedder=None, image_embedder=None) as mem:
         mem.index.count("text")
-        assert mem.index.recovered is None   # closed cleanly last time: no check
+        assert mem.index.recovered is None  # closed cleanly last time: no check

@@ -29,25 +29,37 @@ def counts(mem):
 def test_text_queries_work_when_no_event_has_a_group(make_memory):
     mem = make_memory()
     mem.add_entity("mara", kind="character", name="Mara")
-    mem.add_events([{"id": "a", "t_start": 0, "text": "Mara lights the lamp", "participants": ["mara"]},
-                    {"id": "b", "t_start": 5, "text": "Mara climbs the stairs", "participants": ["mara"]}])
+    mem.add_events(
+        [
+            {"id": "a", "t_start": 0, "text": "Mara lights the lamp", "participants": ["mara"]},
+            {"id": "b", "t_start": 5, "text": "Mara climbs the stairs", "participants": ["mara"]},
+        ]
+    )
     assert [h.id for h in mem.query(text="lamp", k=2)][0] == "a"
     assert [h.id for h in mem.query(text="stairs", entities=["Mara"], k=1)] == ["b"]
 
 
-@pytest.mark.parametrize("line,field", [
-    ('{"id": "e1", "t_start": 1' + "0" * 400 + ', "text": "x"}', "t_start"),
-    ('{"id": "e1", "t_start": 1' + "0" * 5000 + ', "text": "x"}', "unreadable JSON value"),
-    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
-    ('{"type": "relation", "subject": "mara", "predicate": "holds", "object": "mara", "weight": "heavy"}', "weight"),
-    ('{"type": "relation", "subject": "mara", "predicate": "holds", "object": "mara", "colour": "red"}',
-     "unknown relation field"),
-    ('{"id": "e1", "t_start": 0, "text": "x", "camera": {"pose": [0, 0, NaN, 0, 0]}}', "camera.z"),
-    ('{"id": "e1", "t_start": 0, "text": "x", "camera": [0, 0, 1, 0, 0, -1e308]}', "camera.fov"),
-    ('{"id": "e1", "t_start": 0, "text": "x", "camera": [0, 0, Infinity]}', "camera.z"),
-    ('{"id": "e1\\n", "t_start": 0, "text": "x"}', "id must be"),
-    ('{"id": "e1", "t_start": 0, "text": "' + "a" * (MAX_TEXT_BYTES + 1) + '"}', "the limit is 1,000,000"),
-])
+@pytest.mark.parametrize(
+    "line,field",
+    [
+        ('{"id": "e1", "t_start": 1' + "0" * 400 + ', "text": "x"}', "t_start"),
+        ('{"id": "e1", "t_start": 1' + "0" * 5000 + ', "text": "x"}', "unreadable JSON value"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        (
+            '{"type": "relation", "subject": "mara", "predicate": "holds", "object": "mara", "weight": "heavy"}',
+            "weight",
+        ),
+        (
+            '{"type": "relation", "subject": "mara", "predicate": "holds", "object": "mara", "colour": "red"}',
+            "unknown relation field",
+        ),
+        ('{"id": "e1", "t_start": 0, "text": "x", "camera": {"pose": [0, 0, NaN, 0, 0]}}', "camera.z"),
+        ('{"id": "e1", "t_start": 0, "text": "x", "camera": [0, 0, 1, 0, 0, -1e308]}', "camera.fov"),
+        ('{"id": "e1", "t_start": 0, "text": "x", "camera": [0, 0, Infinity]}', "camera.z"),
+        ('{"id": "e1\\n", "t_start": 0, "text": "x"}', "id must be"),
+        ('{"id": "e1", "t_start": 0, "text": "' + "a" * (MAX_TEXT_BYTES + 1) + '"}', "the limit is 1,000,000"),
+    ],
+)
 def test_bad_lines_get_one_clear_line_and_store_nothing(tmp_path, line, field):
     f = write_lines(tmp_path / "bad.jsonl", ENTITY, {"id": "ok", "t_start": 0, "text": "fine"}, line)
     res = CliRunner().invoke(cli, ["ingest", str(f), "--db", str(tmp_path / "m")])
@@ -75,20 +87,23 @@ def test_a_story_reference_image_that_is_not_an_image_is_a_clear_error(tmp_path)
     (tmp_path / "mara.png").write_text("not a picture")
     (tmp_path / "s.yaml").write_text(
         "title: T\nentities:\n  - {id: mara, kind: character, reference_images: [mara.png]}\n"
-        "shots:\n  - {id: s1, t: 0, duration: 1, characters: [mara], action: waves}\n")
+        "shots:\n  - {id: s1, t: 0, duration: 1, characters: [mara], action: waves}\n"
+    )
     with pytest.raises(BadInputError, match=r"entity mara: reference_images\[0\] is not a readable image"):
         load_story(tmp_path / "s.yaml")
 
 
 def test_a_shot_id_with_a_newline_is_refused(tmp_path):
-    (tmp_path / "s.json").write_text(json.dumps(
-        {"title": "T", "shots": [{"id": "s1\n", "t": 0, "duration": 1, "action": "waves"}]}))
+    (tmp_path / "s.json").write_text(
+        json.dumps({"title": "T", "shots": [{"id": "s1\n", "t": 0, "duration": 1, "action": "waves"}]})
+    )
     with pytest.raises(FormatError, match="id"):
         load_story(tmp_path / "s.json")
 
 
-@pytest.mark.parametrize("name,alias", [("李雷", "李雷"), ("Анна-Мария", "анна мария"), ("דוד", "דוד"),
-                                        ("مريم", "مريم"), ("Zoë", "zoe")])
+@pytest.mark.parametrize(
+    "name,alias", [("李雷", "李雷"), ("Анна-Мария", "анна мария"), ("דוד", "דוד"), ("مريم", "مريم"), ("Zoë", "zoe")]
+)
 def test_names_of_every_script_resolve(make_memory, name, alias):
     mem = make_memory()
     mem.add_entity("p1", kind="character", name=name)
@@ -96,10 +111,13 @@ def test_names_of_every_script_resolve(make_memory, name, alias):
     assert mem.resolve_entity(name) == "p1" and mem.resolve_entity(name.upper()) == "p1"
 
 
-@pytest.mark.parametrize("bad", [
-    [ENTITY, {"type": "relation", "subject": "mara", "predicate": "holds", "object": "ghost"}],
-    [ENTITY, {"id": "e1", "t_start": 0, "text": "a"}, {"id": "e1", "t_start": 1, "text": "b"}],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [ENTITY, {"type": "relation", "subject": "mara", "predicate": "holds", "object": "ghost"}],
+        [ENTITY, {"id": "e1", "t_start": 0, "text": "a"}, {"id": "e1", "t_start": 1, "text": "b"}],
+    ],
+)
 def test_a_bad_line_anywhere_stores_nothing_not_even_the_lines_before_it(tmp_path, make_memory, bad):
     mem = make_memory()
     with pytest.raises((UnknownEntityError, BadInputError), match="line 2|line 3"):
@@ -111,8 +129,9 @@ def test_memory_writes_are_all_or_nothing(make_memory):
     mem = make_memory()
     mem.add_events([{"id": "old", "t_start": 0, "text": "kept"}])
     with pytest.raises(BadInputError, match="immutable"):
-        mem.add_events([{"id": "new", "t_start": 1, "text": "would be stored"}, {"id": "old", "t_start": 0,
-                                                                                  "text": "changed"}])
+        mem.add_events(
+            [{"id": "new", "t_start": 1, "text": "would be stored"}, {"id": "old", "t_start": 0, "text": "changed"}]
+        )
     with pytest.raises(UnknownEntityError):
         mem.write(events=[{"id": "new2", "t_start": 1, "text": "x"}], relations=[Relation("mara", "holds", "x")])
     assert [e.id for e in mem.get_events(["old"])] == ["old"] and counts(mem) == (0, 1, 0)
@@ -127,7 +146,8 @@ def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
     bomb = "\n".join(lines)
     (tmp_path / "bomb.yaml").write_text(
         f"title: T\nextra:\n  {bomb.replace(chr(10), chr(10) + '  ')}\nentities:\n"
-        "  - {id: mara, kind: character, attributes: {coat: *i}}\nshots: [{id: s1, t: 0, duration: 1, action: x}]\n")
+        "  - {id: mara, kind: character, attributes: {coat: *i}}\nshots: [{id: s1, t: 0, duration: 1, action: x}]\n"
+    )
     with pytest.raises(FormatError, match="expands past"):
         load_story(tmp_path / "bomb.yaml")
 

@@ -31,8 +31,12 @@ def test_same_pose_is_taken_first_even_if_older():
 
 def test_greedy_coverage_prefers_new_coverage_and_drops_redundant_views():
     left, right = (0, 0, 1.6, 115, 0), (0, 0, 1.6, 65, 0)
-    cands = [cand("left", 1, left), cand("left_again", 2, left), cand("right", 3, right),
-             cand("away", 4, (0, 0, 1.6, -90, 0))]
+    cands = [
+        cand("left", 1, left),
+        cand("left_again", 2, left),
+        cand("right", 3, right),
+        cand("away", 4, (0, 0, 1.6, -90, 0)),
+    ]
     sel = select_views(POSE, 60, cands, t_now=10)
     # left and left_again cover the same points: only the more recent one is kept; "away" covers nothing.
     assert sorted(keys(sel)) == ["left_again", "right"]

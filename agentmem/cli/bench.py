@@ -22,10 +22,21 @@ def bench() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--k", "ks", type=int, multiple=True, help="Turn budgets, e.g. --k 5 10 25 (default 5 10 25).")
 @click.argument("more_ks", nargs=-1, type=int)
-@click.option("--preset", "presets", multiple=True, default=("hybrid",), show_default=True,
-              help="Presets to evaluate besides the baselines.")
-@click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True,
-              help="Where locomo.json and locomo.png go.")
+@click.option(
+    "--preset",
+    "presets",
+    multiple=True,
+    default=("hybrid",),
+    show_default=True,
+    help="Presets to evaluate besides the baselines.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="bench-results",
+    show_default=True,
+    help="Where locomo.json and locomo.png go.",
+)
 @clean_errors
 def bench_locomo(file: str, ks: tuple[int, ...], more_ks: tuple[int, ...], presets: tuple[str, ...], out: str) -> None:
     """Evidence recall@k on LoCoMo, overall and per category, with baselines.

@@ -23,8 +23,14 @@ def default_db() -> str:
 
 
 def db_option(f: Callable) -> Callable:
-    return click.option("--db", "db", default=default_db, show_default="$AGENTMEM_DB or ./memory",
-                        type=click.Path(file_okay=False), help=DB_HELP)(f)
+    return click.option(
+        "--db",
+        "db",
+        default=default_db,
+        show_default="$AGENTMEM_DB or ./memory",
+        type=click.Path(file_okay=False),
+        help=DB_HELP,
+    )(f)
 
 
 def clean_errors(f: Callable) -> Callable:
@@ -39,8 +45,13 @@ def clean_errors(f: Callable) -> Callable:
 
 
 def chroma_token_option(f: Callable) -> Callable:
-    return click.option("--chroma-token", default=None, envvar="AGENTMEM_CHROMA_TOKEN", show_envvar=True,
-                        help="Token of a chroma server started with token authentication (never stored).")(f)
+    return click.option(
+        "--chroma-token",
+        default=None,
+        envvar="AGENTMEM_CHROMA_TOKEN",
+        show_envvar=True,
+        help="Token of a chroma server started with token authentication (never stored).",
+    )(f)
 
 
 def progress_bar(desc: str, unit: str, total: int | None = None):

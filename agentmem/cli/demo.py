@@ -38,8 +38,11 @@ def run_demo(base: Path) -> Path:
     with Memory(directory) as mem:
         report = ingest_file(mem, example_path())
         st = mem.stats()
-        click.secho(f"Ingested the bundled story into {directory}: {report.entities} entity declarations, "
-                    f"{report.events} events, {report.relations} facts; {st['outbox']} index jobs pending.", fg="green")
+        click.secho(
+            f"Ingested the bundled story into {directory}: {report.entities} entity declarations, "
+            f"{report.events} events, {report.relations} facts; {st['outbox']} index jobs pending.",
+            fg="green",
+        )
         _print_hits("Events with Mara between t=0s and t=40s", mem.query(Query(entities=["Mara"], t0=0, t1=40)))
         _print_hits("Text + entity: 'the lamp' with Ida", mem.query(Query(text="the lamp", entities=["Ida"], k=3)))
         click.secho("\n== Mara's state as of several story times", bold=True)
@@ -69,17 +72,20 @@ def run_story_demo(out: Path, story: str = "lighthouse") -> str:
 
     path = next(p for p in bundled_stories() if p.stem == story)
     st = load_story(path)
-    click.secho(f"\n== Generating '{st.title}' ({len(st.shots)} shots) with memory in the loop "
-                "(storyboard back end, a CPU preview renderer, not a learned model)", bold=True)
+    click.secho(
+        f"\n== Generating '{st.title}' ({len(st.shots)} shots) with memory in the loop "
+        "(storyboard back end, a CPU preview renderer, not a learned model)",
+        bold=True,
+    )
     t0 = time.perf_counter()
     res = generate_story(st, out, progress=True)
     for p in res_plans(res.plan_json)[-3:]:
         loc = p["static"]["location"] or {}
         refs = ", ".join(f"{f['shot_id']}#{f['frame_index']}" for f in loc.get("reference_frames", [])) or "-"
         click.echo(f"   {p['shot_id']}: reference frames [{refs}]; prompt: {p['prompt'][:110]}...")
-    sheet = Path(res.contact_sheet).resolve()
+    sheet = Path(res.contact_sheet).resolve() if res.contact_sheet else "-"
     click.secho(f"Done in {time.perf_counter() - t0:.1f}s. Contact sheet: {sheet}", fg="green")
-    click.secho(f"Report: {Path(res.report).resolve()}", fg="green", bold=True)
+    click.secho(f"Report: {Path(str(res.report)).resolve()}", fg="green", bold=True)
     return str(res.report)
 
 

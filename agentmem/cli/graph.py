@@ -53,10 +53,21 @@ def graph_stats(db: str, as_json: bool) -> None:
 
 @graph_group.command("export")
 @db_option
-@click.option("--out", "out", default="graph.graphml", show_default=True, type=click.Path(dir_okay=False),
-              help="Output file: .graphml (GraphML) or .json (node-link JSON).")
-@click.option("--format", "fmt", type=click.Choice(["graphml", "json"]), default=None,
-              help="Format (default: from the file name).")
+@click.option(
+    "--out",
+    "out",
+    default="graph.graphml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .graphml (GraphML) or .json (node-link JSON).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["graphml", "json"]),
+    default=None,
+    help="Format (default: from the file name).",
+)
 @click.option("--include-archive", is_flag=True, help="Also archived events, nodes and edges.")
 @click.option("--no-events", is_flag=True, help="Leave event nodes out (entities, episodes, arcs, communities).")
 @click.option("--png", type=click.Path(dir_okay=False), default=None, help="Also draw the entity graph here.")
@@ -88,8 +99,9 @@ def graph_export(db: str, out: str, fmt: str | None, include_archive: bool, no_e
 @click.option("--include-archive", is_flag=True, help="Also pruned edges.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
-def graph_neighbors(entity: str, db: str, as_of: str | None, predicate: str | None, include_archive: bool,
-                    as_json: bool) -> None:
+def graph_neighbors(
+    entity: str, db: str, as_of: str | None, predicate: str | None, include_archive: bool, as_json: bool
+) -> None:
     """Entities related to ENTITY (id, name or alias), strongest first.
 
     Example: agentmem graph neighbors mara --db mem --as-of 50
@@ -98,8 +110,9 @@ def graph_neighbors(entity: str, db: str, as_of: str | None, predicate: str | No
 
     with _open(db) as gm:
         gm.update()
-        ns = neighbors(gm.mem, entity, as_of=parse_time_opt(as_of, "--as-of"), predicate=predicate,
-                       include_archive=include_archive)
+        ns = neighbors(
+            gm.mem, entity, as_of=parse_time_opt(as_of, "--as-of"), predicate=predicate, include_archive=include_archive
+        )
     if as_json:
         echo_json([n.to_dict() for n in ns])
         return
@@ -108,8 +121,10 @@ def graph_neighbors(entity: str, db: str, as_of: str | None, predicate: str | No
     for n in ns:
         until = "now" if n.t_to is None else f"{n.t_to:g}"
         arrow = "->" if n.direction == "out" else "<-"
-        click.echo(f"{arrow} {n.entity:<24} {n.predicate:<16} weight {n.weight:<6g} [{n.t_from:g} .. {until})  "
-                   f"evidence {','.join(n.evidence[-5:])}")
+        click.echo(
+            f"{arrow} {n.entity:<24} {n.predicate:<16} weight {n.weight:<6g} [{n.t_from:g} .. {until})  "
+            f"evidence {','.join(n.evidence[-5:])}"
+        )
 
 
 @graph_group.command("path")
@@ -141,12 +156,14 @@ def graph_path(a: str, b: str, db: str, as_json: bool) -> None:
 @click.option("--from", "t_from", help="Start (seconds or ISO-8601).")
 @click.option("--to", "t_to", help="End (seconds or ISO-8601).")
 @click.option("--include-archive", is_flag=True, help="Also archived events.")
-@click.option("--png", type=click.Path(dir_okay=False), default=None,
-              help="Picture to write (default: timeline-ENTITY.png).")
+@click.option(
+    "--png", type=click.Path(dir_okay=False), default=None, help="Picture to write (default: timeline-ENTITY.png)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
-def graph_timeline(entity: str, db: str, t_from: str | None, t_to: str | None, include_archive: bool,
-                   png: str | None, as_json: bool) -> None:
+def graph_timeline(
+    entity: str, db: str, t_from: str | None, t_to: str | None, include_archive: bool, png: str | None, as_json: bool
+) -> None:
     """ENTITY's events in story order with their episodes, facts and attributes; also writes a PNG.
 
     Example: agentmem graph timeline mara --db mem --png mara.png
@@ -156,8 +173,13 @@ def graph_timeline(entity: str, db: str, t_from: str | None, t_to: str | None, i
 
     with _open(db) as gm:
         gm.update()
-        tl = timeline(gm.mem, entity, t0=parse_time_opt(t_from, "--from"), t1=parse_time_opt(t_to, "--to"),
-                      include_archive=include_archive)
+        tl = timeline(
+            gm.mem,
+            entity,
+            t0=parse_time_opt(t_from, "--from"),
+            t1=parse_time_opt(t_to, "--to"),
+            include_archive=include_archive,
+        )
     out = plot_timeline(tl, png or f"timeline-{tl.entity}.png")
     if as_json:
         echo_json({**tl.to_dict(), "png": str(out)})
@@ -182,16 +204,30 @@ def graph_timeline(entity: str, db: str, t_from: str | None, t_to: str | None, i
 @click.option("--include-archive", is_flag=True, help="Also archived events and summaries.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (the `agentmem query --json` hit keys).")
 @clean_errors
-def graph_search(db: str, text: str, entities: tuple[str, ...], t_from: str | None, t_to: str | None, k: int,
-                 include_archive: bool, as_json: bool) -> None:
+def graph_search(
+    db: str,
+    text: str,
+    entities: tuple[str, ...],
+    t_from: str | None,
+    t_to: str | None,
+    k: int,
+    include_archive: bool,
+    as_json: bool,
+) -> None:
     """Coarse-to-fine search (summaries, then their events) with graph expansion, fused with the core ranking.
 
     Example: agentmem graph search --db mem --text "who rescued the girl" --k 5
     """
     from agentmem.search.query import Query
 
-    q = Query(text=text, entities=list(entities), t0=parse_time_opt(t_from, "--from"),
-              t1=parse_time_opt(t_to, "--to"), k=k, include_archive=include_archive)
+    q = Query(
+        text=text,
+        entities=list(entities),
+        t0=parse_time_opt(t_from, "--from"),
+        t1=parse_time_opt(t_to, "--to"),
+        k=k,
+        include_archive=include_archive,
+    )
     with _open(db, embedder=True) as gm:
         hits = gm.search(q)
     if as_json:
@@ -215,21 +251,27 @@ def graph_rebuild(db: str) -> None:
 
     with _open(db) as gm:
         r = rebuild(gm.store, gm.config)
-    click.echo(f"rebuilt: {r.events} events, {r.episodes} episodes, {r.arcs} arcs, {r.edges} edges, "
-               f"{r.facts} facts in {r.seconds:.1f}s")
+    click.echo(
+        f"rebuilt: {r.events} events, {r.episodes} episodes, {r.arcs} arcs, {r.edges} edges, "
+        f"{r.facts} facts in {r.seconds:.1f}s"
+    )
 
 
 @click.command("compress")
 @db_option
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
 @click.option("--keep-events", type=int, default=None, help="Newest raw events kept active (default 5000).")
-@click.option("--communities/--no-communities", default=None,
-              help="Recompute entity communities now (default: every 100,000 events).")
+@click.option(
+    "--communities/--no-communities",
+    default=None,
+    help="Recompute entity communities now (default: every 100,000 events).",
+)
 @click.option("--history", is_flag=True, help="List past runs instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
-def compress_cmd(db: str, dry_run: bool, keep_events: int | None, communities: bool | None, history: bool,
-                 as_json: bool) -> None:
+def compress_cmd(
+    db: str, dry_run: bool, keep_events: int | None, communities: bool | None, history: bool, as_json: bool
+) -> None:
     """Consolidate the memory: close contradicted facts, prune weak edges, merge duplicates, cap
     embedding sets, roll old events up into their episodes; report what changed. Nothing is deleted.
 
@@ -270,8 +312,9 @@ def restore_cmd(db: str, run: int | None, events: tuple[str, ...], t_from: str |
     Example: agentmem restore --db mem --run 3
     """
     with _open(db) as gm:
-        rep = gm.restore(run=run, events=list(events), t0=parse_time_opt(t_from, "--from"),
-                         t1=parse_time_opt(t_to, "--to"))
+        rep = gm.restore(
+            run=run, events=list(events), t0=parse_time_opt(t_from, "--from"), t1=parse_time_opt(t_to, "--to")
+        )
     if events or t_from or t_to:
         click.echo(f"restored {rep.events} archived events to the active tier")
     else:

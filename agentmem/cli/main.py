@@ -40,14 +40,20 @@ def cli() -> None:
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["events", "locomo"]), default=None,
-              help="Input format (detected when left out).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["events", "locomo"]),
+    default=None,
+    help="Input format (detected when left out).",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip bad lines, listing why, instead of storing nothing.")
 @click.option("--chroma-url", default=None, help="Index on a chroma server (http://HOST:PORT), not embedded.")
 @chroma_token_option
 @clean_errors
-def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str | None,
-           chroma_token: str | None) -> None:
+def ingest(
+    file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str | None, chroma_token: str | None
+) -> None:
     """Store the entities, events and facts of FILE (all of them, or nothing if a line is bad).
 
     Example: agentmem ingest story.jsonl --db mem
@@ -64,8 +70,10 @@ def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str 
             indexed = f"indexed {s.applied} vectors in {s.seconds:.1f}s"
         except IndexUnavailableError as exc:
             indexed = f"not indexed yet: {exc}; run `agentmem index sync --db {db}` when it is back"
-    click.echo(f"stored {report.entities} entities, {report.events} events, {report.relations} facts "
-               f"({report.format}) in {db}; {indexed}")
+    click.echo(
+        f"stored {report.entities} entities, {report.events} events, {report.relations} facts "
+        f"({report.format}) in {db}; {indexed}"
+    )
     for line in report.skipped:
         click.echo(f"skipped: {line}", err=True)
 
@@ -73,8 +81,13 @@ def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str 
 @cli.command()
 @db_option
 @click.option("--entity", "entities", multiple=True, help="Id, name or alias; repeat for several.")
-@click.option("--match", type=click.Choice(["any", "all"]), default="any", show_default=True,
-              help="Events with any or all of the --entity values.")
+@click.option(
+    "--match",
+    type=click.Choice(["any", "all"]),
+    default="any",
+    show_default=True,
+    help="Events with any or all of the --entity values.",
+)
 @click.option("--from", "t_from", help="Start of the time range (seconds or ISO-8601).")
 @click.option("--to", "t_to", help="End of the time range (seconds or ISO-8601).")
 @click.option("--as-of", "as_of", help="Memory as it stood then; also prints each --entity's state.")
@@ -86,9 +99,21 @@ def ingest(file: str, db: str, fmt: str | None, skip_bad: bool, chroma_url: str 
 @click.option("--include-archive", is_flag=True, help="Also search archived events.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (documented in the README).")
 @clean_errors
-def query(db: str, entities: tuple[str, ...], match: str, t_from: str | None, t_to: str | None, as_of: str | None,
-          text: str | None, image: str | None, k: int, preset: str, ref_date: str | None, include_archive: bool,
-          as_json: bool) -> None:
+def query(
+    db: str,
+    entities: tuple[str, ...],
+    match: str,
+    t_from: str | None,
+    t_to: str | None,
+    as_of: str | None,
+    text: str | None,
+    image: str | None,
+    k: int,
+    preset: str,
+    ref_date: str | None,
+    include_archive: bool,
+    as_json: bool,
+) -> None:
     """Find events by entity, time range, text and image.
 
     \b
@@ -109,10 +134,17 @@ def query(db: str, entities: tuple[str, ...], match: str, t_from: str | None, t_
     from agentmem.timeparse import format_time
 
     q = Query(
-        text=text, image=image, k=k, preset=preset, include_archive=include_archive,
-        entities=list(entities) if match == "any" else [], all_entities=list(entities) if match == "all" else [],
-        t0=parse_time_opt(t_from, "--from"), t1=parse_time_opt(t_to, "--to"),
-        as_of=parse_time_opt(as_of, "--as-of"), reference_time=parse_time_opt(ref_date, "--ref-date"),
+        text=text,
+        image=image,
+        k=k,
+        preset=preset,
+        include_archive=include_archive,
+        entities=list(entities) if match == "any" else [],
+        all_entities=list(entities) if match == "all" else [],
+        t0=parse_time_opt(t_from, "--from"),
+        t1=parse_time_opt(t_to, "--to"),
+        as_of=parse_time_opt(as_of, "--as-of"),
+        reference_time=parse_time_opt(ref_date, "--ref-date"),
     )
     require_db(db)
     with open_memory(db) as mem:
@@ -122,7 +154,7 @@ def query(db: str, entities: tuple[str, ...], match: str, t_from: str | None, t_
         echo_json({"hits": [h.to_dict() for h in hits], **({"states": states} if q.as_of is not None else {})})
         return
     for e, st in states.items():
-        click.echo(f"{e} as of {format_time(q.as_of)}: " + (", ".join(f"{a}={v}" for a, v in st.items()) or "-"))
+        click.echo(f"{e} as of {format_time(q.as_of or 0.0)}: " + (", ".join(f"{a}={v}" for a, v in st.items()) or "-"))
     if not hits:
         click.echo("no matching events")
     for i, h in enumerate(hits, 1):
@@ -155,7 +187,11 @@ def entities(db: str, kind: str | None, as_json: bool) -> None:
 
 def _slot_dict(s) -> dict[str, Any]:
     return {
-        "id": s.id, "kind": s.kind, "name": s.name, "aliases": s.aliases, "merged_ids": s.merged_ids,
+        "id": s.id,
+        "kind": s.kind,
+        "name": s.name,
+        "aliases": s.aliases,
+        "merged_ids": s.merged_ids,
         "attributes": [a.__dict__ for a in s.attributes],
         "media": [{"path": m.path, "t": m.t, "caption": m.caption} for m in s.media],
     }
@@ -184,8 +220,11 @@ def show(ref: str, db: str, as_of: str | None, as_json: bool) -> None:
                 ev = mem.event(ref)
             except NotFoundError:
                 raise NotFoundError(f"no entity or event {ref!r}") from None
-            d = {**ev.__dict__, "media": [m.__dict__ for m in ev.media],
-                 "camera": ev.camera.__dict__ if ev.camera else None}
+            d = {
+                **ev.__dict__,
+                "media": [m.__dict__ for m in ev.media],
+                "camera": ev.camera.__dict__ if ev.camera else None,
+            }
             if as_json:
                 echo_json(d)
             else:
@@ -323,8 +362,10 @@ def merges(db: str) -> None:
     with open_memory(db) as mem:
         for m in mem.merges():
             state = f"undone {wall_time(m.undone_at)}" if m.undone_at else "active"
-            click.echo(f"{m.id:>4}  {m.source} -> {m.target}  [{m.reason}, score {m.score:.3f}] "
-                       f"merged {wall_time(m.at)}, {state}")
+            click.echo(
+                f"{m.id:>4}  {m.source} -> {m.target}  [{m.reason}, score {m.score:.3f}] "
+                f"merged {wall_time(m.at)}, {state}"
+            )
 
 
 def wall_time(epoch: float) -> str:
@@ -339,8 +380,13 @@ def wall_time(epoch: float) -> str:
 
 
 @cli.command()
-@click.option("--out", default="agentmem-demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder to write; if it exists, the demo writes into the next free NAME-2, NAME-3, ...")
+@click.option(
+    "--out",
+    default="agentmem-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write; if it exists, the demo writes into the next free NAME-2, NAME-3, ...",
+)
 @clean_errors
 def demo(out: str) -> None:
     """Run the main job on the bundled example, in a new folder of its own.

@@ -45,37 +45,63 @@ def _render_opts(width: int, height: int, frames: int | None, fps: int):
 
 
 def force_option(f):
-    return click.option("--force", is_flag=True,
-                        help="Replace the files of an earlier run in --out; files agentmem did not write are "
-                             "never touched.")(f)
+    return click.option(
+        "--force",
+        is_flag=True,
+        help="Replace the files of an earlier run in --out; files agentmem did not write are never touched.",
+    )(f)
 
 
 def render_options(f):
     f = click.option("--fps", default=8, show_default=True, help="Frames per second.")(f)
-    f = click.option("--frames", "frames", type=int, default=None,
-                     help="Frames per shot (default: duration x fps).")(f)
+    f = click.option("--frames", "frames", type=int, default=None, help="Frames per shot (default: duration x fps).")(f)
     f = click.option("--height", default=160, show_default=True, help="Frame height in pixels.")(f)
     f = click.option("--width", default=256, show_default=True, help="Frame width in pixels.")(f)
-    f = click.option("--text-embedder", "text_model", default="minilm", show_default=True,
-                     help="Text embedder of the story memory: minilm, a sentence-transformers name or path, "
-                          "or none.")(f)
+    f = click.option(
+        "--text-embedder",
+        "text_model",
+        default="minilm",
+        show_default=True,
+        help="Text embedder of the story memory: minilm, a sentence-transformers name or path, or none.",
+    )(f)
     return f
 
 
 @click.command()
 @click.argument("story")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--backend", default="storyboard", show_default=True, type=click.Choice(available_generators()),
-              help="Video back end: storyboard is a CPU preview renderer; the others are diffusers pipelines "
-                   "and need --model.")
+@click.option(
+    "--backend",
+    default="storyboard",
+    show_default=True,
+    type=click.Choice(available_generators()),
+    help="Video back end: storyboard is a CPU preview renderer; the others are diffusers pipelines and need --model.",
+)
 @click.option("--model", default=None, help="Weights (local path or hub id) for a diffusers back end.")
-@click.option("--format", "video_format", type=click.Choice(["mp4", "gif"]), default="mp4", show_default=True,
-              help="Video format (mp4 falls back to gif without imageio-ffmpeg).")
+@click.option(
+    "--format",
+    "video_format",
+    type=click.Choice(["mp4", "gif"]),
+    default="mp4",
+    show_default=True,
+    help="Video format (mp4 falls back to gif without imageio-ffmpeg).",
+)
 @force_option
 @render_options
 @clean_errors
-def generate(story: str, out: str, backend: str, model: str | None, video_format: str, force: bool, text_model: str,
-             width: int, height: int, frames: int | None, fps: int) -> None:
+def generate(
+    story: str,
+    out: str,
+    backend: str,
+    model: str | None,
+    video_format: str,
+    force: bool,
+    text_model: str,
+    width: int,
+    height: int,
+    frames: int | None,
+    fps: int,
+) -> None:
     """Generate a story shot by shot with memory in the loop.
 
     STORY is a YAML or JSON story file, or a bundled story's name. Writes a
@@ -88,12 +114,21 @@ def generate(story: str, out: str, backend: str, model: str | None, video_format
     from agentmem.story.produce import generate_story
 
     if backend != "storyboard" and not model:
-        raise BadInputError(f"--backend {backend} is a diffusers pipeline: give its weights with --model "
-                            "(a local folder or a hub id)")
+        raise BadInputError(
+            f"--backend {backend} is a diffusers pipeline: give its weights with --model (a local folder or a hub id)"
+        )
     st = load_story(resolve_story_path(story))
-    res = generate_story(st, out, backend=backend, backend_options={"model": model} if model else None,
-                         render=_render_opts(width, height, frames, fps), video_format=video_format,
-                         text_embedder=_text_embedder(text_model), progress=True, force=force)
+    res = generate_story(
+        st,
+        out,
+        backend=backend,
+        backend_options={"model": model} if model else None,
+        render=_render_opts(width, height, frames, fps),
+        video_format=video_format,
+        text_embedder=_text_embedder(text_model),
+        progress=True,
+        force=force,
+    )
     click.echo(f"generated {len(res.shot_videos)} shots of {st.title!r} in {res.seconds:.1f}s ({backend})")
     for note in res.notes:
         click.echo(f"note: {note}", err=True)
@@ -108,8 +143,17 @@ def generate(story: str, out: str, backend: str, model: str | None, video_format
 @force_option
 @render_options
 @clean_errors
-def plan_cmd(story: str, out: str, show: bool, force: bool, text_model: str, width: int, height: int,
-             frames: int | None, fps: int) -> None:
+def plan_cmd(
+    story: str,
+    out: str,
+    show: bool,
+    force: bool,
+    text_model: str,
+    width: int,
+    height: int,
+    frames: int | None,
+    fps: int,
+) -> None:
     """Write the ShotPlans of a story (plan.json) without generating videos.
 
     Later plans reference what earlier shots showed, so the loop still runs:
@@ -122,15 +166,23 @@ def plan_cmd(story: str, out: str, show: bool, force: bool, text_model: str, wid
     from agentmem.story.produce import plan_story
 
     st = load_story(resolve_story_path(story))
-    res = plan_story(st, out, render=_render_opts(width, height, frames, fps), text_embedder=_text_embedder(text_model),
-                     progress=True, force=force)
+    res = plan_story(
+        st,
+        out,
+        render=_render_opts(width, height, frames, fps),
+        text_embedder=_text_embedder(text_model),
+        progress=True,
+        force=force,
+    )
     if show:
         for p in json.loads(Path(res.plan_json).read_text()):
             loc = p["static"]["location"] or {}
             refs = ", ".join(f"{f['shot_id']}#{f['frame_index']}" for f in loc.get("reference_frames", []))
             cont = p["dynamic"]["continue_from"]
-            click.echo(f"{p['shot_id']}: refs [{refs}] continue_from "
-                       f"{cont['shot_id'] + '#' + str(cont['frame_index']) if cont else '-'}\n    {p['prompt']}")
+            click.echo(
+                f"{p['shot_id']}: refs [{refs}] continue_from "
+                f"{cont['shot_id'] + '#' + str(cont['frame_index']) if cont else '-'}\n    {p['prompt']}"
+            )
     click.echo(f"planned {len(st.shots)} shots of {st.title!r} in {res.seconds:.1f}s; plans: {res.plan_json}")
 
 
@@ -146,13 +198,22 @@ def eval_group() -> None:
 @click.argument("dirs", nargs=-1, type=click.Path(file_okay=False))
 @click.option("--story", "stories", multiple=True, help="Generate this story first (repeatable); name or file.")
 @click.option("--bundled", is_flag=True, help="Generate and evaluate every bundled story.")
-@click.option("--out", default="bench-results/consistency", show_default=True, type=click.Path(file_okay=False),
-              help="Where consistency.json, consistency.png and generated stories go.")
-@click.option("--text-embedder", "text_model", default="minilm", show_default=True,
-              help="Text embedder for stories generated here.")
+@click.option(
+    "--out",
+    default="bench-results/consistency",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where consistency.json, consistency.png and generated stories go.",
+)
+@click.option(
+    "--text-embedder",
+    "text_model",
+    default="minilm",
+    show_default=True,
+    help="Text embedder for stories generated here.",
+)
 @clean_errors
-def eval_consistency(dirs: tuple[str, ...], stories: tuple[str, ...], bundled: bool, out: str,
-                     text_model: str) -> None:
+def eval_consistency(dirs: tuple[str, ...], stories: tuple[str, ...], bundled: bool, out: str, text_model: str) -> None:
     """Identity and location consistency, with memory vs a memory-less planner.
 
     Each DIR was written by `agentmem generate` (storyboard); the memory-less
@@ -187,8 +248,13 @@ def eval_consistency(dirs: tuple[str, ...], stories: tuple[str, ...], bundled: b
 @click.option("--events", "n_events", default=100_000, show_default=True, help="Synthetic events in memory.")
 @click.option("--repeats", default=3, show_default=True, help="Times each shot is planned.")
 @click.option("--story", "stories", multiple=True, help="Only these bundled stories (default: all).")
-@click.option("--text-embedder", "text_model", default="minilm", show_default=True,
-              help="Text embedder for retrieval (minilm, a name or path, or none: lexical retrieval only).")
+@click.option(
+    "--text-embedder",
+    "text_model",
+    default="minilm",
+    show_default=True,
+    help="Text embedder for retrieval (minilm, a name or path, or none: lexical retrieval only).",
+)
 @click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True)
 @clean_errors
 def bench_planning(n_events: int, repeats: int, stories: tuple[str, ...], text_model: str, out: str) -> None:
@@ -198,8 +264,12 @@ def bench_planning(n_events: int, repeats: int, stories: tuple[str, ...], text_m
     """
     from bench.planning import format_result, run_planning
 
-    res = run_planning(n_events=n_events, repeats=repeats, only=list(stories) or None,
-                       text_model=None if text_model == "none" else text_model)
+    res = run_planning(
+        n_events=n_events,
+        repeats=repeats,
+        only=list(stories) or None,
+        text_model=None if text_model == "none" else text_model,
+    )
     click.echo(format_result(res))
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)

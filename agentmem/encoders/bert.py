@@ -13,24 +13,28 @@ Any other model keeps going through sentence-transformers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
 class _Layer:
-    w_qkv: object  # torch tensors, transposed and contiguous for addmm
-    b_qkv: object
-    w_out: object
-    b_out: object
-    ln1_w: object
-    ln1_b: object
-    w_up: object
-    b_up: object
-    w_down: object
-    b_down: object
-    ln2_w: object
-    ln2_b: object
+    w_qkv: torch.Tensor  # torch tensors, transposed and contiguous for addmm
+    b_qkv: torch.Tensor
+    w_out: torch.Tensor
+    b_out: torch.Tensor
+    ln1_w: torch.Tensor
+    ln1_b: torch.Tensor
+    w_up: torch.Tensor
+    b_up: torch.Tensor
+    w_down: torch.Tensor
+    b_down: torch.Tensor
+    ln2_w: torch.Tensor
+    ln2_b: torch.Tensor
 
 
 class BertMeanEncoder:
@@ -62,7 +66,7 @@ class BertMeanEncoder:
         if len(modules) != 3 or [type(m).__name__ for m in modules] != ["Transformer", "Pooling", "Normalize"]:
             return None
         transformer, pooling = modules[0], modules[1]
-        hf = getattr(transformer, "auto_model", None)
+        hf: Any = getattr(transformer, "auto_model", None)
         config = getattr(hf, "config", None)
         if (
             type(hf).__name__ != "BertModel"
@@ -110,9 +114,14 @@ def _layer(state: dict, p: str) -> _Layer:
     return _Layer(
         w_qkv=torch.cat([state[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]).T.contiguous(),
         b_qkv=torch.cat([state[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")]),
-        w_out=t("attention.output.dense.weight"), b_out=state[p + "attention.output.dense.bias"],
-        ln1_w=state[p + "attention.output.LayerNorm.weight"], ln1_b=state[p + "attention.output.LayerNorm.bias"],
-        w_up=t("intermediate.dense.weight"), b_up=state[p + "intermediate.dense.bias"],
-        w_down=t("output.dense.weight"), b_down=state[p + "output.dense.bias"],
-        ln2_w=state[p + "output.LayerNorm.weight"], ln2_b=state[p + "output.LayerNorm.bias"],
+        w_out=t("attention.output.dense.weight"),
+        b_out=state[p + "attention.output.dense.bias"],
+        ln1_w=state[p + "attention.output.LayerNorm.weight"],
+        ln1_b=state[p + "attention.output.LayerNorm.bias"],
+        w_up=t("intermediate.dense.weight"),
+        b_up=state[p + "intermediate.dense.bias"],
+        w_down=t("output.dense.weight"),
+        b_down=state[p + "output.dense.bias"],
+        ln2_w=state[p + "output.LayerNorm.weight"],
+        ln2_b=state[p + "output.LayerNorm.bias"],
     )

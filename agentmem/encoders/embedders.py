@@ -11,7 +11,7 @@ import importlib.util
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,7 +25,9 @@ DEFAULT_IMAGE_MODEL = "descriptor"
 @runtime_checkable
 class TextEmbedder(Protocol):
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: list[str]) -> np.ndarray: ...
 
@@ -33,7 +35,9 @@ class TextEmbedder(Protocol):
 @runtime_checkable
 class ImageEmbedder(Protocol):
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_images(self, paths: list[str]) -> np.ndarray: ...
 
@@ -106,8 +110,11 @@ class SentenceTransformerEmbedder:
                 return self._lean.encode(list(texts))
         with _single_thread(small):
             vecs = model.encode(
-                list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                normalize_embeddings=True, show_progress_bar=False,
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
             )
         return np.asarray(vecs, dtype=np.float32)
 
@@ -182,7 +189,7 @@ class DescriptorImageEmbedder:
         """Descriptor of one uint8 (H, W, 3) image."""
         from PIL import Image
 
-        small = np.asarray(Image.fromarray(rgb).resize((64, 64), Image.BILINEAR), dtype=np.float32) / 255.0
+        small = np.asarray(Image.fromarray(rgb).resize((64, 64), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
         hsv = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).convert("HSV"), dtype=np.float32) / 255.0
         h = np.minimum((hsv[..., 0] * 8).astype(int), 7)
         s = np.minimum((hsv[..., 1] * 3).astype(int), 2)
@@ -215,7 +222,7 @@ class OpenClipImageEmbedder:
         self.model_name, self.pretrained, self.device = model, pretrained, device
         self.name = f"open_clip/{model}/{pretrained}"
         self._model = None
-        self._preprocess = None
+        self._preprocess: Any = None
         self._dim: int | None = None
 
     def _load(self):

@@ -41,8 +41,13 @@ class IngestReport:
     format: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "entities": self.entities, "events": self.events,
-                "relations": self.relations, "skipped": self.skipped}
+        return {
+            "format": self.format,
+            "entities": self.entities,
+            "events": self.events,
+            "relations": self.relations,
+            "skipped": self.skipped,
+        }
 
 
 def detect_format(path: str | Path) -> str:
@@ -115,8 +120,9 @@ def parse_json_line(line: str, where: str) -> Any:
         raise FormatError(f"{where}: unreadable JSON value ({str(exc).splitlines()[0][:80]})") from None
 
 
-def ingest_events_file(mem, path: str | Path, *, skip_bad: bool = False,
-                       progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_events_file(
+    mem, path: str | Path, *, skip_bad: bool = False, progress: Callable[[int], None] | None = None
+) -> IngestReport:
     """Validate the whole file, then store it in one transaction (nothing, if any line is refused)."""
     parsed = read_events_file(path, skip_bad=skip_bad)
     report = IngestReport(format="events", skipped=parsed.skipped)
@@ -124,10 +130,13 @@ def ingest_events_file(mem, path: str | Path, *, skip_bad: bool = False,
     declared |= {normalize_name(n) for e in parsed.entities for n in [e["name"] or "", *e["aliases"]] if n}
     _check_references(mem, parsed, declared, skip_bad, report)
     _check_duplicates(parsed, skip_bad, report)
-    entities = [EntityDecl(e["id"], e["kind"], e["name"], tuple(e["aliases"]), e["attributes"], tuple(e["media"]),
-                           e["t"]) for e in parsed.entities]
-    report.events = len(mem.write(entities=entities, events=parsed.events, relations=parsed.relations,
-                                  progress=progress))
+    entities = [
+        EntityDecl(e["id"], e["kind"], e["name"], tuple(e["aliases"]), e["attributes"], tuple(e["media"]), e["t"])
+        for e in parsed.entities
+    ]
+    report.events = len(
+        mem.write(entities=entities, events=parsed.events, relations=parsed.relations, progress=progress)
+    )
     report.entities, report.relations = len(entities), len(parsed.relations)
     return report
 
@@ -144,14 +153,16 @@ def _check_references(mem, parsed: ParsedEvents, declared: set[str], skip_bad: b
         bad = [r for r in refs if not known(r)]
         if not bad:
             return False
-        msg = f"{where}: unknown entity {bad[0]!r}; declare it first with a line {{\"type\": \"entity\", \"id\": ...}}"
+        msg = f'{where}: unknown entity {bad[0]!r}; declare it first with a line {{"type": "entity", "id": ...}}'
         if not skip_bad:
             raise UnknownEntityError(msg)
         report.skipped.append(msg)
         return True
 
-    keep = [not unknown_of([*e.participants, *([e.location] if e.location else [])], w)
-            for e, w in zip(parsed.events, parsed.event_where)]
+    keep = [
+        not unknown_of([*e.participants, *([e.location] if e.location else [])], w)
+        for e, w in zip(parsed.events, parsed.event_where)
+    ]
     parsed.events[:] = [e for e, k in zip(parsed.events, keep) if k]
     parsed.event_where[:] = [w for w, k in zip(parsed.event_where, keep) if k]
     keep = [not unknown_of([r.subject, r.object], w) for r, w in zip(parsed.relations, parsed.relation_where)]
@@ -200,22 +211,30 @@ def locomo_events(conv: LocomoConversation) -> tuple[list[tuple[str, str]], list
             ids[turn.speaker] = locomo_entity_id(conv.sample_id, turn.speaker)
             speakers.append((ids[turn.speaker], turn.speaker))
         media = [MediaRef(caption=turn.caption, t=turn.time)] if turn.caption else []
-        events.append(Event(
-            id=f"{conv.sample_id}:{turn.dia_id}",
-            t_start=float(turn.time or 0.0),
-            t_end=float(turn.time or 0.0),
-            text=f"{turn.speaker}: {turn.text}",
-            participants=[ids[turn.speaker]],
-            media=media,
-            provenance={"dataset": "locomo", "sample_id": conv.sample_id, "dia_id": turn.dia_id,
-                        "session": turn.session, "listener": listener},
-            group=f"{conv.sample_id}:session_{turn.session}",
-        ))
+        events.append(
+            Event(
+                id=f"{conv.sample_id}:{turn.dia_id}",
+                t_start=float(turn.time or 0.0),
+                t_end=float(turn.time or 0.0),
+                text=f"{turn.speaker}: {turn.text}",
+                participants=[ids[turn.speaker]],
+                media=media,
+                provenance={
+                    "dataset": "locomo",
+                    "sample_id": conv.sample_id,
+                    "dia_id": turn.dia_id,
+                    "session": turn.session,
+                    "listener": listener,
+                },
+                group=f"{conv.sample_id}:session_{turn.session}",
+            )
+        )
     return speakers, events
 
 
-def ingest_locomo(mem, source: str | Path | list[LocomoConversation], *,
-                  progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_locomo(
+    mem, source: str | Path | list[LocomoConversation], *, progress: Callable[[int], None] | None = None
+) -> IngestReport:
     """Ingest LoCoMo conversations; each conversation's speakers are separate entities."""
     try:
         convs = load_locomo(source) if isinstance(source, (str, Path)) else source
@@ -232,8 +251,14 @@ def ingest_locomo(mem, source: str | Path | list[LocomoConversation], *,
     return report
 
 
-def ingest_file(mem, path: str | Path, *, format: str | None = None, skip_bad: bool = False,
-                progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_file(
+    mem,
+    path: str | Path,
+    *,
+    format: str | None = None,
+    skip_bad: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
     """Ingest ``path`` into ``mem``; the format is detected unless given."""
     fmt = format or detect_format(path)
     if fmt not in FORMATS:
@@ -248,5 +273,12 @@ def ingest_file(mem, path: str | Path, *, format: str | None = None, skip_bad: b
         raise FormatError(f"{path}: not UTF-8 text ({exc.reason})") from None
 
 
-__all__ = ["AgentMemError", "IngestReport", "detect_format", "ingest_file", "ingest_locomo", "locomo_events",
-           "read_events_file"]
+__all__ = [
+    "AgentMemError",
+    "IngestReport",
+    "detect_format",
+    "ingest_file",
+    "ingest_locomo",
+    "locomo_events",
+    "read_events_file",
+]

@@ -177,9 +177,7 @@ def parse_session_time(value: str) -> float:
     return float(timegm((year, month, day, hour, minute, 0, 0, 0, 0)))
 
 
-def normalize_evidence(
-    raw: Iterable[Any], known_ids: set[str] | frozenset[str]
-) -> tuple[list[str], list[str]]:
+def normalize_evidence(raw: Iterable[Any], known_ids: set[str] | frozenset[str]) -> tuple[list[str], list[str]]:
     """Normalize a question's evidence list against the conversation's dia_ids.
 
     Each entry is split on ``;``, ``,`` and whitespace; ``"D:11:26"`` becomes ``"D11:26"``; zero padding is
@@ -348,9 +346,7 @@ def load_locomo(path: str | Path) -> list[LocomoConversation]:
         raise LocomoFormatError(f"{p}: {exc}") from exc
 
 
-def evidence_recall_at_k(
-    ranked_dia_id_lists: Sequence[Sequence[str]], evidence: Sequence[str], k: int
-) -> float:
+def evidence_recall_at_k(ranked_dia_id_lists: Sequence[Sequence[str]], evidence: Sequence[str], k: int) -> float:
     """Evidence recall at ``k`` turns.
 
     The ranked items are expanded into their dia_ids in rank order and the first ``k`` distinct dia_ids

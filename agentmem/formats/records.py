@@ -17,8 +17,19 @@ from agentmem.model import ENTITY_KINDS, ID_RE, CameraPose, Event, MediaRef, Rel
 from agentmem.timeparse import parse_time
 
 EVENT_FIELDS = {
-    "id", "type", "t_start", "t_end", "t", "text", "participants", "location", "media", "camera",
-    "provenance", "importance", "group",
+    "id",
+    "type",
+    "t_start",
+    "t_end",
+    "t",
+    "text",
+    "participants",
+    "location",
+    "media",
+    "camera",
+    "provenance",
+    "importance",
+    "group",
 }
 ENTITY_FIELDS = {"id", "type", "kind", "name", "aliases", "attributes", "media", "t"}
 
@@ -127,7 +138,8 @@ def parse_camera(value: Any, where: str) -> CameraPose | None:
         fov = pose.pop()
     nums = [finite_number(v, where, f"camera.{k}") for k, v in zip(("x", "y", "z", "yaw", "pitch"), pose)]
     nums += [0.0] * (5 - len(nums))
-    return CameraPose(*nums, fov=finite_number(fov, where, "camera.fov", lo=1e-3, hi=179.0))
+    x, y, z, yaw, pitch = nums
+    return CameraPose(x, y, z, yaw, pitch, fov=finite_number(fov, where, "camera.fov", lo=1e-3, hi=179.0))
 
 
 def event_id_for(t_start: float, text: str, participants: list[str]) -> str:
@@ -168,9 +180,17 @@ def parse_event(d: dict[str, Any], where: str = "") -> Event:
     eid = check_id(eid, where) if eid is not None else event_id_for(t_start, text, parts)
     group = d.get("group")
     return Event(
-        id=eid, t_start=t_start, t_end=t_end, text=text.strip(), participants=list(parts), location=location,
-        media=parse_media(d.get("media"), where, t=t_start), camera=parse_camera(d.get("camera"), where),
-        provenance=prov, importance=importance, group=str(group) if group is not None else None,
+        id=eid,
+        t_start=t_start,
+        t_end=t_end,
+        text=text.strip(),
+        participants=list(parts),
+        location=location,
+        media=parse_media(d.get("media"), where, t=t_start),
+        camera=parse_camera(d.get("camera"), where),
+        provenance=prov,
+        importance=importance,
+        group=str(group) if group is not None else None,
     )
 
 
@@ -192,8 +212,12 @@ def parse_entity(d: dict[str, Any], where: str = "") -> dict[str, Any]:
         raise _fail(where, "attributes must be an object of key: value")
     t = parse_time(d.get("t", 0.0), field=f"{where} t".strip())
     return {
-        "id": eid, "kind": kind, "name": None if name is None else str(name), "aliases": aliases,
-        "attributes": {str(k): str(v) for k, v in attrs.items()}, "t": t,
+        "id": eid,
+        "kind": kind,
+        "name": None if name is None else str(name),
+        "aliases": aliases,
+        "attributes": {str(k): str(v) for k, v in attrs.items()},
+        "t": t,
         "media": parse_media(d.get("media"), where, t=t),
     }
 
@@ -220,8 +244,9 @@ def parse_relation(d: dict[str, Any] | list, where: str = "") -> Relation:
     if not isinstance(evidence, list) or not all(isinstance(e, str) for e in evidence):
         raise _fail(where, "evidence must be a list of event ids")
     weight = finite_number(d.get("weight", 1.0), where, "weight", lo=0.0)
-    return Relation(d["subject"], d["predicate"], d["object"], t_from=t_from, t_to=t_to, evidence=list(evidence),
-                    weight=weight)
+    return Relation(
+        d["subject"], d["predicate"], d["object"], t_from=t_from, t_to=t_to, evidence=list(evidence), weight=weight
+    )
 
 
 def search_text(e: Event) -> str:

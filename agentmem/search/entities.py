@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agentmem.model import EntityDecl, MediaRef
 from agentmem.search.resolution import best_match, normalize_name, select_diverse
+
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
 
 # Most vectors kept per entity and modality (the most diverse ones).
 TEXT_VECTOR_CAP = 8
@@ -41,7 +45,7 @@ class AliasIndex:
         return self.index
 
 
-def alias_index(mem) -> dict[str, set[str]]:
+def alias_index(mem: Memory) -> dict[str, set[str]]:
     """The memory's alias index, up to date with its aliases and merges."""
     return mem.cache_of(AliasIndex).current(mem.store)
 
@@ -52,7 +56,9 @@ def apply_entity(store, d: EntityDecl, desc_vec: np.ndarray | None, media_vecs: 
     now, t = time.time(), float(d.t)
     new = not store.entity_exists(d.id)
     kind, name = (d.kind or "other", d.name or d.id) if new else (d.kind, d.name)
-    match = match_new_entity(store, d.id, kind, [name, *d.aliases], desc_vec) if new and d.resolve else None
+    match = None
+    if new and d.resolve:
+        match = match_new_entity(store, d.id, d.kind or "other", [d.name or d.id, *d.aliases], desc_vec)
     if new:
         store.insert_entity(d.id, kind, name, now)
     else:
@@ -91,6 +97,7 @@ def match_new_entity(store, id: str, kind: str, names: list[str], vec: np.ndarra
             if vs:
                 vectors[eid] = max((v for _, v, _ in vs), key=lambda v: float(np.dot(v, vec)))
     return best_match(names, cands, kind=kind, kinds=kinds, vector=vec, vectors=vectors)
+
 
 def cap_vectors(store, entity_id: str, modality: str, cap: int) -> None:
     """Keep at most ``cap`` of the entity's vectors of ``modality``, the most diverse."""

@@ -40,12 +40,16 @@ from agentmem.timeparse import TimeWindow
 _MONTHS = "january february march april may june july august september october november december".split()
 TEMPORAL_QUESTION = re.compile(
     r"\b(when|how long|what (year|month|day|date|time)|which (year|month|day)|how many (days|weeks|months|"
-    r"years)|since|before|after|during|first time|last time|recently)\b", re.I)
+    r"years)|since|before|after|during|first time|last time|recently)\b",
+    re.I,
+)
 TEMPORAL_TEXT = re.compile(
     r"\b(yesterday|today|tonight|tomorrow|last (night|week|weekend|month|year|summer|winter|spring|fall|"
     r"monday|tuesday|wednesday|thursday|friday|saturday|sunday)|next (week|month|year|weekend)|this "
     r"(morning|week|weekend|month|year|summer)|ago|recently|(19|20)\d\d|monday|tuesday|wednesday|thursday|"
-    r"friday|saturday|sunday|" + "|".join(_MONTHS) + r"|weeks?|months?|years?|days?)\b", re.I)
+    r"friday|saturday|sunday|" + "|".join(_MONTHS) + r"|weeks?|months?|years?|days?)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -77,12 +81,42 @@ PRESETS: dict[str, SearchPreset] = {
     p.name: p
     for p in (
         SearchPreset("hybrid", description="events + windows (BM25, dense), group, entity, time, context (default)"),
-        SearchPreset("rrf", w_windows=0, w_group=0, w_entity=0, w_time=0, w_temporal=0, w_context=0, rrf_k=60,
-                     depth=100, description="plain reciprocal-rank fusion of BM25 and dense over events"),
-        SearchPreset("lexical", w_dense=0, w_windows=0, w_group=0, w_entity=0, w_time=0, w_temporal=0,
-                     w_context=0, depth=100, description="FTS5 BM25 over events only (a baseline)"),
-        SearchPreset("dense", w_bm25=0, w_windows=0, w_group=0, w_entity=0, w_time=0, w_temporal=0,
-                     w_context=0, depth=100, description="MiniLM cosine over events only (a baseline)"),
+        SearchPreset(
+            "rrf",
+            w_windows=0,
+            w_group=0,
+            w_entity=0,
+            w_time=0,
+            w_temporal=0,
+            w_context=0,
+            rrf_k=60,
+            depth=100,
+            description="plain reciprocal-rank fusion of BM25 and dense over events",
+        ),
+        SearchPreset(
+            "lexical",
+            w_dense=0,
+            w_windows=0,
+            w_group=0,
+            w_entity=0,
+            w_time=0,
+            w_temporal=0,
+            w_context=0,
+            depth=100,
+            description="FTS5 BM25 over events only (a baseline)",
+        ),
+        SearchPreset(
+            "dense",
+            w_bm25=0,
+            w_windows=0,
+            w_group=0,
+            w_entity=0,
+            w_time=0,
+            w_temporal=0,
+            w_context=0,
+            depth=100,
+            description="MiniLM cosine over events only (a baseline)",
+        ),
     )
 }
 
@@ -137,8 +171,9 @@ class Pool:
     texts: dict[int, str] = field(default_factory=dict)
 
 
-def fuse(store, inputs: FusionInputs, preset: SearchPreset, k: int,
-         admissible: Callable[[set[int]], set[int]]) -> list[tuple[int, float, dict[str, float]]]:
+def fuse(
+    store, inputs: FusionInputs, preset: SearchPreset, k: int, admissible: Callable[[set[int]], set[int]]
+) -> list[tuple[int, float, dict[str, float]]]:
     """Top ``k`` (rid, score, components), best first; ties break on rid."""
     # 1. The pool: every ranked event, and the context around each list's leaders.
     lists = dict(inputs.lists)
@@ -176,7 +211,9 @@ def _pool_for(store, inputs: FusionInputs, preset: SearchPreset, lists: dict[str
     # Context only matters around strong candidates: expand the groups of each list's top hits.
     leaders = {rid for ranking in lists.values() for rid, _ in ranking[: preset.expand]}
     return _pool(
-        store, seeds, leaders if _structured(preset) else set(),
+        store,
+        seeds,
+        leaders if _structured(preset) else set(),
         times=preset.w_time > 0 and bool(inputs.windows),
         entities=preset.w_entity > 0 and bool(inputs.mention_members),
         texts=preset.w_temporal > 0 and inputs.temporal_question,
@@ -191,9 +228,15 @@ def _pool_cosines(inputs: FusionInputs, preset: SearchPreset, pool: Pool) -> dic
 
 def _rank_votes(lists: dict[str, list], preset: SearchPreset, rids: list[int]) -> dict[int, dict[str, float]]:
     """``w / (rrf_k + rank)`` from each list with a positive weight, and the raw score of the event-level lists."""
-    weights = {"bm25": preset.w_bm25, "dense": preset.w_dense, "image": preset.w_image,
-               "bm25_w1": preset.w_windows, "bm25_w2": preset.w_windows,
-               "dense_w1": preset.w_windows, "dense_w2": preset.w_windows}
+    weights = {
+        "bm25": preset.w_bm25,
+        "dense": preset.w_dense,
+        "image": preset.w_image,
+        "bm25_w1": preset.w_windows,
+        "bm25_w2": preset.w_windows,
+        "dense_w1": preset.w_windows,
+        "dense_w2": preset.w_windows,
+    }
     comps: dict[int, dict[str, float]] = {rid: {} for rid in rids}
     for name, ranking in lists.items():
         w = weights.get(name, 0.0)
@@ -295,8 +338,19 @@ def window_means(values: list[float], radius: int, sizes: list[int] | None = Non
     return (c[hi] - c[lo]) / (hi - lo)
 
 
-_SIGNALS = ("bm25", "dense", "image", "bm25_w1", "bm25_w2", "dense_w1", "dense_w2", "group", "entity", "time",
-            "temporal")
+_SIGNALS = (
+    "bm25",
+    "dense",
+    "image",
+    "bm25_w1",
+    "bm25_w2",
+    "dense_w1",
+    "dense_w2",
+    "group",
+    "entity",
+    "time",
+    "temporal",
+)
 
 
 def _base(c: dict[str, float]) -> float:
@@ -322,7 +376,7 @@ def _pool(store, seeds: set[int], leaders: set[int], *, times: bool, entities: b
     order: dict[str, list[int]] = {}
     ranked = set(groups)
     if leaders:
-        order = group_orders(conn, sorted({groups[r] for r in leaders if groups.get(r) is not None}))
+        order = group_orders(conn, sorted({g for r in leaders if (g := groups.get(r)) is not None}))
         for grp, members in order.items():
             for j, rid in enumerate(members):
                 if rid in leaders:

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from agentmem.storage import filters, lexical
 from agentmem.storage.context import RADII, centre_of, window_rowid
 from agentmem.storage.vector_index import IndexUnavailableError
 from agentmem.timeparse import TimeWindow, resolve_temporal_expressions
+
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before being below
@@ -142,11 +145,12 @@ class Rankings:
 class RankingSource(Protocol):
     """Step 4 of a query: rank the events the filters admit (``cands``: row ids, or ``None`` for no filter)."""
 
-    def rank(self, mem, q: Query, preset: SearchPreset, cands: np.ndarray | None, query_vector,
-             depth: int) -> Rankings: ...
+    def rank(
+        self, mem, q: Query, preset: SearchPreset, cands: np.ndarray | None, query_vector, depth: int
+    ) -> Rankings: ...
 
 
-def run_query(mem, q: Query, source: RankingSource | None = None) -> list[Hit]:
+def run_query(mem: Memory, q: Query, source: RankingSource | None = None) -> list[Hit]:
     """Execute ``q`` against a :class:`~agentmem.memory.Memory`; ``source`` ranks (default :class:`FullIndex`)."""
     # 1. inputs
     check_inputs(q)
@@ -155,9 +159,8 @@ def run_query(mem, q: Query, source: RankingSource | None = None) -> list[Hit]:
     if q.text is None and q.image is None:
         return _listing(mem, q, candidate_rids(mem, q))
     # The query embedding (~12 ms) runs on the memory's worker thread while steps 2-4 work in SQLite.
-    needs_vector = bool(q.text) and mem.text is not None and preset.uses_text_vector
     query_vector = None
-    if needs_vector:
+    if q.text and mem.text is not None and preset.uses_text_vector:
         query_vector = mem.submit(mem.text.embed, [q.text]) if q.text_vector is None else q.text_vector
     # 2. filters
     cands = candidate_rids(mem, q)
@@ -173,8 +176,11 @@ def run_query(mem, q: Query, source: RankingSource | None = None) -> list[Hit]:
     ranks = (source or FullIndex()).rank(mem, q, preset, cands, query_vector, depth)
     # 5. fusion
     inputs = FusionInputs(
-        lists=ranks.lists, group_bm25=ranks.group_bm25, cosine=ranks.cosine,
-        mention_members={e: set(store.member_ids(e)) for e in mentions}, windows=windows,
+        lists=ranks.lists,
+        group_bm25=ranks.group_bm25,
+        cosine=ranks.cosine,
+        mention_members={e: set(store.member_ids(e)) for e in mentions},
+        windows=windows,
         temporal_question=bool(q.text and TEMPORAL_QUESTION.search(q.text)),
     )
     ranked = fuse(store, inputs, preset, q.k, ranks.admissible)
@@ -185,8 +191,9 @@ def run_query(mem, q: Query, source: RankingSource | None = None) -> list[Hit]:
 class FullIndex:
     """Rank over everything the memory holds: FTS5 BM25, Chroma (or exact) dense, image similarity."""
 
-    def rank(self, mem, q: Query, preset: SearchPreset, cands: np.ndarray | None, query_vector,
-             depth: int) -> Rankings:
+    def rank(
+        self, mem: Memory, q: Query, preset: SearchPreset, cands: np.ndarray | None, query_vector, depth: int
+    ) -> Rankings:
         store = mem.store
         lists: dict[str, list[tuple[int, float]]] = {}
         group_bm25: list[tuple[str, float]] = []
@@ -215,18 +222,20 @@ def _admission(store, q: Query, cands: np.ndarray | None) -> Callable[[set[int]]
     return lambda rids: filters.admitted(store.conn, sorted(rids), include_archive=q.include_archive, as_of=q.as_of)
 
 
-def _vector_of(mem, given) -> np.ndarray:
+def _vector_of(mem: Memory, given) -> np.ndarray:
     """The query vector from what the query was given or has started: an array, or a Future of one or of rows."""
     v = np.asarray(given.result() if isinstance(given, Future) else given, dtype=np.float32)
     v = v.reshape(-1)
-    if v.shape[0] != mem.text.dim:
+    text = mem.text
+    if text is not None and v.shape[0] != text.dim:
         raise BadInputError(
-            f"text_vector has {v.shape[0]} dimensions, but this memory's text embedder {mem.text.name} makes "
-            f"{mem.text.dim}: embed the text with the same model, or leave text_vector out")
+            f"text_vector has {v.shape[0]} dimensions, but this memory's text embedder {text.name} makes "
+            f"{text.dim}: embed the text with the same model, or leave text_vector out"
+        )
     return v
 
 
-def candidate_rids(mem, q: Query) -> np.ndarray | None:
+def candidate_rids(mem: Memory, q: Query) -> np.ndarray | None:
     """Row ids passing the entity and time filters, or ``None`` when there are none."""
     store = mem.store
     if not (q.entities or q.all_entities or q.t0 is not None or q.t1 is not None):
@@ -254,7 +263,7 @@ def candidate_rids(mem, q: Query) -> np.ndarray | None:
 SMALL_CANDIDATE_SET = 1000
 
 
-def _small(cands: np.ndarray | None) -> bool:
+def _small(cands: np.ndarray | None) -> TypeGuard[np.ndarray]:
     return cands is not None and len(cands) <= SMALL_CANDIDATE_SET
 
 
@@ -292,7 +301,7 @@ def _group_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> l
     return lexical.groups_bm25(store.conn, match, depth)
 
 
-def _cosine_lookup(mem, qv: np.ndarray):
+def _cosine_lookup(mem: Memory, qv: np.ndarray):
     def lookup(rids: list[int]) -> dict[int, float]:
         ids, sims = mem.vectors.scores(qv, np.asarray(rids, dtype=np.int64))
         return dict(zip(ids.tolist(), sims.tolist()))
@@ -300,7 +309,7 @@ def _cosine_lookup(mem, qv: np.ndarray):
     return lookup
 
 
-def _dense(mem, qv: np.ndarray, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
+def _dense(mem: Memory, qv: np.ndarray, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
     if cands is not None:
         return mem.vectors.top(qv, depth, cands)
     try:
@@ -317,7 +326,7 @@ def _dense(mem, qv: np.ndarray, cands: np.ndarray | None, depth: int) -> list[tu
     return sorted(found.items(), key=lambda p: (-p[1], p[0]))[:depth]
 
 
-def _unseen_by_index(mem) -> np.ndarray:
+def _unseen_by_index(mem: Memory) -> np.ndarray:
     """Row ids the open index may lack: queued work, and (embedded) what others acknowledged since it opened."""
     unseen = set(mem.store.outbox_refs("text"))
     horizon = mem.index.horizon
@@ -328,7 +337,7 @@ def _unseen_by_index(mem) -> np.ndarray:
     return np.array(sorted(unseen), dtype=np.int64)
 
 
-def _image(mem, path: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
+def _image(mem: Memory, path: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
     if mem.image is None:
         raise BadInputError("this memory has no image embedder; open it with one to search by image")
     qv = mem.image.embed_images([path])[0]
@@ -347,7 +356,7 @@ def _image(mem, path: str, cands: np.ndarray | None, depth: int) -> list[tuple[i
     return sorted(best.items(), key=lambda p: (-p[1], p[0]))[:depth]
 
 
-def _listing(mem, q: Query, cands: np.ndarray | None) -> list[Hit]:
+def _listing(mem: Memory, q: Query, cands: np.ndarray | None) -> list[Hit]:
     """Filter-only query: matching events in story-time order."""
     store = mem.store
     if cands is None:

@@ -58,7 +58,7 @@ def normalize_name(name: str) -> str:
     s = unicodedata.normalize("NFC", " ".join("".join(out).split()))
     for art in _ARTICLES:
         if s.startswith(art) and len(s) > len(art):
-            s = s[len(art):]
+            s = s[len(art) :]
             break
     return s
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from agentmem.errors import NotFoundError, StoreError
 from agentmem.model import AttributeValue, EntitySlot, MediaRef, Merge
-from agentmem.storage.blobs import blob_to_vec, vec_to_blob
+from agentmem.storage.blobs import blob_to_array, vec_to_blob
 from agentmem.storage.sql import marks
 
 
@@ -117,9 +117,7 @@ class EntityTables:
         return out
 
     def canonical_entities(self) -> list[tuple[str, str, str]]:
-        return self.conn.execute(
-            "SELECT id, kind, name FROM entities WHERE merged_into IS NULL ORDER BY id"
-        ).fetchall()
+        return self.conn.execute("SELECT id, kind, name FROM entities WHERE merged_into IS NULL ORDER BY id").fetchall()
 
     def alias_rows(self) -> list[tuple[str, str, str]]:
         """(entity_id, alias, norm) for every alias and every entity name."""
@@ -173,7 +171,7 @@ class EntityTables:
             f"SELECT id, vec, source FROM entity_vectors WHERE modality=? AND entity_id IN ({ph}) ORDER BY id",
             [modality, *ids],
         ).fetchall()
-        return [(r[0], blob_to_vec(r[1]), r[2]) for r in rows]
+        return [(r[0], blob_to_array(r[1]), r[2]) for r in rows]
 
     def delete_entity_vectors(self, vector_ids: Iterable[int]) -> None:
         self.conn.executemany("DELETE FROM entity_vectors WHERE id=?", [(i,) for i in vector_ids])
@@ -183,7 +181,7 @@ class EntityTables:
             "INSERT INTO media(owner, owner_id, path, t, caption, kind, vec) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (owner, owner_id, m.path, m.t, m.caption, m.kind, vec_to_blob(m.embedding)),
         )
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def media_for(self, owner: str, owner_ids: Sequence[str]) -> dict[str, list[MediaRef]]:
         if not owner_ids:
@@ -214,8 +212,15 @@ class EntityTables:
         ]
         media = [m for i in ids for m in self.media_for("entity", [i]).get(i, [])]
         return EntitySlot(
-            id=row[0], kind=row[1], name=row[2], aliases=aliases, attributes=self.attributes(ids),
-            media=media, created_at=row[3], updated_at=row[4], merged_ids=ids[1:],
+            id=row[0],
+            kind=row[1],
+            name=row[2],
+            aliases=aliases,
+            attributes=self.attributes(ids),
+            media=media,
+            created_at=row[3],
+            updated_at=row[4],
+            merged_ids=ids[1:],
         )
 
     # -- merges -----------------------------------------------------------
@@ -225,7 +230,7 @@ class EntityTables:
             "INSERT INTO merges(source, target, reason, score, at) VALUES (?, ?, ?, ?, ?)",
             (source, target, reason, score, now),
         )
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def undo_merge(self, merge_id: int, now: float) -> Merge:
         m = self.merge(merge_id)

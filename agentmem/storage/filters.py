@@ -18,8 +18,9 @@ _NOT_ARCHIVED = (
 )
 
 
-def entity_rids(conn: sqlite3.Connection, entity_ids: Sequence[str], lo: float, hi: float, t_lo: float, *,
-                include_archive: bool) -> set[int]:
+def entity_rids(
+    conn: sqlite3.Connection, entity_ids: Sequence[str], lo: float, hi: float, t_lo: float, *, include_archive: bool
+) -> set[int]:
     """Events of any of ``entity_ids`` overlapping [lo, hi]; ``t_lo`` bounds their start (lo minus the longest
     event), so the (entity, t_start) index is used."""
     arch = "" if include_archive else _NOT_ARCHIVED
@@ -34,8 +35,7 @@ def entity_rids(conn: sqlite3.Connection, entity_ids: Sequence[str], lo: float, 
 def time_rids(conn: sqlite3.Connection, lo: float, hi: float, t_lo: float, *, include_archive: bool) -> set[int]:
     """Events overlapping [lo, hi] (see :func:`entity_rids` for ``t_lo``)."""
     arch = "" if include_archive else " AND e.archived=0"
-    rows = conn.execute(f"SELECT rid FROM events e WHERE t_start>=? AND t_start<=? AND t_end>=?{arch}",
-                        (t_lo, hi, lo))
+    rows = conn.execute(f"SELECT rid FROM events e WHERE t_start>=? AND t_start<=? AND t_end>=?{arch}", (t_lo, hi, lo))
     return {r[0] for r in rows}
 
 
@@ -46,16 +46,15 @@ def _state(include_archive: bool, as_of: float | None) -> tuple[str, list[float]
     return cond + " AND t_start<=?", [float(as_of)]
 
 
-def admitted(conn: sqlite3.Connection, rids: Sequence[int], *, include_archive: bool, as_of: float | None
-             ) -> set[int]:
+def admitted(conn: sqlite3.Connection, rids: Sequence[int], *, include_archive: bool, as_of: float | None) -> set[int]:
     """The events among ``rids`` that are active (unless the archive is included) and started by ``as_of``."""
     cond, extra = _state(include_archive, as_of)
-    return {r[0] for r in rows_in(conn, f"SELECT rid FROM events WHERE rid IN ({{in}}){cond}", list(rids),
-                                  after=extra)}
+    return {r[0] for r in rows_in(conn, f"SELECT rid FROM events WHERE rid IN ({{in}}){cond}", list(rids), after=extra)}
 
 
-def admitted_in_range(conn: sqlite3.Connection, lo: int, hi: int, *, include_archive: bool, as_of: float | None
-                      ) -> np.ndarray:
+def admitted_in_range(
+    conn: sqlite3.Connection, lo: int, hi: int, *, include_archive: bool, as_of: float | None
+) -> np.ndarray:
     """Row ids in [lo, hi] that are active (unless the archive is included) and started by ``as_of``."""
     cond, extra = _state(include_archive, as_of)
     rows = conn.execute(f"SELECT rid FROM events WHERE rid BETWEEN ? AND ?{cond}", [lo, hi, *extra])
@@ -65,8 +64,9 @@ def admitted_in_range(conn: sqlite3.Connection, lo: int, hi: int, *, include_arc
 def first_rids(conn: sqlite3.Connection, k: int, *, include_archive: bool, as_of: float | None) -> list[int]:
     """The first ``k`` events in story order (active unless the archive is included, started by ``as_of``)."""
     cond, extra = _state(include_archive, as_of)
-    return [r[0] for r in conn.execute(f"SELECT rid FROM events WHERE 1=1{cond} ORDER BY t_start, rid LIMIT ?",
-                                       [*extra, k])]
+    return [
+        r[0] for r in conn.execute(f"SELECT rid FROM events WHERE 1=1{cond} ORDER BY t_start, rid LIMIT ?", [*extra, k])
+    ]
 
 
 def count_from(conn: sqlite3.Connection, floor: int) -> int:
@@ -81,8 +81,10 @@ def vectors_of(conn: sqlite3.Connection, rids: Sequence[int]) -> list[tuple[int,
 
 def active_vectors_after(conn: sqlite3.Connection, floor: int, after: int) -> list[tuple[int, bytes]]:
     """(rid, vector blob) of active events with a vector, row id at least ``floor`` and above ``after``."""
-    return conn.execute("SELECT rid, vec FROM events WHERE rid >= ? AND rid > ? AND archived=0 AND vec IS NOT NULL "
-                        "ORDER BY rid", (floor, after)).fetchall()
+    return conn.execute(
+        "SELECT rid, vec FROM events WHERE rid >= ? AND rid > ? AND archived=0 AND vec IS NOT NULL ORDER BY rid",
+        (floor, after),
+    ).fetchall()
 
 
 def event_media_vectors(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
@@ -100,8 +102,9 @@ def groups_of(conn: sqlite3.Connection, rids: Sequence[int]) -> dict[int, str | 
 def group_orders(conn: sqlite3.Connection, names: Sequence[str]) -> dict[str, list[int]]:
     """The events of each group in story order."""
     order: dict[str, list[int]] = {}
-    for grp, rid in rows_in(conn, "SELECT grp, rid FROM events WHERE grp IN ({in}) ORDER BY grp, t_start, rid",
-                            list(names), size=200):
+    for grp, rid in rows_in(
+        conn, "SELECT grp, rid FROM events WHERE grp IN ({in}) ORDER BY grp, t_start, rid", list(names), size=200
+    ):
         order.setdefault(grp, []).append(rid)
     return order
 

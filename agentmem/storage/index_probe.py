@@ -29,9 +29,9 @@ PROBE_TIMEOUT_S = 300
 
 _SOURCES = {
     "text": "SELECT rid, vec FROM events WHERE vec IS NOT NULL AND rid NOT IN "
-            "(SELECT ref FROM outbox WHERE collection='text') ORDER BY rid",
+    "(SELECT ref FROM outbox WHERE collection='text') ORDER BY rid",
     "image": "SELECT id, vec FROM media WHERE vec IS NOT NULL AND id NOT IN "
-             "(SELECT ref FROM outbox WHERE collection='image') ORDER BY id",
+    "(SELECT ref FROM outbox WHERE collection='image') ORDER BY id",
 }
 
 

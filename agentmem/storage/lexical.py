@@ -22,15 +22,18 @@ def bm25_among(conn: sqlite3.Connection, source_sql: str, ids: list[int], match:
     """
     # Contentless: BM25 needs only the index, and 'delete-all' empties it at once, where DELETE on a table with
     # content re-tokenized every old document (~1 ms per call at 100k events).
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.candidate_fts "
-                 "USING fts5(doc, content='', tokenize='porter unicode61')")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.candidate_fts USING fts5(doc, content='', tokenize='porter unicode61')"
+    )
     conn.execute("SAVEPOINT candidates")
     try:
         conn.execute("INSERT INTO temp.candidate_fts(candidate_fts) VALUES('delete-all')")
         conn.execute(f"INSERT INTO temp.candidate_fts(rowid, doc) {source_sql}", (json.dumps(ids),))
         rows = conn.execute(
             "SELECT rowid, -bm25(candidate_fts) FROM temp.candidate_fts WHERE candidate_fts MATCH ? "
-            "ORDER BY rank, rowid LIMIT ?", (match, depth)).fetchall()
+            "ORDER BY rank, rowid LIMIT ?",
+            (match, depth),
+        ).fetchall()
     finally:
         conn.execute("RELEASE candidates")
     return [(int(r), float(s)) for r, s in rows]
@@ -70,25 +73,33 @@ def groups_bm25(conn: sqlite3.Connection, match: str, limit: int, *, floor: int 
     """The best ``limit`` group documents (group name, score), those with rowid ``floor`` or above."""
     rows = conn.execute(
         "SELECT g.name, -bm25(group_fts) FROM group_fts JOIN groups g ON g.id = group_fts.rowid "
-        "WHERE group_fts MATCH ? AND group_fts.rowid >= ? ORDER BY rank LIMIT ?", (match, floor, limit)
+        "WHERE group_fts MATCH ? AND group_fts.rowid >= ? ORDER BY rank LIMIT ?",
+        (match, floor, limit),
     ).fetchall()
     return [(name, float(score)) for name, score in rows]
 
 
 def groups_among(conn: sqlite3.Connection, rids: list[int], match: str, depth: int) -> list[tuple[str, float]]:
     """BM25 of the groups of events ``rids``, with the statistics of those groups."""
-    gids = [r[0] for r in conn.execute(
-        "SELECT DISTINCT g.id FROM events e JOIN groups g ON g.name = e.grp "
-        "WHERE e.rid IN (SELECT value FROM json_each(?))", (json.dumps(rids),))]
+    gids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT g.id FROM events e JOIN groups g ON g.name = e.grp "
+            "WHERE e.rid IN (SELECT value FROM json_each(?))",
+            (json.dumps(rids),),
+        )
+    ]
     sql = "SELECT rowid, doc FROM group_fts WHERE rowid IN (SELECT value FROM json_each(?))"
     ranked = bm25_among(conn, sql, gids, match, depth)
-    names = dict(conn.execute(
-        "SELECT id, name FROM groups WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(gids),)))
+    names = dict(
+        conn.execute("SELECT id, name FROM groups WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(gids),))
+    )
     return [(names[g], score) for g, score in ranked]
 
 
-def tier_bm25(conn: sqlite3.Connection, table: str, terms: list[str], floor: int, total: int, limit: int = 2000
-              ) -> Ranked:
+def tier_bm25(
+    conn: sqlite3.Connection, table: str, terms: list[str], floor: int, total: int, limit: int = 2000
+) -> Ranked:
     """BM25 over the rows of an FTS5 ``table`` at or above ``floor``, with that tier's statistics.
 
     FTS5's own ``bm25()`` counts each term's documents over the whole index (a scan of the term's
@@ -111,8 +122,15 @@ def tier_bm25(conn: sqlite3.Connection, table: str, terms: list[str], floor: int
         raise ValueError(f"not an FTS table name: {table!r}")
     hits, weights = [], []
     for term in terms:
-        r = np.fromiter((row[0] for row in conn.execute(
-            f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid >= ?", (term, floor))), np.int64)
+        r = np.fromiter(
+            (
+                row[0]
+                for row in conn.execute(
+                    f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid >= ?", (term, floor)
+                )
+            ),
+            np.int64,
+        )
         if len(r):
             hits.append(r)
             weights.append(np.full(len(r), np.log(1 + (max(total, len(r)) - len(r) + 0.5) / (len(r) + 0.5))))

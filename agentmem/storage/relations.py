@@ -21,28 +21,34 @@ def _relation(r: tuple) -> Relation:
 
 def facts_of(conn: sqlite3.Connection, subject: str, predicate: str) -> list[Relation]:
     """Every fact (open or closed) of ``subject`` with ``predicate``, by start time."""
-    rows = conn.execute(f"SELECT {_COLS} FROM relations WHERE subject=? AND predicate=? ORDER BY t_from, id",
-                        (subject, predicate)).fetchall()
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM relations WHERE subject=? AND predicate=? ORDER BY t_from, id", (subject, predicate)
+    ).fetchall()
     return [_relation(r) for r in rows]
 
 
 def facts_with_predicates(conn: sqlite3.Connection, predicates: Sequence[str]) -> list[Relation]:
     """Every fact of any of ``predicates``, by predicate then start time."""
-    rows = conn.execute(f"SELECT {_COLS} FROM relations WHERE predicate IN ({marks(len(predicates))}) "
-                        "ORDER BY predicate, t_from, id", list(predicates)).fetchall()
+    rows = conn.execute(
+        f"SELECT {_COLS} FROM relations WHERE predicate IN ({marks(len(predicates))}) ORDER BY predicate, t_from, id",
+        list(predicates),
+    ).fetchall()
     return [_relation(r) for r in rows]
 
 
 def subjects_of(conn: sqlite3.Connection, predicate: str, obj: str) -> list[str]:
     """Every subject that ever had ``predicate`` ``obj``."""
-    return [r[0] for r in conn.execute("SELECT DISTINCT subject FROM relations WHERE predicate=? AND object=?",
-                                       (predicate, obj))]
+    return [
+        r[0]
+        for r in conn.execute("SELECT DISTINCT subject FROM relations WHERE predicate=? AND object=?", (predicate, obj))
+    ]
 
 
 def relations_after(conn: sqlite3.Connection, after_id: int) -> list[tuple[int, str, str, str]]:
     """(id, subject, predicate, object) of relations stored after ``after_id``, in order."""
-    return conn.execute("SELECT id, subject, predicate, object FROM relations WHERE id > ? ORDER BY id",
-                        (after_id,)).fetchall()
+    return conn.execute(
+        "SELECT id, subject, predicate, object FROM relations WHERE id > ? ORDER BY id", (after_id,)
+    ).fetchall()
 
 
 class RelationTables:
@@ -57,7 +63,7 @@ class RelationTables:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (r.subject, r.predicate, r.object, r.t_from, r.t_to, r.weight, json.dumps(r.evidence), now),
         )
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)
 
     def relations(self, entity_ids: Sequence[str] | None = None) -> list[Relation]:
         sql = "SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations"
@@ -68,8 +74,16 @@ class RelationTables:
             args = [*entity_ids, *entity_ids]
         rows = self.conn.execute(sql + " ORDER BY t_from, id", args).fetchall()
         return [
-            Relation(subject=r[1], predicate=r[2], object=r[3], t_from=r[4], t_to=r[5], weight=r[6],
-                     evidence=json.loads(r[7]), id=r[0])
+            Relation(
+                subject=r[1],
+                predicate=r[2],
+                object=r[3],
+                t_from=r[4],
+                t_to=r[5],
+                weight=r[6],
+                evidence=json.loads(r[7]),
+                id=r[0],
+            )
             for r in rows
         ]
 
@@ -77,7 +91,9 @@ class RelationTables:
         """Facts of ``predicate`` about the same subject or the same object, in story order."""
         rows = self.conn.execute(
             "SELECT id, subject, predicate, object, t_from, t_to, weight, evidence FROM relations "
-            "WHERE predicate=? AND (subject=? OR object=?) ORDER BY t_from, id", (predicate, subject, obj)).fetchall()
+            "WHERE predicate=? AND (subject=? OR object=?) ORDER BY t_from, id",
+            (predicate, subject, obj),
+        ).fetchall()
         return [Relation(r[1], r[2], r[3], r[4], r[5], json.loads(r[7]), r[6], r[0]) for r in rows]
 
     def evidence_times(self, refs: Sequence[str]) -> dict[str, float]:
@@ -85,8 +101,10 @@ class RelationTables:
         refs = list(dict.fromkeys(refs))
         facts = {r: int(r[5:]) for r in refs if r.startswith("fact:") and r[5:].isdigit()}
         out: dict[str, float] = {}
-        for table, key, col, items in (("events", "id", "t_start", [r for r in refs if r not in facts]),
-                                       ("relations", "id", "t_from", list(facts.values()))):
+        for table, key, col, items in (
+            ("events", "id", "t_start", [r for r in refs if r not in facts]),
+            ("relations", "id", "t_from", list(facts.values())),
+        ):
             for i in range(0, len(items), 500):
                 chunk = items[i : i + 500]
                 ph = marks(len(chunk))

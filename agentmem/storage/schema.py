@@ -206,9 +206,11 @@ OUTBOX = """CREATE TABLE IF NOT EXISTS outbox (
     ref INTEGER NOT NULL
 );
 """
-OUTBOX_V4 = (OUTBOX.replace("outbox (", "outbox_v4 (")
-             + "INSERT INTO outbox_v4(seq, op, collection, ref) SELECT seq, op, collection, ref FROM outbox;\n"
-             "DROP TABLE outbox;\nALTER TABLE outbox_v4 RENAME TO outbox;\n")
+OUTBOX_V4 = (
+    OUTBOX.replace("outbox (", "outbox_v4 (")
+    + "INSERT INTO outbox_v4(seq, op, collection, ref) SELECT seq, op, collection, ref FROM outbox;\n"
+    "DROP TABLE outbox;\nALTER TABLE outbox_v4 RENAME TO outbox;\n"
+)
 
 DDL = DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX).replace("{OUTBOX}", OUTBOX) + GRAPH_DDL
 
@@ -231,4 +233,3 @@ def sql_statements(script: str) -> list[str]:
                 out.append(cur.strip())
             cur = ""
     return out
-

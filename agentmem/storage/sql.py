@@ -36,8 +36,15 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterator[list[Any]]:
         yield list(values[i : i + size])
 
 
-def rows_in(conn: sqlite3.Connection, sql: str, values: Sequence[Any], *, before: Sequence[Any] = (),
-            after: Sequence[Any] = (), size: int = CHUNK) -> Iterator[tuple]:
+def rows_in(
+    conn: sqlite3.Connection,
+    sql: str,
+    values: Sequence[Any],
+    *,
+    before: Sequence[Any] = (),
+    after: Sequence[Any] = (),
+    size: int = CHUNK,
+) -> Iterator[tuple]:
     """Rows of ``sql`` run once per chunk of ``values``; ``{in}`` in ``sql`` becomes that chunk's placeholders.
 
     ``before`` and ``after`` are bound before and after the chunk's values. Rows come chunk by chunk, so an

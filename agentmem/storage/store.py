@@ -115,16 +115,29 @@ class Store(EntityTables, RelationTables):
             "INSERT INTO events(rid, id, t_start, t_end, text, search_text, location, camera, provenance, importance, "
             "grp, ingested_at, archived, vec) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (rid, e.id, e.t_start, e.t_end, e.text, text, e.location,
-                 None if e.camera is None else json.dumps(e.camera.__dict__), json.dumps(e.provenance, sort_keys=True),
-                 e.importance, e.group, e.ingested_at, int(e.archived), vec_to_blob(vec))
+                (
+                    rid,
+                    e.id,
+                    e.t_start,
+                    e.t_end,
+                    e.text,
+                    text,
+                    e.location,
+                    None if e.camera is None else json.dumps(e.camera.__dict__),
+                    json.dumps(e.provenance, sort_keys=True),
+                    e.importance,
+                    e.group,
+                    e.ingested_at,
+                    int(e.archived),
+                    vec_to_blob(vec),
+                )
                 for rid, (e, text, vec) in zip(rids, items)
             ],
         )
         self.conn.executemany(
             "INSERT INTO events_fts(rowid, search_text) VALUES (?, ?)", [(rid, it[1]) for rid, it in zip(rids, items)]
         )
-        links = []
+        links: list[tuple] = []
         for rid, (e, _, _) in zip(rids, items):
             links.extend((p, e.t_start, rid, e.t_end, "participant") for p in dict.fromkeys(e.participants))
             if e.location:
@@ -162,9 +175,19 @@ class Store(EntityTables, RelationTables):
             for r in rows:
                 cam = json.loads(r[6]) if r[6] else None
                 out[r[0]] = Event(
-                    id=r[1], t_start=r[2], t_end=r[3], text=r[4], participants=parts.get(r[0], []), location=r[5],
-                    media=media.get(r[1], []), camera=CameraPose(**cam) if cam else None,
-                    provenance=json.loads(r[7]), importance=r[8], group=r[9], ingested_at=r[10], archived=bool(r[11]),
+                    id=r[1],
+                    t_start=r[2],
+                    t_end=r[3],
+                    text=r[4],
+                    participants=parts.get(r[0], []),
+                    location=r[5],
+                    media=media.get(r[1], []),
+                    camera=CameraPose(**cam) if cam else None,
+                    provenance=json.loads(r[7]),
+                    importance=r[8],
+                    group=r[9],
+                    ingested_at=r[10],
+                    archived=bool(r[11]),
                 )
         return out
 
@@ -211,8 +234,10 @@ class Store(EntityTables, RelationTables):
 
     def note_times(self, duration: float, t_end: float) -> None:
         """Raise the stored maximum event duration and latest time (inside the write transaction)."""
-        for key, value, sql in (("max_duration", duration, "SELECT MAX(t_end - t_start) FROM events"),
-                                ("max_t_end", t_end, "SELECT MAX(t_end) FROM events")):
+        for key, value, sql in (
+            ("max_duration", duration, "SELECT MAX(t_end - t_start) FROM events"),
+            ("max_t_end", t_end, "SELECT MAX(t_end) FROM events"),
+        ):
             if self.get_meta(key) is None:
                 value = max(value, float(self.conn.execute(sql).fetchone()[0] or value))
             self.conn.execute(
@@ -239,10 +264,14 @@ class Store(EntityTables, RelationTables):
         """Replace the queued index work with an upsert of every stored vector (a rebuild), in one transaction."""
         with self.transaction():
             self.conn.execute("DELETE FROM outbox")
-            self.conn.execute("INSERT INTO outbox(op, collection, ref) SELECT 'upsert', 'text', rid FROM events "
-                              "WHERE vec IS NOT NULL ORDER BY rid")
-            self.conn.execute("INSERT INTO outbox(op, collection, ref) SELECT 'upsert', 'image', id FROM media "
-                              "WHERE vec IS NOT NULL ORDER BY id")
+            self.conn.execute(
+                "INSERT INTO outbox(op, collection, ref) SELECT 'upsert', 'text', rid FROM events "
+                "WHERE vec IS NOT NULL ORDER BY rid"
+            )
+            self.conn.execute(
+                "INSERT INTO outbox(op, collection, ref) SELECT 'upsert', 'image', id FROM media "
+                "WHERE vec IS NOT NULL ORDER BY id"
+            )
 
     def ack_outbox(self, seqs: Sequence[int]) -> None:
         """Acknowledge exactly these rows: another writer may have queued others meanwhile."""
@@ -251,8 +280,10 @@ class Store(EntityTables, RelationTables):
 
     def vector_rids_after(self, rid: int) -> list[int]:
         """Row ids above ``rid`` of events with a text vector, in order."""
-        return [r[0] for r in self.conn.execute("SELECT rid FROM events WHERE rid>? AND vec IS NOT NULL ORDER BY rid",
-                                                (rid,))]
+        return [
+            r[0]
+            for r in self.conn.execute("SELECT rid FROM events WHERE rid>? AND vec IS NOT NULL ORDER BY rid", (rid,))
+        ]
 
     def max_vector_rid(self) -> int:
         """Largest event row id (0 for an empty memory)."""

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from agentmem.errors import StoreError
-from agentmem.storage.blobs import blob_to_vec
+from agentmem.storage.blobs import blob_to_array
 from agentmem.storage.sql import marks
 from agentmem.storage.store import Store
 
@@ -122,8 +122,10 @@ class ChromaIndex:
         dead = [p for p in self._users.glob("*") if not _running(p.name)] if self._users.exists() else []
         if not dead:
             return None
-        result = repair_in_child(self._store.dir) if self.directory.exists() else {"fixed": {}}
-        if "problem" in result:
+        result = (
+            repair_in_child(self._store.dir) if self._store is not None and self.directory.exists() else {"fixed": {}}
+        )
+        if "problem" in result and self._store is not None:
             result["moved_to"] = str(self.quarantine())
             self._store.requeue_all_vectors()
         for p in dead:
@@ -136,11 +138,17 @@ class ChromaIndex:
 
         auth = {}
         if self.config.token:
-            auth = {"chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
-                    "chroma_client_auth_credentials": self.config.token}
+            auth = {
+                "chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
+                "chroma_client_auth_credentials": self.config.token,
+            }
         u = urlparse(self.config.url)
-        return chromadb.HttpClient(host=u.hostname, port=u.port or 8000, ssl=u.scheme == "https",
-                                   settings=Settings(anonymized_telemetry=False, **auth))
+        return chromadb.HttpClient(
+            host=u.hostname,
+            port=u.port or 8000,
+            ssl=u.scheme == "https",
+            settings=Settings(anonymized_telemetry=False, **auth),
+        )
 
     def _guard(self, what: str, fn, *args, **kwargs):
         """Run a call on the server, turning any failure into one :class:`IndexUnavailableError`."""
@@ -161,8 +169,12 @@ class ChromaIndex:
             name = COLLECTIONS[modality] + self.namespace
             client = self._connect()
             self._cols[modality] = self._guard(
-                "open collection", client.get_or_create_collection, name, embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}})
+                "open collection",
+                client.get_or_create_collection,
+                name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
         return self._cols[modality]
 
     def upsert(self, modality: str, ids: list[str], vecs: np.ndarray) -> None:
@@ -180,8 +192,13 @@ class ChromaIndex:
         count = self._guard("count", col.count)
         if count == 0:
             return []
-        res = self._guard("query", col.query, query_embeddings=[vec.astype(np.float32)], n_results=min(n, count),
-                          include=["distances"])
+        res = self._guard(
+            "query",
+            col.query,
+            query_embeddings=[vec.astype(np.float32)],
+            n_results=min(n, count),
+            include=["distances"],
+        )
         return [(int(i), 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0])]
 
     def count(self, modality: str) -> int:
@@ -254,7 +271,7 @@ def _vectors_for(store: Store, collection: str, refs: list[int]) -> dict[int, np
         chunk = refs[i : i + 500]
         ph = marks(len(chunk))
         for ref, blob in store.conn.execute(f"SELECT {key}, vec FROM {table} IN ({ph}) AND vec IS NOT NULL", chunk):
-            out[int(ref)] = blob_to_vec(blob)
+            out[int(ref)] = blob_to_array(blob)
     return out
 
 
@@ -333,8 +350,9 @@ def repair(store: Store, index: ChromaIndex) -> dict[str, int | str]:
     if "problem" not in result:
         return result["fixed"]
     if index.config.url is not None:
-        raise IndexUnavailableError(f"the index on {index.config.url} is wrong ({result['problem']}); "
-                                    "run `agentmem index rebuild`")
+        raise IndexUnavailableError(
+            f"the index on {index.config.url} is wrong ({result['problem']}); run `agentmem index rebuild`"
+        )
     moved = index.quarantine()
     report = rebuild(store, index)
     return {"rebuilt": report.applied, "quarantined": 1 if moved else 0, "error": result["problem"][:200]}

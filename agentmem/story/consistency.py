@@ -79,15 +79,17 @@ class Prober:
         """Descriptor of the entity's pixels (background set to grey), cropped to them."""
         key = (e.id, e.kind, e.appearance, tuple(e.reference_images), e.seed)
         if key not in self._cache:
-            img = self._render([EntityConditioning(e.id, e.name, e.kind, e.appearance, list(e.reference_images),
-                                                   e.seed)])
+            img = self._render(
+                [EntityConditioning(e.id, e.name, e.kind, e.appearance, list(e.reference_images), e.seed)]
+            )
             mask = np.abs(img.astype(int) - self.empty.astype(int)).sum(axis=2) > 24
             if not mask.any():
                 self._cache[key] = self.embedder.embed_array(img)
             else:
                 ys, xs = np.nonzero(mask)
-                crop = np.where(mask[..., None], img, 128).astype(np.uint8)[ys.min(): ys.max() + 1,
-                                                                           xs.min(): xs.max() + 1]
+                crop = np.where(mask[..., None], img, 128).astype(np.uint8)[
+                    ys.min() : ys.max() + 1, xs.min() : xs.max() + 1
+                ]
                 self._cache[key] = self.embedder.embed_array(crop)
         return self._cache[key]
 
@@ -114,8 +116,13 @@ def location_groups(story: Story) -> dict[str, dict[str, list[str]]]:
     return out
 
 
-def _measure(story: Story, name: str, groups: dict[str, dict[str, list[str]]],
-             vec_mem: dict[tuple[str, str], np.ndarray], vec_base: dict[tuple[str, str], np.ndarray]) -> Measure:
+def _measure(
+    story: Story,
+    name: str,
+    groups: dict[str, dict[str, list[str]]],
+    vec_mem: dict[tuple[str, str], np.ndarray],
+    vec_base: dict[tuple[str, str], np.ndarray],
+) -> Measure:
     per: dict[str, tuple[float, float]] = {}
     pairs = 0
     for subject, by_state in groups.items():
@@ -130,8 +137,15 @@ def _measure(story: Story, name: str, groups: dict[str, dict[str, list[str]]],
             pairs += len(sims_m)
     if not per:
         return Measure(story.title, name, 0, 0, float("nan"), float("nan"))
-    return Measure(story.title, name, len(per), pairs, float(np.mean([v[0] for v in per.values()])),
-                   float(np.mean([v[1] for v in per.values()])), per)
+    return Measure(
+        story.title,
+        name,
+        len(per),
+        pairs,
+        float(np.mean([v[0] for v in per.values()])),
+        float(np.mean([v[1] for v in per.values()])),
+        per,
+    )
 
 
 def evaluate_dir(out_dir: str | Path, *, prober: Prober | None = None) -> list[Measure]:
@@ -150,8 +164,10 @@ def evaluate_dir(out_dir: str | Path, *, prober: Prober | None = None) -> list[M
     plans = [ShotPlan.from_dict(d) for d in json.loads((out / "plan.json").read_text())]
     run = json.loads((out / "run.json").read_text())
     if run.get("backend") != "storyboard":
-        raise BadInputError(f"{out}: consistency is measured against a storyboard baseline; "
-                            f"this folder was made with {run.get('backend')!r}")
+        raise BadInputError(
+            f"{out}: consistency is measured against a storyboard baseline; "
+            f"this folder was made with {run.get('backend')!r}"
+        )
     geo = run["render"]
     shots = {s["id"]: s for s in run["shots"]}
     prober = prober or Prober()
@@ -178,22 +194,28 @@ def evaluate_dir(out_dir: str | Path, *, prober: Prober | None = None) -> list[M
             loc_m[(s.location, s.id)] = emb.embed_array(backdrop(np.asarray(im.convert("RGB"))))
         loc_b[(s.location, s.id)] = emb.embed_array(backdrop(base_frames[s.id][mid["frame_index"]]))
     # 4. Pairwise similarity within same declared state, both conditions.
-    return [_measure(story, "entity identity", entity_groups(story), ent_m, ent_b),
-            _measure(story, "location", location_groups(story), loc_m, loc_b)]
+    return [
+        _measure(story, "entity identity", entity_groups(story), ent_m, ent_b),
+        _measure(story, "location", location_groups(story), loc_m, loc_b),
+    ]
 
 
 def format_table(measures: list[Measure]) -> str:
     """A plain-text table of the measures, with an overall macro mean per measure."""
     lines = [f"{'story':<24} {'measure':<16} {'subj':>4} {'pairs':>5} {'with memory':>11} {'without':>8} {'delta':>7}"]
     for m in measures:
-        lines.append(f"{m.story[:24]:<24} {m.measure:<16} {m.subjects:>4} {m.pairs:>5} {m.with_memory:>11.3f} "
-                     f"{m.without_memory:>8.3f} {m.delta:>+7.3f}")
+        lines.append(
+            f"{m.story[:24]:<24} {m.measure:<16} {m.subjects:>4} {m.pairs:>5} {m.with_memory:>11.3f} "
+            f"{m.without_memory:>8.3f} {m.delta:>+7.3f}"
+        )
     for name in dict.fromkeys(m.measure for m in measures):
         ms = [m for m in measures if m.measure == name and m.pairs]
         if len(ms) > 1:
             w, wo = np.mean([m.with_memory for m in ms]), np.mean([m.without_memory for m in ms])
-            lines.append(f"{'ALL (mean)':<24} {name:<16} {sum(m.subjects for m in ms):>4} "
-                         f"{sum(m.pairs for m in ms):>5} {w:>11.3f} {wo:>8.3f} {w - wo:>+7.3f}")
+            lines.append(
+                f"{'ALL (mean)':<24} {name:<16} {sum(m.subjects for m in ms):>4} "
+                f"{sum(m.pairs for m in ms):>5} {w:>11.3f} {wo:>8.3f} {w - wo:>+7.3f}"
+            )
     return "\n".join(lines)
 
 
@@ -222,12 +244,29 @@ def plot(measures: list[Measure], path: str | Path) -> str:
 
 
 def to_json(measures: list[Measure]) -> list[dict]:
-    return [{"story": m.story, "measure": m.measure, "subjects": m.subjects, "pairs": m.pairs,
-             "with_memory": round(m.with_memory, 4), "without_memory": round(m.without_memory, 4),
-             "delta": round(m.delta, 4),
-             "per_subject": {k: [round(a, 4), round(b, 4)] for k, (a, b) in m.per_subject.items()}}
-            for m in measures]
+    return [
+        {
+            "story": m.story,
+            "measure": m.measure,
+            "subjects": m.subjects,
+            "pairs": m.pairs,
+            "with_memory": round(m.with_memory, 4),
+            "without_memory": round(m.without_memory, 4),
+            "delta": round(m.delta, 4),
+            "per_subject": {k: [round(a, 4), round(b, 4)] for k, (a, b) in m.per_subject.items()},
+        }
+        for m in measures
+    ]
 
 
-__all__ = ["Measure", "Prober", "backdrop", "entity_groups", "evaluate_dir", "format_table", "location_groups",
-           "plot", "to_json"]
+__all__ = [
+    "Measure",
+    "Prober",
+    "backdrop",
+    "entity_groups",
+    "evaluate_dir",
+    "format_table",
+    "location_groups",
+    "plot",
+    "to_json",
+]

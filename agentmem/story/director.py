@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,13 +95,22 @@ class Director:
         Story seed.
     """
 
-    def __init__(self, mem, generator, frames_dir: str, *, render: RenderOptions | None = None,
-                 planner_config: PlannerConfig | None = None, seed: int = 0, t_origin: float = 0.0):
+    def __init__(
+        self,
+        mem,
+        generator,
+        frames_dir: str,
+        *,
+        render: RenderOptions | None = None,
+        planner_config: PlannerConfig | None = None,
+        seed: int = 0,
+        t_origin: float = 0.0,
+    ):
         self.mem = mem
         self.generator = generator
         self.frames_dir = os.path.abspath(frames_dir)
         self.render = render or RenderOptions()
-        self.planner = Planner(mem, planner_config, seed=seed)
+        self.planner: Callable[[Shot, Shot | None], ShotPlan] = Planner(mem, planner_config, seed=seed)
         self.t_origin = t_origin
         self.entities: dict[str, StoryEntity] = {}
         self.history: list[ShotResult] = []
@@ -113,8 +122,10 @@ class Director:
 
         Everything is validated before the first write.
         """
-        parsed = [e if isinstance(e, StoryEntity) else parse_entity(e, f"entity {e.get('id', '?')}", base_dir)
-                  for e in entities]
+        parsed = [
+            e if isinstance(e, StoryEntity) else parse_entity(e, f"entity {e.get('id', '?')}", base_dir)
+            for e in entities
+        ]
         ids = [e.id for e in parsed]
         for e in parsed:
             if e.id in self.entities or ids.count(e.id) > 1:
@@ -125,8 +136,18 @@ class Director:
             if e.appearance:
                 attrs["appearance"] = e.appearance
             # resolve=False: story ids are explicit, so never let fuzzy name matching merge two of them.
-            decls.append(EntityDecl(e.id, e.kind, e.name, tuple(e.aliases), attrs,
-                                    tuple(MediaRef(path=p) for p in e.reference_images), self.t_origin, resolve=False))
+            decls.append(
+                EntityDecl(
+                    e.id,
+                    e.kind,
+                    e.name,
+                    tuple(e.aliases),
+                    attrs,
+                    tuple(MediaRef(path=p) for p in e.reference_images),
+                    self.t_origin,
+                    resolve=False,
+                )
+            )
         self.mem.write(entities=decls)
         self.entities.update((e.id, e) for e in parsed)
 
@@ -142,8 +163,13 @@ class Director:
         # 3. Plan from memory as of t.
         plan = self.planner(shot, previous)
         # 4. Generate.
-        clip = self.generator.generate(plan, width=self.render.width, height=self.render.height,
-                                       num_frames=self.render.num_frames, fps=self.render.fps)
+        clip = self.generator.generate(
+            plan,
+            width=self.render.width,
+            height=self.render.height,
+            num_frames=self.render.num_frames,
+            fps=self.render.fps,
+        )
         # 5. Perceive and write back: keyframes, their image embeddings, pose and provenance.
         keyframes = write_back(self.mem, shot, clip.frames, self.frames_dir)
         self.history.append(ShotResult(shot, plan, clip, keyframes))
@@ -167,9 +193,17 @@ class Director:
             self.mem.add_relation(Relation(s, p, o, t_from=shot.t, evidence=[f"shot:{shot.id}"]))
 
 
-def run_story(story: Story, mem, generator, frames_dir: str, *, render: RenderOptions | None = None,
-              planner_config: PlannerConfig | None = None, progress: bool = False,
-              shots: Sequence[Shot] | None = None) -> StoryRun:
+def run_story(
+    story: Story,
+    mem,
+    generator,
+    frames_dir: str,
+    *,
+    render: RenderOptions | None = None,
+    planner_config: PlannerConfig | None = None,
+    progress: bool = False,
+    shots: Sequence[Shot] | None = None,
+) -> StoryRun:
     """Drive a validated story through a :class:`Director`.
 
     The story was validated in full when it was parsed, so nothing is written
@@ -177,8 +211,15 @@ def run_story(story: Story, mem, generator, frames_dir: str, *, render: RenderOp
     """
     from tqdm import tqdm
 
-    director = Director(mem, generator, frames_dir, render=render, planner_config=planner_config,
-                        seed=story.seed, t_origin=story.t_origin)
+    director = Director(
+        mem,
+        generator,
+        frames_dir,
+        render=render,
+        planner_config=planner_config,
+        seed=story.seed,
+        t_origin=story.t_origin,
+    )
     director.declare(story.entities)
     run = StoryRun(story)
     todo = list(shots if shots is not None else story.shots)

@@ -68,8 +68,11 @@ def attribute_changes(value: Any, entities: Mapping[str, Any], where: str) -> di
     for eid, attrs in value.items():
         if eid not in entities:
             raise UnknownEntityError(f"{where}: changes: unknown entity {eid!r}")
-        if not isinstance(attrs, dict) or not attrs or not all(
-                isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in attrs.items()):
+        if (
+            not isinstance(attrs, dict)
+            or not attrs
+            or not all(isinstance(k, str) and isinstance(v, (str, int, float)) for k, v in attrs.items())
+        ):
             raise FormatError(f"{where}: changes.{eid}: must be a non-empty mapping of attribute: value")
         out[eid] = {k: str(v).strip() for k, v in attrs.items()}
     return out

@@ -56,8 +56,19 @@ MAX_STORY_BYTES = 10_000_000
 MAX_STORY_NODES = 200_000
 MAX_STORY_CHARS = 4_000_000
 ENTITY_KEYS = {"id", "kind", "name", "aliases", "appearance", "reference_images", "attributes"}
-SHOT_KEYS = {"id", "t", "duration", "location", "characters", "objects", "action", "camera", "changes", "facts",
-             "motion"}
+SHOT_KEYS = {
+    "id",
+    "t",
+    "duration",
+    "location",
+    "characters",
+    "objects",
+    "action",
+    "camera",
+    "changes",
+    "facts",
+    "motion",
+}
 CAMERA_KEYS = {"move", "pose", "fov"}
 TOP_KEYS = {"title", "entities", "shots", "description", "seed"}
 
@@ -114,10 +125,19 @@ class Shot:
         cam: dict[str, Any] = {"move": self.camera.move, "fov": self.camera.fov}
         if self.camera.pose is not None:
             cam["pose"] = list(self.camera.pose)
-        return {"id": self.id, "t": self.t, "duration": self.duration, "location": self.location,
-                "characters": list(self.characters), "objects": list(self.objects), "action": self.action,
-                "camera": cam, "changes": {k: dict(v) for k, v in self.changes.items()},
-                "facts": [list(f) for f in self.facts], "motion": self.motion}
+        return {
+            "id": self.id,
+            "t": self.t,
+            "duration": self.duration,
+            "location": self.location,
+            "characters": list(self.characters),
+            "objects": list(self.objects),
+            "action": self.action,
+            "camera": cam,
+            "changes": {k: dict(v) for k, v in self.changes.items()},
+            "facts": [list(f) for f in self.facts],
+            "motion": self.motion,
+        }
 
 
 @dataclass(frozen=True)
@@ -202,8 +222,9 @@ def load_story(path: str | os.PathLike) -> Story:
     return parse_story(data, source=p.name, base_dir=p.parent)
 
 
-def check_expanded_size(data: Any, source: str, *, max_nodes: int = MAX_STORY_NODES,
-                        max_chars: int = MAX_STORY_CHARS) -> None:
+def check_expanded_size(
+    data: Any, source: str, *, max_nodes: int = MAX_STORY_NODES, max_chars: int = MAX_STORY_CHARS
+) -> None:
     """Refuse values that expand past the limits: YAML aliases can make 1 KB mean gigabytes.
 
     The walk counts a value each time it is reached (as the story would be read), and stops at the limit,
@@ -231,8 +252,10 @@ def check_expanded_size(data: Any, source: str, *, max_nodes: int = MAX_STORY_NO
         elif isinstance(v, str):
             chars += len(v)
         if nodes > max_nodes:
-            raise FormatError(f"{source}: the story expands past {max_nodes:,} values (YAML aliases?); "
-                              "write the values out, or split the story")
+            raise FormatError(
+                f"{source}: the story expands past {max_nodes:,} values (YAML aliases?); "
+                "write the values out, or split the story"
+            )
         if chars > max_chars:
             raise FormatError(f"{source}: the story's text expands past {max_chars:,} characters (YAML aliases?)")
 
@@ -295,8 +318,15 @@ def parse_entity(d: Any, where: str, base_dir: str | os.PathLike | None = None) 
             raise MediaNotFoundError(f"{where}: reference_images[{j}]: file not found: {path}")
         check_image(path, where, f"reference_images[{j}]")
         refs.append(os.path.abspath(path))
-    return StoryEntity(id=eid, kind=kind, name=name.strip(), aliases=tuple(aliases), appearance=appearance.strip(),
-                       reference_images=tuple(refs), attributes={k: str(v) for k, v in attrs.items()})
+    return StoryEntity(
+        id=eid,
+        kind=kind,
+        name=name.strip(),
+        aliases=tuple(aliases),
+        appearance=appearance.strip(),
+        reference_images=tuple(refs),
+        attributes={k: str(v) for k, v in attrs.items()},
+    )
 
 
 def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | None, *, where: str) -> Shot:
@@ -307,11 +337,17 @@ def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | Non
     sid = story_id(d.get("id"), where, "id")
     t = story_time(d.get("t"), where, "t")
     if previous is not None and not t > previous.t:
-        raise BadTimeError(f"{where}: t: story time goes backwards: {t:g} is not after shot {previous.id} "
-                           f"(t={previous.t:g}); shots are in story order")
+        raise BadTimeError(
+            f"{where}: t: story time goes backwards: {t:g} is not after shot {previous.id} "
+            f"(t={previous.t:g}); shots are in story order"
+        )
     duration = d.get("duration")
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) \
-            or duration <= 0:
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not math.isfinite(duration)
+        or duration <= 0
+    ):
         raise FormatError(f"{where}: duration: must be a number of seconds > 0, got {duration!r}")
 
     def ref(value: Any, fld: str, kind: str) -> str:
@@ -319,8 +355,9 @@ def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | Non
             raise UnknownEntityError(f"{where}: {fld}: unknown entity {value!r}")
         if entities[value].kind != kind:
             have = entities[value].kind
-            raise FormatError(f"{where}: {fld}: {value!r} is {'an' if have[0] in 'aeiou' else 'a'} {have}, "
-                              f"not a {kind}")
+            raise FormatError(
+                f"{where}: {fld}: {value!r} is {'an' if have[0] in 'aeiou' else 'a'} {have}, not a {kind}"
+            )
         return value
 
     location = d.get("location")
@@ -336,11 +373,19 @@ def parse_shot(d: Any, entities: Mapping[str, StoryEntity], previous: Shot | Non
     motion = d.get("motion", "")
     if not isinstance(motion, str):
         raise FormatError(f"{where}: motion: must be a string")
-    return Shot(id=sid, t=t, duration=float(duration), location=location, characters=chars, objects=objs,
-                action=action.strip(), camera=_camera(d.get("camera"), where),
-                changes=attribute_changes(d.get("changes"), entities, where),
-                facts=fact_triples(d.get("facts"), entities, where),
-                motion=motion.strip())
+    return Shot(
+        id=sid,
+        t=t,
+        duration=float(duration),
+        location=location,
+        characters=chars,
+        objects=objs,
+        action=action.strip(),
+        camera=_camera(d.get("camera"), where),
+        changes=attribute_changes(d.get("changes"), entities, where),
+        facts=fact_triples(d.get("facts"), entities, where),
+        motion=motion.strip(),
+    )
 
 
 def _camera(value: Any, where: str) -> CameraSpec:
@@ -354,8 +399,11 @@ def _camera(value: Any, where: str) -> CameraSpec:
         raise FormatError(f"{where}: camera.move: must be a non-empty string")
     pose = value.get("pose")
     if pose is not None:
-        if not isinstance(pose, list) or len(pose) != 5 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pose):
+        if (
+            not isinstance(pose, list)
+            or len(pose) != 5
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pose)
+        ):
             raise FormatError(f"{where}: camera.pose: must be [x, y, z, yaw_deg, pitch_deg], got {pose!r}")
         pose = tuple(float(v) for v in pose)
     fov = value.get("fov", 60.0)
@@ -372,5 +420,14 @@ def bundled_stories() -> list[Path]:
     return sorted(root.glob("*.yaml"))
 
 
-__all__ = ["CameraSpec", "Shot", "Story", "StoryEntity", "bundled_stories", "load_story", "parse_entity",
-           "parse_shot", "parse_story"]
+__all__ = [
+    "CameraSpec",
+    "Shot",
+    "Story",
+    "StoryEntity",
+    "bundled_stories",
+    "load_story",
+    "parse_entity",
+    "parse_shot",
+    "parse_story",
+]

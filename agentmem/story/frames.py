@@ -20,11 +20,15 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agentmem.model import CameraPose, Event, MediaRef
 from agentmem.storage import keyframes
+
+if TYPE_CHECKING:
+    from agentmem.memory import Memory
 
 FRAME_ROLES = ("first", "middle", "last")
 
@@ -79,28 +83,37 @@ def keyframe_events(shot, keyframes: Sequence[Keyframe], n_frames: int) -> list[
     """Events for the keyframes of ``shot`` (a :class:`~agentmem.story.format.Shot`)."""
     cam = None
     if shot.camera.pose is not None:
-        cam = CameraPose(*shot.camera.pose, fov=shot.camera.fov)
+        x, y, z, yaw, pitch = shot.camera.pose
+        cam = CameraPose(x, y, z, yaw, pitch, fov=shot.camera.fov)
     text = shot.action or f"shot {shot.id}"
     out = []
     for k in keyframes:
         t0 = shot.t + shot.duration * k.frame_index / n_frames
         t1 = shot.t + shot.duration * (k.frame_index + 1) / n_frames
-        out.append(Event(
-            id=k.event_id, t_start=t0, t_end=t1, text=text, participants=list(shot.present), location=shot.location,
-            media=[MediaRef(path=k.path, t=t0, kind="image")], camera=cam,
-            provenance={"shot": shot.id, "frame_index": k.frame_index, "role": k.role},
-        ))
+        out.append(
+            Event(
+                id=k.event_id,
+                t_start=t0,
+                t_end=t1,
+                text=text,
+                participants=list(shot.present),
+                location=shot.location,
+                media=[MediaRef(path=k.path, t=t0, kind="image")],
+                camera=cam,
+                provenance={"shot": shot.id, "frame_index": k.frame_index, "role": k.role},
+            )
+        )
     return out
 
 
-def write_back(mem, shot, frames: np.ndarray, directory: str) -> list[Keyframe]:
+def write_back(mem: Memory, shot, frames: np.ndarray, directory: str) -> list[Keyframe]:
     """Save the keyframes of a rendered shot and store them as events in ``mem``."""
     kfs = save_keyframes(frames, shot.id, directory)
     mem.add_events(keyframe_events(shot, kfs, len(frames)))
     return kfs
 
 
-def shot_in_memory(mem, shot_id: str) -> bool:
+def shot_in_memory(mem: Memory, shot_id: str) -> bool:
     """Whether frames of ``shot_id`` were already written back."""
     return keyframes.event_exists(mem.store.conn, frame_event_id(shot_id, 0))
 
@@ -125,13 +138,24 @@ def _frame_rows(rows) -> list[FrameRow]:
         p = json.loads(prov)
         c = json.loads(cam) if cam else None
         pose = (c["x"], c["y"], c["z"], c.get("yaw", 0.0), c.get("pitch", 0.0)) if c else None
-        out.append(FrameRow(rid, eid, t, str(p.get("shot")), int(p["frame_index"]), str(p.get("role", "")), pose,
-                            float(c.get("fov", 60.0)) if c else 60.0))
+        out.append(
+            FrameRow(
+                rid,
+                eid,
+                t,
+                str(p.get("shot")),
+                int(p["frame_index"]),
+                str(p.get("role", "")),
+                pose,
+                float(c.get("fov", 60.0)) if c else 60.0,
+            )
+        )
     return out
 
 
-def location_frames(mem, location: str, before: float, *, limit: int = 64,
-                    pose: CameraPose | None = None) -> list[FrameRow]:
+def location_frames(
+    mem, location: str, before: float, *, limit: int = 64, pose: CameraPose | None = None
+) -> list[FrameRow]:
     """Reference candidates at ``location`` starting before ``before``: one frame per earlier shot.
 
     The middle keyframe of each shot (or a frame without a role) is a
@@ -149,14 +173,14 @@ def location_frames(mem, location: str, before: float, *, limit: int = 64,
     return _frame_rows(rows)
 
 
-def shot_frames(mem, shot_id: str) -> list[FrameRow]:
+def shot_frames(mem: Memory, shot_id: str) -> list[FrameRow]:
     """Keyframe events of one shot, by the id range ``shot:<shot_id>:f...`` (an index lookup)."""
     lo = frame_event_id(shot_id, 0)[:-1]
     rows = keyframes.keyframes_in_id_range(mem.store.conn, lo, lo[:-1] + "g")
     return [f for f in _frame_rows(rows) if f.shot_id == shot_id]
 
 
-def frame_media(mem, event_ids: Sequence[str]) -> dict[str, tuple[str | None, np.ndarray | None]]:
+def frame_media(mem: Memory, event_ids: Sequence[str]) -> dict[str, tuple[str | None, np.ndarray | None]]:
     """(path, image embedding) of each event's first media item."""
     if not event_ids:
         return {}
@@ -166,7 +190,7 @@ def frame_media(mem, event_ids: Sequence[str]) -> dict[str, tuple[str | None, np
     return out
 
 
-def recent_events(mem, before: float, *, limit: int = 32) -> list[tuple[str, str, str]]:
+def recent_events(mem: Memory, before: float, *, limit: int = 32) -> list[tuple[str, str, str]]:
     """(event id, text, shot id or event id) of the events starting before ``before``, most recent first."""
     rows = keyframes.recent_event_rows(mem.store.conn, before, limit)
     out = []

@@ -46,11 +46,23 @@ from generators.motion import motion_for
 
 # Long-term retrieval: dense cosine over the shot's entities' earlier events, read shallow. The entity filter has
 # already narrowed the candidates, and the deep lexical rankings of "hybrid" cost ~100 ms a query at 100k events.
-PLANNER_PRESET = SearchPreset("planner", w_bm25=0, w_windows=0, w_group=0, w_entity=0, w_time=0, w_temporal=0,
-                              w_context=0, depth=16, expand=0,
-                              description="dense over entity-filtered candidates, shallow (the planner's default)")
-NEGATIVE_BASE = ("blurry, low quality, deformed, extra limbs, duplicate characters, inconsistent character "
-                 "appearance, changing clothes between shots, flicker, text, watermark")
+PLANNER_PRESET = SearchPreset(
+    "planner",
+    w_bm25=0,
+    w_windows=0,
+    w_group=0,
+    w_entity=0,
+    w_time=0,
+    w_temporal=0,
+    w_context=0,
+    depth=16,
+    expand=0,
+    description="dense over entity-filtered candidates, shallow (the planner's default)",
+)
+NEGATIVE_BASE = (
+    "blurry, low quality, deformed, extra limbs, duplicate characters, inconsistent character "
+    "appearance, changing clothes between shots, flicker, text, watermark"
+)
 
 
 @dataclass(frozen=True)
@@ -97,8 +109,12 @@ def stable_seed(*parts: object) -> int:
 
 def continues(previous: Shot | None, shot: Shot) -> bool:
     """Whether ``shot`` continues ``previous`` in place and time (same known location, no gap)."""
-    return (previous is not None and previous.location is not None and previous.location == shot.location
-            and math.isclose(previous.end, shot.t, rel_tol=0, abs_tol=1e-6))
+    return (
+        previous is not None
+        and previous.location is not None
+        and previous.location == shot.location
+        and math.isclose(previous.end, shot.t, rel_tol=0, abs_tol=1e-6)
+    )
 
 
 class Planner:
@@ -145,14 +161,22 @@ class Planner:
         prompt = compose_prompt(shot, entities, location, facts, continue_from is not None)
         negative = compose_negative(shot, slots)
         return ShotPlan(
-            shot_id=shot.id, t=shot.t, duration=shot.duration, prompt=prompt, negative_prompt=negative,
+            shot_id=shot.id,
+            t=shot.t,
+            duration=shot.duration,
+            prompt=prompt,
+            negative_prompt=negative,
             static=StaticConditioning(entities=entities, location=location),
             dynamic=DynamicConditioning(
-                action=shot.action, motion=shot.motion or motion_for("", shot.action).kind,
+                action=shot.action,
+                motion=shot.motion or motion_for("", shot.action).kind,
                 camera=CameraConditioning(move=shot.camera.move, pose=shot.camera.pose, fov=shot.camera.fov),
-                continue_from=continue_from, recent=recent, retrieved=retrieved,
+                continue_from=continue_from,
+                recent=recent,
+                retrieved=retrieved,
             ),
-            memory_trace=trace.items, seed=stable_seed(self.seed, "shot", shot.id),
+            memory_trace=trace.items,
+            seed=stable_seed(self.seed, "shot", shot.id),
         )
 
     # ------------------------------------------------------------------ steps
@@ -168,13 +192,25 @@ class Planner:
         emb = [round(float(x), 4) for x in vecs[0][1]] if vecs else None
         refs = [m.path for m in slot.media if m.path]
         since = "declared" if app is None or app.source == "declared" else f"changed at t={app.t_from:g}"
-        trace.add(slot.id, "entity", 1.0, f"present in the shot; appearance {since}"
-                  + (f"; {len(refs)} reference image(s)" if refs else ""))
-        return EntityConditioning(id=slot.id, name=slot.name, kind=slot.kind, appearance=app.value if app else "",
-                                  reference_images=refs, seed=stable_seed(self.seed, "entity", slot.id), embedding=emb)
+        trace.add(
+            slot.id,
+            "entity",
+            1.0,
+            f"present in the shot; appearance {since}" + (f"; {len(refs)} reference image(s)" if refs else ""),
+        )
+        return EntityConditioning(
+            id=slot.id,
+            name=slot.name,
+            kind=slot.kind,
+            appearance=app.value if app else "",
+            reference_images=refs,
+            seed=stable_seed(self.seed, "entity", slot.id),
+            embedding=emb,
+        )
 
-    def location_conditioning(self, slot: EntitySlot, shot: Shot, frames: Sequence[FrameRow],
-                              trace: _Trace) -> LocationConditioning:
+    def location_conditioning(
+        self, slot: EntitySlot, shot: Shot, frames: Sequence[FrameRow], trace: _Trace
+    ) -> LocationConditioning:
         app = _valid(slot, "appearance", shot.t)
         cands = self.reference_candidates(frames)
         picks = select_views(shot.camera.pose, shot.camera.fov, cands, shot.t, k=self.config.max_reference_frames)
@@ -182,8 +218,13 @@ class Planner:
         for p in picks:
             trace.add(p.candidate.key, "frame", p.score, f"location reference from {p.candidate.shot_id}: {p.reason}")
         refs = [FrameRef(p.candidate.shot_id, p.candidate.frame_index, p.candidate.path) for p in picks]
-        return LocationConditioning(id=slot.id, name=slot.name, appearance=app.value if app else "",
-                                    reference_frames=refs, seed=stable_seed(self.seed, "location", slot.id))
+        return LocationConditioning(
+            id=slot.id,
+            name=slot.name,
+            appearance=app.value if app else "",
+            reference_frames=refs,
+            seed=stable_seed(self.seed, "location", slot.id),
+        )
 
     def reference_candidates(self, frames: Sequence[FrameRow]) -> list[ViewCandidate]:
         """One candidate per earlier shot: its middle keyframe (past any continuity cross-fade)."""
@@ -194,20 +235,33 @@ class Planner:
             if cur is None or rank.get(f.role, 3) < rank.get(cur.role, 3):
                 best[f.shot_id] = f
         media = frame_media(self.mem, [f.event_id for f in best.values()])
-        return [ViewCandidate(key=f.event_id, shot_id=f.shot_id, frame_index=f.frame_index,
-                              path=media.get(f.event_id, (None, None))[0], t=f.t, pose=f.pose, fov=f.fov,
-                              embedding=media.get(f.event_id, (None, None))[1])
-                for f in best.values()]
+        return [
+            ViewCandidate(
+                key=f.event_id,
+                shot_id=f.shot_id,
+                frame_index=f.frame_index,
+                path=media.get(f.event_id, (None, None))[0],
+                t=f.t,
+                pose=f.pose,
+                fov=f.fov,
+                embedding=media.get(f.event_id, (None, None))[1],
+            )
+            for f in best.values()
+        ]
 
     def continuity(self, shot: Shot, previous: Shot | None, trace: _Trace) -> FrameRef | None:
-        if not continues(previous, shot):
+        if previous is None or not continues(previous, shot):
             return None
         last = [f for f in shot_frames(self.mem, previous.id) if f.role == "last" and f.t < shot.t]
         if not last:
             return None
         f = last[0]
-        trace.add(f.event_id, "frame", 1.0, f"continuity: last frame of {previous.id}, which ends at t={shot.t:g} "
-                                            "at the same location")
+        trace.add(
+            f.event_id,
+            "frame",
+            1.0,
+            f"continuity: last frame of {previous.id}, which ends at t={shot.t:g} at the same location",
+        )
         return FrameRef(previous.id, f.frame_index, frame_media(self.mem, [f.event_id]).get(f.event_id, (None,))[0])
 
     def recent_window(self, shot: Shot, trace: _Trace) -> tuple[list[str], set[str]]:
@@ -220,8 +274,9 @@ class Planner:
                 continue
             seen.add(unit)
             out.append(f"[{unit}] {text}")
-            trace.add(event_id, "event", 1.0 - len(out) / (n + 1),
-                      f"short-term: #{len(out)} most recent before t={shot.t:g}")
+            trace.add(
+                event_id, "event", 1.0 - len(out) / (n + 1), f"short-term: #{len(out)} most recent before t={shot.t:g}"
+            )
             if len(out) >= n:
                 break
         return out, seen
@@ -251,9 +306,14 @@ class Planner:
         dense_only = getattr(preset, "w_bm25", None) == 0 or preset == "dense"
         if self.mem.text is None and dense_only:
             preset = "lexical"
-        q = Query(text=shot.action, entities=ents, as_of=math.nextafter(shot.t, -math.inf),
-                  k=3 * self.config.retrieved_events + 4, preset=preset,
-                  text_vector=action_vector)
+        q = Query(
+            text=shot.action,
+            entities=ents,
+            as_of=math.nextafter(shot.t, -math.inf),
+            k=3 * self.config.retrieved_events + 4,
+            preset=preset,
+            text_vector=action_vector,
+        )
         out: list[str] = []
         for h in self.mem.query(q):
             if h.t_start >= shot.t:  # belt and braces: as_of already excludes these
@@ -307,8 +367,11 @@ def facts_valid_at(relations: Sequence[Relation], t: float) -> list[Relation]:
     [('mara', 'friend_of'), ('ida', 'friend_of'), ('ida', 'holds')]
     """
     ends = fact_ends(relations)
-    valid = [r for r in relations
-             if r.t_from <= t and (r.t_to is None or t < r.t_to) and (r.id not in ends or t < ends[r.id])]
+    valid = [
+        r
+        for r in relations
+        if r.t_from <= t and (r.t_to is None or t < r.t_to) and (r.id not in ends or t < ends[r.id])
+    ]
     return sorted(valid, key=lambda r: (r.t_from, r.id or 0))
 
 
@@ -317,8 +380,13 @@ def _valid(slot: EntitySlot, key: str, t: float):
     return vals[-1] if vals else None
 
 
-def compose_prompt(shot: Shot, entities: Sequence[EntityConditioning], location: LocationConditioning | None,
-                   facts: Sequence[str], continuing: bool) -> str:
+def compose_prompt(
+    shot: Shot,
+    entities: Sequence[EntityConditioning],
+    location: LocationConditioning | None,
+    facts: Sequence[str],
+    continuing: bool,
+) -> str:
     """The positive prompt: action, setting, each entity with its current look, facts, camera.
 
     >>> ent = EntityConditioning("mara", "Mara", "character", "silver hair, red raincoat")
@@ -348,8 +416,11 @@ def compose_negative(shot: Shot, slots: dict[str, EntitySlot]) -> str:
         now = {p.strip().lower() for p in (cur.value if cur else "").split(",")}
         for a in slot.attributes:
             if a.key == "appearance" and a.t_to is not None and a.t_to <= shot.t:
-                extra += [f"{slot.name} with {p.strip()}" for p in a.value.split(",")
-                          if p.strip() and p.strip().lower() not in now]
+                extra += [
+                    f"{slot.name} with {p.strip()}"
+                    for p in a.value.split(",")
+                    if p.strip() and p.strip().lower() not in now
+                ]
     return ", ".join([NEGATIVE_BASE, *dict.fromkeys(extra)])
 
 
@@ -366,26 +437,54 @@ def plan_without_memory(shot: Shot, *, seed: int = 0) -> ShotPlan:
     >>> plan.static.entities[0].appearance, plan.static.location.reference_frames, plan.dynamic.continue_from
     ('', [], None)
     """
+
     def look(eid: str) -> str:
         return shot.changes.get(eid, {}).get("appearance", "")
 
-    ents = [EntityConditioning(id=e, name=e.replace("_", " ").title(), kind=kind, appearance=look(e),
-                               seed=stable_seed(seed, "shot", shot.id, e))
-            for kind, ids in (("character", shot.characters), ("object", shot.objects)) for e in ids]
+    ents = [
+        EntityConditioning(
+            id=e,
+            name=e.replace("_", " ").title(),
+            kind=kind,
+            appearance=look(e),
+            seed=stable_seed(seed, "shot", shot.id, e),
+        )
+        for kind, ids in (("character", shot.characters), ("object", shot.objects))
+        for e in ids
+    ]
     loc = None
     if shot.location:
-        loc = LocationConditioning(id=shot.location, name=shot.location.replace("_", " ").title(),
-                                   appearance=look(shot.location),
-                                   seed=stable_seed(seed, "shot", shot.id, shot.location))
+        loc = LocationConditioning(
+            id=shot.location,
+            name=shot.location.replace("_", " ").title(),
+            appearance=look(shot.location),
+            seed=stable_seed(seed, "shot", shot.id, shot.location),
+        )
     return ShotPlan(
-        shot_id=shot.id, t=shot.t, duration=shot.duration,
-        prompt=compose_prompt(shot, ents, loc, [], False), negative_prompt=NEGATIVE_BASE,
+        shot_id=shot.id,
+        t=shot.t,
+        duration=shot.duration,
+        prompt=compose_prompt(shot, ents, loc, [], False),
+        negative_prompt=NEGATIVE_BASE,
         static=StaticConditioning(entities=ents, location=loc),
-        dynamic=DynamicConditioning(action=shot.action, motion=shot.motion or motion_for("", shot.action).kind,
-                                    camera=CameraConditioning(shot.camera.move, shot.camera.pose, shot.camera.fov)),
+        dynamic=DynamicConditioning(
+            action=shot.action,
+            motion=shot.motion or motion_for("", shot.action).kind,
+            camera=CameraConditioning(shot.camera.move, shot.camera.pose, shot.camera.fov),
+        ),
         seed=stable_seed(seed, "shot", shot.id),
     )
 
 
-__all__ = ["NEGATIVE_BASE", "PLANNER_PRESET", "Planner", "PlannerConfig", "compose_negative", "compose_prompt",
-           "continues", "facts_valid_at", "plan_without_memory", "stable_seed"]
+__all__ = [
+    "NEGATIVE_BASE",
+    "PLANNER_PRESET",
+    "Planner",
+    "PlannerConfig",
+    "compose_negative",
+    "compose_prompt",
+    "continues",
+    "facts_valid_at",
+    "plan_without_memory",
+    "stable_seed",
+]

@@ -59,8 +59,9 @@ def open_story_memory(out_dir: Path, text_embedder: Any = _DEFAULT):
 
     mdir = out_dir / "memory"
     if mdir.exists():
-        raise BadInputError(f"--out: {mdir} already exists and agentmem did not write it in this folder; "
-                            "choose another --out")
+        raise BadInputError(
+            f"--out: {mdir} already exists and agentmem did not write it in this folder; choose another --out"
+        )
     kwargs = {} if text_embedder is _DEFAULT else {"text_embedder": text_embedder}
     return Memory(mdir, **kwargs)
 
@@ -74,21 +75,34 @@ def _prepare(out_dir: str | os.PathLike, command: str, force: bool) -> Path:
     return out
 
 
-def _write_common(out: Path, run: StoryRun, backend: str, render: RenderOptions, seconds: float,
-                  videos: dict[str, str]) -> tuple[str, str, str]:
+def _write_common(
+    out: Path, run: StoryRun, backend: str, render: RenderOptions, seconds: float, videos: dict[str, str]
+) -> tuple[str, str, str]:
     plan_json, story_json, run_json = out / "plan.json", out / "story.json", out / "run.json"
     plan_json.write_text(json.dumps(relative_paths([p.to_dict() for p in run.plans], out), indent=1))
     story_json.write_text(json.dumps(relative_paths(run.story.to_dict(), out), indent=1))
     clip0 = run.clips[0]
     record = {
-        "title": run.story.title, "source": run.story.source, "backend": backend,
-        "render": {**asdict(render), "width": int(clip0.frames.shape[2]), "height": int(clip0.frames.shape[1]),
-                   "fps": int(clip0.fps)},
+        "title": run.story.title,
+        "source": run.story.source,
+        "backend": backend,
+        "render": {
+            **asdict(render),
+            "width": int(clip0.frames.shape[2]),
+            "height": int(clip0.frames.shape[1]),
+            "fps": int(clip0.fps),
+        },
         "seconds": round(seconds, 2),
-        "shots": [{"id": r.shot.id, "n_frames": int(len(r.clip.frames)), "video": videos.get(r.shot.id),
-                   "keyframes": [{"frame_index": k.frame_index, "role": k.role, "path": k.path} for k in r.keyframes],
-                   "metadata": _jsonable(r.clip.metadata)}
-                  for r in run.results],
+        "shots": [
+            {
+                "id": r.shot.id,
+                "n_frames": int(len(r.clip.frames)),
+                "video": videos.get(r.shot.id),
+                "keyframes": [{"frame_index": k.frame_index, "role": k.role, "path": k.path} for k in r.keyframes],
+                "metadata": _jsonable(r.clip.metadata),
+            }
+            for r in run.results
+        ],
     }
     run_json.write_text(json.dumps(relative_paths(record, out), indent=1))
     return str(plan_json), str(story_json), str(run_json)
@@ -118,19 +132,36 @@ def relative_paths(obj: Any, out: Path) -> Any:
     return obj
 
 
-def _run(story: Story, out: Path, gen: Any, render: RenderOptions, planner_config: PlannerConfig | None,
-         text_embedder: Any, progress: bool) -> tuple[StoryRun, float]:
+def _run(
+    story: Story,
+    out: Path,
+    gen: Any,
+    render: RenderOptions,
+    planner_config: PlannerConfig | None,
+    text_embedder: Any,
+    progress: bool,
+) -> tuple[StoryRun, float]:
     t0 = time.perf_counter()
     with open_story_memory(out, text_embedder) as mem:
-        run = run_story(story, mem, gen, str(out / "frames"), render=render, planner_config=planner_config,
-                        progress=progress)
+        run = run_story(
+            story, mem, gen, str(out / "frames"), render=render, planner_config=planner_config, progress=progress
+        )
     return run, time.perf_counter() - t0
 
 
-def generate_story(story: Story, out_dir: str | os.PathLike, *, backend: str = "storyboard",
-                   backend_options: dict | None = None, render: RenderOptions = DEFAULT_RENDER,
-                   video_format: str = "mp4", planner_config: PlannerConfig | None = None,
-                   text_embedder: Any = _DEFAULT, progress: bool = False, force: bool = False) -> Outputs:
+def generate_story(
+    story: Story,
+    out_dir: str | os.PathLike,
+    *,
+    backend: str = "storyboard",
+    backend_options: dict | None = None,
+    render: RenderOptions = DEFAULT_RENDER,
+    video_format: str = "mp4",
+    planner_config: PlannerConfig | None = None,
+    text_embedder: Any = _DEFAULT,
+    progress: bool = False,
+    force: bool = False,
+) -> Outputs:
     """Generate every shot with memory in the loop and write videos, contact sheet, plans and report.
 
     ``out_dir`` must be new or empty; with ``force``, an earlier run's own files
@@ -158,16 +189,31 @@ def generate_story(story: Story, out_dir: str | os.PathLike, *, backend: str = "
     # 4. Contact sheet, plans, run record and report.
     sheet = contact_sheet(run.clips, str(out / "contact_sheet.png"), plans=run.plans)
     plan_json, story_json, run_json = _write_common(out, run, backend, render, seconds, videos)
-    report = write_report(out, run, videos=videos, story_video=os.path.relpath(story_video.path, out),
-                          contact_sheet=sheet, seconds=seconds, backend=backend)
+    report = write_report(
+        out,
+        run,
+        videos=videos,
+        story_video=os.path.relpath(story_video.path, out),
+        contact_sheet=sheet,
+        seconds=seconds,
+        backend=backend,
+    )
     finish(out)
-    return Outputs(str(out), plan_json, story_json, run_json, videos, story_video.path, sheet, report, seconds,
-                   sorted(set(notes)))
+    return Outputs(
+        str(out), plan_json, story_json, run_json, videos, story_video.path, sheet, report, seconds, sorted(set(notes))
+    )
 
 
-def plan_story(story: Story, out_dir: str | os.PathLike, *, render: RenderOptions = DEFAULT_RENDER,
-               planner_config: PlannerConfig | None = None, text_embedder: Any = _DEFAULT,
-               progress: bool = False, force: bool = False) -> Outputs:
+def plan_story(
+    story: Story,
+    out_dir: str | os.PathLike,
+    *,
+    render: RenderOptions = DEFAULT_RENDER,
+    planner_config: PlannerConfig | None = None,
+    text_embedder: Any = _DEFAULT,
+    progress: bool = False,
+    force: bool = False,
+) -> Outputs:
     """Write the plans only, simulating the write-back with storyboard renders (see the module docstring)."""
     from generators import get_generator
 

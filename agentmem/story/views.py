@@ -67,8 +67,12 @@ class ViewSelection:
 
 def _basis(pose: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     x, y, z, yaw, pitch = (float(v) for v in pose)
-    cy, sy, cp, sp = math.cos(math.radians(yaw)), math.sin(math.radians(yaw)), math.cos(math.radians(pitch)), \
-        math.sin(math.radians(pitch))
+    cy, sy, cp, sp = (
+        math.cos(math.radians(yaw)),
+        math.sin(math.radians(yaw)),
+        math.cos(math.radians(pitch)),
+        math.sin(math.radians(pitch)),
+    )
     fwd = np.array([cp * cy, cp * sy, sp])
     right = np.array([sy, -cy, 0.0])
     up = np.cross(right, fwd)
@@ -105,8 +109,9 @@ def in_view(points: np.ndarray, pose: Pose, fov: float, max_depth: float = MAX_D
     return ok
 
 
-def coverage(points: np.ndarray, poses: Sequence[Pose], fovs: Sequence[float],
-             max_depth: float = MAX_DEPTH) -> np.ndarray:
+def coverage(
+    points: np.ndarray, poses: Sequence[Pose], fovs: Sequence[float], max_depth: float = MAX_DEPTH
+) -> np.ndarray:
     """In-view masks of ``points`` for many poses at once; shape (len(poses), len(points)).
 
     Same test as :func:`in_view`, vectorised over poses (hundreds of candidates cost about a millisecond).
@@ -122,8 +127,12 @@ def coverage(points: np.ndarray, poses: Sequence[Pose], fovs: Sequence[float],
     z = np.einsum("mnk,mk->mn", rel, fwd)
     th = np.tan(np.radians(np.asarray(fovs, dtype=np.float64)) / 2)[:, None]
     tv = th / ASPECT
-    return ((z > 0.1) & (z <= max_depth) & (np.abs(np.einsum("mnk,mk->mn", rel, right)) <= th * z + 1e-9)
-            & (np.abs(np.einsum("mnk,mk->mn", rel, up)) <= tv * z + 1e-9))
+    return (
+        (z > 0.1)
+        & (z <= max_depth)
+        & (np.abs(np.einsum("mnk,mk->mn", rel, right)) <= th * z + 1e-9)
+        & (np.abs(np.einsum("mnk,mk->mn", rel, up)) <= tv * z + 1e-9)
+    )
 
 
 def same_pose(a: Pose | None, b: Pose | None, tol: float = 1e-6) -> bool:
@@ -136,8 +145,16 @@ def _ages(cands: Sequence[ViewCandidate], t_now: float) -> dict[str, float]:
     return {c.key: (t_now - c.t) / span if span > 0 else 0.0 for c in cands}
 
 
-def select_views(target_pose: Pose | None, target_fov: float, candidates: Sequence[ViewCandidate], t_now: float,
-                 *, k: int = 4, min_gain: float = 0.02, subset_tolerance: float = 0.1) -> list[ViewSelection]:
+def select_views(
+    target_pose: Pose | None,
+    target_fov: float,
+    candidates: Sequence[ViewCandidate],
+    t_now: float,
+    *,
+    k: int = 4,
+    min_gain: float = 0.02,
+    subset_tolerance: float = 0.1,
+) -> list[ViewSelection]:
     """Reference frames for a view; see the module docstring for the rule. Returns at least one if any candidate."""
     if not candidates or k <= 0:
         return []
@@ -146,20 +163,27 @@ def select_views(target_pose: Pose | None, target_fov: float, candidates: Sequen
         return select_recent_diverse(candidates, t_now, k=k)
     ages = _ages(candidates, t_now)
     pts = frustum_points(target_pose, target_fov)
-    cov = coverage(pts, [c.pose for c in posed], [c.fov for c in posed])
+    cov = coverage(pts, [c.pose for c in posed if c.pose is not None], [c.fov for c in posed])
     idx = {c.key: i for i, c in enumerate(posed)}
     age = np.array([ages[c.key] for c in posed])
     n = len(pts)
     chosen: list[ViewSelection] = []
     covered = np.zeros(n, dtype=bool)
     # Same pose first: it shows exactly what this view shows; the most recent such frame wins.
-    exact = sorted((c for c in posed if same_pose(c.pose, target_pose) and abs(c.fov - target_fov) < 1e-6),
-                   key=lambda c: (-c.t, c.key))
+    exact = sorted(
+        (c for c in posed if same_pose(c.pose, target_pose) and abs(c.fov - target_fov) < 1e-6),
+        key=lambda c: (-c.t, c.key),
+    )
     if exact:
         c = exact[0]
         mine = cov[idx[c.key]]
-        chosen.append(ViewSelection(c, round(float(mine.mean() - AGE_WEIGHT * ages[c.key]), 4),
-                                    f"same camera pose; overlap {mine.mean():.2f}"))
+        chosen.append(
+            ViewSelection(
+                c,
+                round(float(mine.mean() - AGE_WEIGHT * ages[c.key]), 4),
+                f"same camera pose; overlap {mine.mean():.2f}",
+            )
+        )
         covered |= mine
     alive = np.array([not (exact and c.key == exact[0].key) for c in posed])
     t_arr = np.array([c.t for c in posed])
@@ -176,9 +200,13 @@ def select_views(target_pose: Pose | None, target_fov: float, candidates: Sequen
         if any((mine & ~cov[idx[s.candidate.key]]).sum() <= subset_tolerance * mine.sum() for s in chosen):
             continue  # nearly a subset of a chosen view: temporally redundant
         best = posed[i]
-        chosen.append(ViewSelection(best, round(float(mine.mean() - AGE_WEIGHT * age[i]), 4),
-                                    f"FOV overlap {mine.mean():.2f}, adds {gains[i]:.2f} new coverage, "
-                                    f"age {age[i]:.2f}"))
+        chosen.append(
+            ViewSelection(
+                best,
+                round(float(mine.mean() - AGE_WEIGHT * age[i]), 4),
+                f"FOV overlap {mine.mean():.2f}, adds {gains[i]:.2f} new coverage, age {age[i]:.2f}",
+            )
+        )
         covered |= mine
     if not chosen:
         unposed = [c for c in candidates if c.pose is None]
@@ -187,8 +215,9 @@ def select_views(target_pose: Pose | None, target_fov: float, candidates: Sequen
     return chosen
 
 
-def select_recent_diverse(candidates: Sequence[ViewCandidate], t_now: float, *, k: int = 4,
-                          duplicate_cos: float = 0.995) -> list[ViewSelection]:
+def select_recent_diverse(
+    candidates: Sequence[ViewCandidate], t_now: float, *, k: int = 4, duplicate_cos: float = 0.995
+) -> list[ViewSelection]:
     """The most recent frame, then frames that are recent and unlike those already chosen."""
     if not candidates:
         return []
@@ -197,6 +226,7 @@ def select_recent_diverse(candidates: Sequence[ViewCandidate], t_now: float, *, 
     chosen = [ViewSelection(order[0], round(1.0 - ages[order[0].key], 4), "most recent frame of the location")]
     rest = order[1:]
     while len(chosen) < k and rest:
+
         def value(c: ViewCandidate) -> tuple[float, float]:
             sim = max((_cos(c, s.candidate) for s in chosen), default=0.0)
             return (1.0 - ages[c.key]) - sim, sim
@@ -216,6 +246,13 @@ def _cos(a: ViewCandidate, b: ViewCandidate) -> float:
     return float(np.dot(a.embedding, b.embedding))
 
 
-__all__ = ["ViewCandidate", "ViewSelection", "coverage", "frustum_points", "in_view", "same_pose",
-           "select_recent_diverse",
-           "select_views"]
+__all__ = [
+    "ViewCandidate",
+    "ViewSelection",
+    "coverage",
+    "frustum_points",
+    "in_view",
+    "same_pose",
+    "select_recent_diverse",
+    "select_views",
+]

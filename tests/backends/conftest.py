@@ -51,13 +51,9 @@ def make_plan():
         duration: float = 2.0,
     ) -> ShotPlan:
         if entities is None:
-            entities = [
-                EntityConditioning(id="mara", name="Mara", kind="character", appearance="a red raincoat")
-            ]
+            entities = [EntityConditioning(id="mara", name="Mara", kind="character", appearance="a red raincoat")]
         if location is None:
-            location = LocationConditioning(
-                id="harbor", name="The Harbor", appearance="a grey harbor at dusk"
-            )
+            location = LocationConditioning(id="harbor", name="The Harbor", appearance="a grey harbor at dusk")
         return ShotPlan(
             shot_id=shot_id,
             t=0.0,

@@ -80,10 +80,7 @@ def test_cogvideox_kwargs_use_prompt_and_first_frame(make_plan, image_file):
 
 def test_first_frame_falls_back_from_continuity_to_location_to_entity(make_plan, image_file):
     no_cont, files = _scene(make_plan, image_file, continuity=False)
-    assert (
-        build_wan_i2v_kwargs(no_cont, width=16, height=16).sources["image"]
-        == f"location_reference:{files['loc']}"
-    )
+    assert build_wan_i2v_kwargs(no_cont, width=16, height=16).sources["image"] == f"location_reference:{files['loc']}"
     ent_only, files = _scene(make_plan, image_file, continuity=False, loc_ref=False)
     spec = build_wan_i2v_kwargs(ent_only, width=16, height=16)
     assert spec.sources["image"] == f"entity_reference:{files['mara']}"
@@ -114,10 +111,7 @@ def test_wan_vace_reference_images_and_continuity_video(make_plan, image_file):
         f"location:harbor:{files['loc']}",
     ]
     assert len(kw["video"]) == len(kw["mask"]) == 5
-    assert (
-        tuple(_pixels(kw["video"][0])[0, 0]) == (10, 200, 10)
-        and tuple(_pixels(kw["video"][1])[0, 0]) == (127,) * 3
-    )
+    assert tuple(_pixels(kw["video"][0])[0, 0]) == (10, 200, 10) and tuple(_pixels(kw["video"][1])[0, 0]) == (127,) * 3
     assert [int(np.asarray(m).max()) for m in kw["mask"]] == [0, 255, 255, 255, 255]
     assert kw["conditioning_scale"] == 0.7
     capped = build_wan_vace_kwargs(plan, width=32, height=16, num_frames=5, max_reference_images=1)
@@ -235,6 +229,4 @@ def test_unknown_model_id_offline_raises_weights_not_found(offline, name):
 
 def test_animatediff_missing_motion_adapter_raises_weights_not_found(offline):
     with pytest.raises(WeightsNotFoundError, match="agentmem-tests/no-motion-adapter"):
-        AnimateDiffGenerator(
-            "agentmem-tests/no-base", motion_adapter="agentmem-tests/no-motion-adapter", device="cpu"
-        )
+        AnimateDiffGenerator("agentmem-tests/no-base", motion_adapter="agentmem-tests/no-motion-adapter", device="cpu")

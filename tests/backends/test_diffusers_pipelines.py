@@ -50,9 +50,7 @@ def test_cogvideox(tiny_cogvideox, make_plan, image_file):
     base = make_plan(prompt="Mara in a red raincoat", continue_from=red)
     clip = render(base)
     assert clip.frames.shape == (9, 16, 16, 3) and clip.frames.dtype == np.uint8 and clip.fps == 8
-    assert (
-        clip.metadata["sources"]["image"] == f"continuity:{red}" and clip.metadata["generator"] == "cogvideox"
-    )
+    assert clip.metadata["sources"]["image"] == f"continuity:{red}" and clip.metadata["generator"] == "cogvideox"
     _assert_conditioning_reaches(
         render,
         base,
@@ -78,9 +76,7 @@ def test_wan_i2v(tiny_wan_i2v, make_plan, image_file):
         return gen.generate(plan, width=16, height=16, num_frames=9, fps=16)
 
     def scene(prompt, ref):
-        loc = LocationConditioning(
-            id="harbor", name="Harbor", appearance="", reference_frames=[FrameRef("s0", 1, ref)]
-        )
+        loc = LocationConditioning(id="harbor", name="Harbor", appearance="", reference_frames=[FrameRef("s0", 1, ref)])
         return make_plan(prompt=prompt, location=loc)
 
     base = scene("the harbor at dusk", red)
@@ -105,9 +101,7 @@ def test_wan_vace(tiny_wan_vace, make_plan, image_file, monkeypatch):
         return gen.generate(plan, width=16, height=16, num_frames=9)
 
     def scene(ref=red, loc_ref=None, cont=None, prompt="Mara on the pier"):
-        ent = EntityConditioning(
-            id="mara", name="Mara", kind="character", appearance="", reference_images=[ref]
-        )
+        ent = EntityConditioning(id="mara", name="Mara", kind="character", appearance="", reference_images=[ref])
         frames = [FrameRef("s0", 1, loc_ref)] if loc_ref else []
         loc = LocationConditioning(id="pier", name="Pier", appearance="", reference_frames=frames)
         return make_plan(prompt=prompt, entities=[ent], location=loc, continue_from=cont)

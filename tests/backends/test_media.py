@@ -13,9 +13,7 @@ from generators import Clip, GeneratorInputError, StoryboardGenerator, media
 
 def _clip(n=6, w=48, h=32, fps=8, seed=0) -> Clip:
     rng = np.random.default_rng(seed)
-    return Clip(
-        frames=rng.integers(0, 256, size=(n, h, w, 3), dtype=np.uint8), fps=fps, metadata={"shot_id": "x"}
-    )
+    return Clip(frames=rng.integers(0, 256, size=(n, h, w, 3), dtype=np.uint8), fps=fps, metadata={"shot_id": "x"})
 
 
 def test_gif_round_trip(tmp_path):
@@ -80,9 +78,7 @@ def test_contact_sheet_layout_and_captions(tmp_path, make_plan):
     plans = [make_plan(shot_id="s01", prompt="Mara walks"), make_plan(shot_id="s02", prompt="Tomas rows out")]
     gen = StoryboardGenerator()
     clips = [gen.generate(p, width=64, height=40, num_frames=7) for p in plans]
-    path = media.contact_sheet(
-        clips, str(tmp_path / "sheet.png"), plans=plans, frames_per_row=4, thumb_width=64
-    )
+    path = media.contact_sheet(clips, str(tmp_path / "sheet.png"), plans=plans, frames_per_row=4, thumb_width=64)
     sheet = np.asarray(Image.open(path).convert("RGB"))
     # 4 thumbnails of 64 px with 2 px gaps; each row is an 18 px caption + a 40 px thumbnail row.
     assert sheet.shape == (2 + 2 * (18 + 40 + 2), 2 + 4 * (64 + 2), 3)
@@ -96,8 +92,6 @@ def test_contact_sheet_layout_and_captions(tmp_path, make_plan):
 
 
 def test_contact_sheet_caption_falls_back_to_metadata(tmp_path, make_plan):
-    clip = StoryboardGenerator().generate(
-        make_plan(shot_id="s09", prompt="Ida drinks tea"), width=64, height=40
-    )
+    clip = StoryboardGenerator().generate(make_plan(shot_id="s09", prompt="Ida drinks tea"), width=64, height=40)
     assert media._caption(clip, None) == "s09: Ida drinks tea"
     assert os.path.isfile(media.contact_sheet([clip], str(tmp_path / "one.png")))

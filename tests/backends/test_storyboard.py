@@ -83,11 +83,7 @@ def test_coat_colour_changes_entity_pixels_in_the_expected_direction(make_plan):
 
 def test_hair_and_boots_colour_their_own_parts(make_plan):
     ent = _one("a red raincoat, silver hair and blue boots")
-    md = (
-        StoryboardGenerator()
-        .generate(make_plan(entities=ent), num_frames=1)
-        .metadata["entity_colours"]["mara"]
-    )
+    md = StoryboardGenerator().generate(make_plan(entities=ent), num_frames=1).metadata["entity_colours"]["mara"]
     assert (md["body"], md["head"], md["legs"]) == (RED, COLOUR_WORDS["silver"], COLOUR_WORDS["blue"])
 
 
@@ -131,9 +127,7 @@ def test_location_reference_frame_carries_over(make_plan, image_file):
         appearance="a grey harbor",
         reference_frames=[FrameRef("s00", 3, magenta), FrameRef("s00", 9, "/missing.png")],
     )
-    plain = make_plan(
-        location=LocationConditioning(id="harbor", name="The Harbor", appearance="a grey harbor")
-    )
+    plain = make_plan(location=LocationConditioning(id="harbor", name="The Harbor", appearance="a grey harbor"))
     a = StoryboardGenerator().generate(plain, num_frames=1).frames[0].astype(int)
     b_clip = StoryboardGenerator().generate(make_plan(location=loc), num_frames=1)
     b = b_clip.frames[0].astype(int)
@@ -156,18 +150,14 @@ def test_camera_moves_change_the_view(make_plan):
         assert np.abs(frames[0][body].astype(int) - static[0][body]).mean() < 1.0, move  # all start at rest
         assert np.abs(frames[-1][body].astype(int) - static[-1][body]).mean() > 3.0, move
     ends = [f[-1] for f in moves.values()]
-    assert all(
-        not np.array_equal(ends[i], ends[j]) for i in range(len(ends)) for j in range(i + 1, len(ends))
-    )
+    assert all(not np.array_equal(ends[i], ends[j]) for i in range(len(ends)) for j in range(i + 1, len(ends)))
 
 
 def test_camera_directions(make_plan):
     ent = _one("a red coat")
 
     def track(move):
-        frames = (
-            StoryboardGenerator().generate(make_plan(entities=ent, camera=move, action="Mara waits")).frames
-        )
+        frames = StoryboardGenerator().generate(make_plan(entities=ent, camera=move, action="Mara waits")).frames
         return _centroid(frames[0], RED), _centroid(frames[-1], RED)
 
     (x0, _, n0), (x1, _, n1) = track("dolly-in")
@@ -187,9 +177,7 @@ def test_action_moves_the_named_entity(make_plan):
     (xy0, _, _), (xy1, _, _) = _centroid(walk[0], YELLOW), _centroid(walk[-1], YELLOW)
     assert xr1 - xr0 > 0.15 * W  # Mara walks right
     assert abs(xy1 - xy0) < 2  # Tomas is not in the action and stays
-    climb = (
-        StoryboardGenerator().generate(make_plan(entities=_one("a red coat"), action="Mara climbs")).frames
-    )
+    climb = StoryboardGenerator().generate(make_plan(entities=_one("a red coat"), action="Mara climbs")).frames
     assert _centroid(climb[-1], RED)[1] < _centroid(climb[0], RED)[1] - 0.15 * H
 
 
@@ -247,24 +235,10 @@ def _timed(gen, plan) -> float:
 def test_reference_image_colours_an_entity_without_colour_words(make_plan, image_file):
     teal = image_file((20, 130, 130))
     ent = [
-        EntityConditioning(
-            id="mara", name="Mara", kind="character", appearance="a tall girl", reference_images=[teal]
-        )
+        EntityConditioning(id="mara", name="Mara", kind="character", appearance="a tall girl", reference_images=[teal])
     ]
-    md = (
-        StoryboardGenerator()
-        .generate(make_plan(entities=ent), num_frames=1)
-        .metadata["entity_colours"]["mara"]
-    )
+    md = StoryboardGenerator().generate(make_plan(entities=ent), num_frames=1).metadata["entity_colours"]["mara"]
     assert (md["body"], md["source"]) == ((20, 130, 130), "reference_image")
-    words = [
-        EntityConditioning(
-            id="mara", name="Mara", kind="character", appearance="red", reference_images=[teal]
-        )
-    ]
-    md = (
-        StoryboardGenerator()
-        .generate(make_plan(entities=words), num_frames=1)
-        .metadata["entity_colours"]["mara"]
-    )
+    words = [EntityConditioning(id="mara", name="Mara", kind="character", appearance="red", reference_images=[teal])]
+    md = StoryboardGenerator().generate(make_plan(entities=words), num_frames=1).metadata["entity_colours"]["mara"]
     assert (md["body"], md["source"]) == (RED, "appearance")  # the conditioned appearance wins

@@ -89,18 +89,10 @@ def test_motion_bucket_is_pinned():
 
 def test_first_frame_priority(make_plan, image_file):
     cont, loc_ref, ent_ref = image_file((1, 1, 1)), image_file((2, 2, 2)), image_file((3, 3, 3))
-    ents = [
-        EntityConditioning(
-            id="mara", name="Mara", kind="character", appearance="", reference_images=[ent_ref]
-        )
-    ]
-    loc = LocationConditioning(
-        id="harbor", name="Harbor", appearance="", reference_frames=[FrameRef("s0", 1, loc_ref)]
-    )
+    ents = [EntityConditioning(id="mara", name="Mara", kind="character", appearance="", reference_images=[ent_ref])]
+    loc = LocationConditioning(id="harbor", name="Harbor", appearance="", reference_frames=[FrameRef("s0", 1, loc_ref)])
     assert first_frame_source(make_plan(entities=ents, location=loc, continue_from=cont)).role == "continuity"
-    assert (
-        first_frame_source(make_plan(entities=ents, location=loc, continue_from="/gone.png")).path == loc_ref
-    )
+    assert first_frame_source(make_plan(entities=ents, location=loc, continue_from="/gone.png")).path == loc_ref
     assert first_frame_source(make_plan(entities=ents)).path == ent_ref
     assert first_frame_source(make_plan()) is None
 

@@ -11,9 +11,22 @@ from graph.memory import GraphMemory
 
 # Everything a memory stores, in the tables that hold it; the journals (graph_archive, graph_runs), the merges
 # log and the counters in meta are compared separately.
-RECORD_TABLES = ("entities", "aliases", "attributes", "entity_vectors", "media", "events", "event_entities",
-                 "relations", "graph_nodes", "graph_edges", "graph_event_episode", "window_fts", "group_fts",
-                 "groups")
+RECORD_TABLES = (
+    "entities",
+    "aliases",
+    "attributes",
+    "entity_vectors",
+    "media",
+    "events",
+    "event_entities",
+    "relations",
+    "graph_nodes",
+    "graph_edges",
+    "graph_event_episode",
+    "window_fts",
+    "group_fts",
+    "groups",
+)
 
 
 def _dump(db_path, tables=RECORD_TABLES) -> dict[str, list[tuple]]:

@@ -11,20 +11,21 @@ from graph.memory import GraphMemory
 
 STORY_EPISODES = [
     (["e01", "e02", "e03"], "start"),
-    (["e04", "e05"], "location"),      # lighthouse -> harbor
-    (["e06"], "location"),             # back up the lighthouse
+    (["e04", "e05"], "location"),  # lighthouse -> harbor
+    (["e06"], "location"),  # back up the lighthouse
     (["e07", "e08", "e09"], "location"),
-    (["e10"], "location"),             # the cottage
-    (["e11", "e12"], "group"),         # night-1 -> day-2
+    (["e10"], "location"),  # the cottage
+    (["e11", "e12"], "group"),  # night-1 -> day-2
     (["e13", "e14"], "location"),
     (["e15", "e16"], "location"),
-    (["e17", "e18"], "group"),         # day-2 -> week-2
+    (["e17", "e18"], "group"),  # day-2 -> week-2
 ]
 
 
 def episodes(gm):
     rows = gm.store.conn.execute(
-        "SELECT g.episode, e.id FROM graph_event_episode g JOIN events e ON e.rid=g.rid ORDER BY e.t_start, e.rid")
+        "SELECT g.episode, e.id FROM graph_event_episode g JOIN events e ON e.rid=g.rid ORDER BY e.t_start, e.rid"
+    )
     out: dict[str, list[str]] = {}
     for ep, ev in rows:
         out.setdefault(ep, []).append(ev)
@@ -43,8 +44,9 @@ def test_story_segments_into_the_documented_episodes(story):
 
 
 def test_episode_nodes_have_summaries_spans_and_one_arc(story):
-    ep = story.store.conn.execute("SELECT t_start, t_end, summary, parent, data FROM graph_nodes WHERE id='episode:4'"
-                                  ).fetchone()
+    ep = story.store.conn.execute(
+        "SELECT t_start, t_end, summary, parent, data FROM graph_nodes WHERE id='episode:4'"
+    ).fetchone()
     assert ep[:2] == (32.0, 54.0)
     assert "Ida" in ep[2] and ep[3] == "arc:1"
     # the last episode is still open: it has no arc yet
@@ -110,15 +112,26 @@ def test_view_has_every_node_and_edge_type(story):
 
 def _signature(G):
     nodes = sorted((n, tuple(sorted((k, str(v)) for k, v in d.items()))) for n, d in G.nodes(data=True))
-    edges = sorted((u, v, tuple(sorted((k, str(x)) for k, x in d.items() if k != "edge_id")))
-                   for u, v, d in G.edges(data=True))
+    edges = sorted(
+        (u, v, tuple(sorted((k, str(x)) for k, x in d.items() if k != "edge_id"))) for u, v, d in G.edges(data=True)
+    )
     return nodes, edges
 
 
 def test_view_is_refreshed_incrementally_and_equals_a_fresh_load(story):
     G = story.view()
-    story.add_events([{"id": "e19", "t_start": 604830, "text": "Mara lights the lamp once more.",
-                       "participants": ["mara", "lamp"], "location": "lighthouse", "group": "week-2"}])
+    story.add_events(
+        [
+            {
+                "id": "e19",
+                "t_start": 604830,
+                "text": "Mara lights the lamp once more.",
+                "participants": ["mara", "lamp"],
+                "location": "lighthouse",
+                "group": "week-2",
+            }
+        ]
+    )
     story.add_fact("mara", "lives_in", "lighthouse", t_from=0)
     H = story.view()
     assert H is G  # updated in place, not rebuilt
@@ -127,10 +140,12 @@ def test_view_is_refreshed_incrementally_and_equals_a_fresh_load(story):
 
 
 def test_importing_graph_loads_no_model_library():
-    code = ("import sys, graph, agentmem.cli.graph, graph.memory, "
-            " graph.build, graph.compress, graph.search, graph.explore; "
-            "bad = [m for m in ('torch', 'chromadb', 'sentence_transformers') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, graph, agentmem.cli.graph, graph.memory, "
+        " graph.build, graph.compress, graph.search, graph.explore; "
+        "bad = [m for m in ('torch', 'chromadb', 'sentence_transformers') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
 

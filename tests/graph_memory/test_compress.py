@@ -10,8 +10,16 @@ from agentmem.search.query import Query
 from graph.compress import CompressionPolicy
 from graph.journal import active_counts
 
-POLICY = CompressionPolicy(every=0, keep_events=5, keep_episodes=2, keep_arcs=1, half_life_s=3600.0,
-                           prune_below=0.5, prune_max_weight=2.0, text_cap=8)
+POLICY = CompressionPolicy(
+    every=0,
+    keep_events=5,
+    keep_episodes=2,
+    keep_arcs=1,
+    half_life_s=3600.0,
+    prune_below=0.5,
+    prune_max_weight=2.0,
+    text_cap=8,
+)
 
 
 @pytest.fixture
@@ -66,15 +74,25 @@ def test_compress_then_restore_gives_back_every_record_unchanged(messy, dump):
     assert dump(messy.store.path) == before
     merges = messy.store.conn.execute("SELECT source, target, undone_at IS NOT NULL FROM merges").fetchall()
     assert merges[: len(merges_before)] == [(m[1], m[2], m[6] is not None) for m in merges_before]
-    assert merges[len(merges_before):] == [("keeper_2", "mara", 1)]  # the log keeps the merge and its undo
+    assert merges[len(merges_before) :] == [("keeper_2", "mara", 1)]  # the log keeps the merge and its undo
     assert messy.store.conn.execute("SELECT COUNT(*) FROM graph_archive").fetchone()[0] == 0
 
 
 def test_several_runs_restore_newest_first(messy, dump):
     before = dump(messy.store.path)
     messy.compress()
-    messy.add_events([{"id": f"n{i}", "t_start": 700000 + i, "text": f"Ida writes letter {i}", "participants": ["ida"],
-                       "group": "week-3"} for i in range(8)])
+    messy.add_events(
+        [
+            {
+                "id": f"n{i}",
+                "t_start": 700000 + i,
+                "text": f"Ida writes letter {i}",
+                "participants": ["ida"],
+                "group": "week-3",
+            }
+            for i in range(8)
+        ]
+    )
     mid = dump(messy.store.path)
     second = messy.compress()
     assert second.run == 2 and second.events_archived > 0
@@ -92,8 +110,17 @@ def test_dry_run_writes_nothing_and_plans_exactly_the_run(messy, dump):
     assert dump(messy.store.path) == before
     assert messy.store.conn.execute("SELECT COUNT(*) FROM graph_runs").fetchone()[0] == 0
     real = messy.compress(communities=True)
-    for field in ("facts_closed", "merges", "vectors_archived", "events_archived", "episodes_archived",
-                  "arcs_archived", "edges_pruned", "communities", "active_after"):
+    for field in (
+        "facts_closed",
+        "merges",
+        "vectors_archived",
+        "events_archived",
+        "episodes_archived",
+        "arcs_archived",
+        "edges_pruned",
+        "communities",
+        "active_after",
+    ):
         assert getattr(plan, field) == getattr(real, field), field
 
 
@@ -105,8 +132,9 @@ def test_an_archived_event_is_found_by_entity_and_time_with_include_archive(mess
     assert [(h.id, h.archived) for h in hits] == [("e04", True), ("e05", True)]
     db = str(messy.store.dir)
     messy.close()
-    res = CliRunner().invoke(cli, ["query", "--db", db, "--entity", "tomas", "--from", "10", "--to", "30",
-                                   "--include-archive", "--json"])
+    res = CliRunner().invoke(
+        cli, ["query", "--db", db, "--entity", "tomas", "--from", "10", "--to", "30", "--include-archive", "--json"]
+    )
     assert res.exit_code == 0, res.output
     assert '"id": "e04"' in res.output and '"archived": true' in res.output
 
@@ -117,8 +145,10 @@ def test_restore_chosen_events_only(messy):
     assert rep.events == 1
     rep = messy.restore(t0=0, t1=5)
     assert rep.events == 2  # e01 [0, 4], e02 [4, 8]
-    live = [r[0] for r in messy.store.conn.execute("SELECT id FROM events WHERE archived=0 AND t_start < 86430 "
-                                                   "ORDER BY t_start")]
+    live = [
+        r[0]
+        for r in messy.store.conn.execute("SELECT id FROM events WHERE archived=0 AND t_start < 86430 ORDER BY t_start")
+    ]
     assert live == ["e01", "e02", "e04", "e13"]  # e13 was never archived: its episode ends after the cutoff
 
 
@@ -131,14 +161,22 @@ def test_the_working_set_stays_bounded_on_a_stream(plain_memory):
     for i in range(20):
         mem.add_entity(f"p{i}", kind="character")
     policy = CompressionPolicy(every=1000, keep_events=300, keep_episodes=20, keep_arcs=4)
-    gm = GraphMemory(mem, config=GraphConfig(rule=SegmentationRule(max_events=25), arcs=ArcRule(fanout=4)),
-                     policy=policy)
+    gm = GraphMemory(
+        mem, config=GraphConfig(rule=SegmentationRule(max_events=25), arcs=ArcRule(fanout=4)), policy=policy
+    )
     rng = np.random.default_rng(1)
     sizes = []
     for b in range(12):
-        evs = [{"id": f"s{b}-{i}", "t_start": b * 1000 + i, "text": f"scene {b} beat {i}",
-                "participants": [f"p{j}" for j in rng.choice(20, 2, replace=False)], "group": f"scene-{b}-{i // 50}"}
-               for i in range(500)]
+        evs = [
+            {
+                "id": f"s{b}-{i}",
+                "t_start": b * 1000 + i,
+                "text": f"scene {b} beat {i}",
+                "participants": [f"p{j}" for j in rng.choice(20, 2, replace=False)],
+                "group": f"scene-{b}-{i // 50}",
+            }
+            for i in range(500)
+        ]
         gm.add_events(evs)
         sizes.append(active_counts(gm.store.conn))
     assert gm.store.conn.execute("SELECT COUNT(*) FROM graph_runs").fetchone()[0] == 6

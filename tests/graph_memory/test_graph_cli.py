@@ -73,8 +73,9 @@ def test_export_writes_files_that_parse(db, tmp_path):
     assert G.nodes["event:e01"]["type"] == "event"
     assert (tmp_path / "g.png").stat().st_size > 1000
     res = run("graph", "export", "--db", db, "--out", tmp_path / "g.json", "--no-events")
-    assert res.exit_code == 0 and not any(n.startswith("event:") for n in
-                                          (x["id"] for x in json.loads((tmp_path / "g.json").read_text())["nodes"]))
+    assert res.exit_code == 0 and not any(
+        n.startswith("event:") for n in (x["id"] for x in json.loads((tmp_path / "g.json").read_text())["nodes"])
+    )
 
 
 def test_compress_dry_run_then_run_then_restore(db):
@@ -93,13 +94,16 @@ def test_compress_dry_run_then_run_then_restore(db):
     assert json.loads(run("graph", "stats", "--db", db, "--json").output)["nodes"]["event"]["archived"] == 0
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["graph", "neighbors", "zed", "--db", "{db}"], "UnknownEntityError: unknown entity 'zed'"),
-    (["graph", "path", "mara", "nobody", "--db", "{db}"], "UnknownEntityError: unknown entity 'nobody'"),
-    (["restore", "--db", "{db}", "--run", "7"], "NotFoundError: no compression run 7"),
-    (["restore", "--db", "{db}", "--event", "e99"], "NotFoundError: no event 'e99'"),
-    (["graph", "stats", "--db", "/nonexistent/db"], "StoreError: no memory at '/nonexistent/db'"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["graph", "neighbors", "zed", "--db", "{db}"], "UnknownEntityError: unknown entity 'zed'"),
+        (["graph", "path", "mara", "nobody", "--db", "{db}"], "UnknownEntityError: unknown entity 'nobody'"),
+        (["restore", "--db", "{db}", "--run", "7"], "NotFoundError: no compression run 7"),
+        (["restore", "--db", "{db}", "--event", "e99"], "NotFoundError: no event 'e99'"),
+        (["graph", "stats", "--db", "/nonexistent/db"], "StoreError: no memory at '/nonexistent/db'"),
+    ],
+)
 def test_errors_are_one_clean_line(db, args, msg):
     res = run(*[str(a).replace("{db}", str(db)) for a in args])
     assert res.exit_code == 1

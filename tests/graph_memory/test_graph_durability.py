@@ -40,12 +40,21 @@ def built(tmp_path_factory):
     for i in range(40):
         mem.add_entity(f"p{i}", kind="character")
     gm = GraphMemory(mem, policy=CompressionPolicy(every=0))
-    gm.add_events([{"id": f"ev{i}", "t_start": i * 10, "text": f"scene {i // 50} beat {i}",
-                    "participants": [f"p{(i // 50) % 40}", f"p{(i // 7) % 40}"], "group": f"scene-{i // 50}"}
-                   for i in range(20_000)], batch_size=5000)
+    gm.add_events(
+        [
+            {
+                "id": f"ev{i}",
+                "t_start": i * 10,
+                "text": f"scene {i // 50} beat {i}",
+                "participants": [f"p{(i // 50) % 40}", f"p{(i // 7) % 40}"],
+                "group": f"scene-{i // 50}",
+            }
+            for i in range(20_000)
+        ],
+        batch_size=5000,
+    )
     mem.close()
     return d
-
 
 
 @pytest.mark.parametrize("kill_after", [0.13, 0.41, 0.77, 1.24])
@@ -71,8 +80,13 @@ def test_sigkill_during_compression_loses_and_duplicates_nothing(built, tmp_path
     archived = conn.execute("SELECT COUNT(*) FROM events WHERE archived=1").fetchone()[0]
     journal = conn.execute("SELECT COUNT(*), COUNT(DISTINCT ref) FROM graph_archive WHERE kind='event'").fetchone()
     assert journal == (archived, archived)
-    assert conn.execute("SELECT COUNT(*) FROM graph_archive a JOIN events e ON e.rid = CAST(a.ref AS INTEGER) "
-                        "WHERE a.kind='event' AND e.archived=0").fetchone()[0] == 0
+    assert (
+        conn.execute(
+            "SELECT COUNT(*) FROM graph_archive a JOIN events e ON e.rid = CAST(a.ref AS INTEGER) "
+            "WHERE a.kind='event' AND e.archived=0"
+        ).fetchone()[0]
+        == 0
+    )
     conn.close()
     gm = GraphMemory.open(db, text_embedder=None, image_embedder=None, auto_sync=False)
     gm.restore()

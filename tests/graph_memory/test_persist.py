@@ -39,10 +39,12 @@ def test_a_version_3_outbox_keeps_its_queued_work_and_never_reuses_a_sequence_nu
     d = tmp_path / "v3"
     Store(d).close()
     conn = sqlite3.connect(d / "memory.db")
-    conn.executescript("DROP TABLE outbox; CREATE TABLE outbox (seq INTEGER PRIMARY KEY, op TEXT NOT NULL, "
-                       "collection TEXT NOT NULL, ref INTEGER NOT NULL);"
-                       "INSERT INTO outbox VALUES (7, 'upsert', 'text', 3);"
-                       "UPDATE meta SET value='3' WHERE key='schema_version';")
+    conn.executescript(
+        "DROP TABLE outbox; CREATE TABLE outbox (seq INTEGER PRIMARY KEY, op TEXT NOT NULL, "
+        "collection TEXT NOT NULL, ref INTEGER NOT NULL);"
+        "INSERT INTO outbox VALUES (7, 'upsert', 'text', 3);"
+        "UPDATE meta SET value='3' WHERE key='schema_version';"
+    )
     conn.commit()
     conn.close()
     store = Store(d)
@@ -68,5 +70,11 @@ def test_graphml_and_node_link_exports_parse_back(story, tmp_path):
     J = read_node_link(js)
     assert set(J.nodes) == set(G.nodes) and J.number_of_edges() == G.number_of_edges()
     assert json.loads(js.read_text())["multigraph"] is True
-    assert {d["type"] for *_, d in J.edges(data=True)} == {"participates_in", "located_at", "relation", "next",
-                                                             "summarizes", "member_of"}
+    assert {d["type"] for *_, d in J.edges(data=True)} == {
+        "participates_in",
+        "located_at",
+        "relation",
+        "next",
+        "summarizes",
+        "member_of",
+    }

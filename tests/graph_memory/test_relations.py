@@ -17,21 +17,27 @@ def wardrobe(story):
 
 
 def fact_rows(gm, subject, predicate):
-    return gm.store.conn.execute("SELECT id, object, t_from, t_to FROM relations WHERE subject=? AND predicate=? "
-                                 "ORDER BY id", (subject, predicate)).fetchall()
+    return gm.store.conn.execute(
+        "SELECT id, object, t_from, t_to FROM relations WHERE subject=? AND predicate=? ORDER BY id",
+        (subject, predicate),
+    ).fetchall()
 
 
 def edges(gm, predicate):
-    return gm.store.conn.execute("SELECT src, dst, t_from, t_to, weight, evidence FROM graph_edges WHERE "
-                                 "predicate=? ORDER BY t_from, dst", (predicate,)).fetchall()
+    return gm.store.conn.execute(
+        "SELECT src, dst, t_from, t_to, weight, evidence FROM graph_edges WHERE predicate=? ORDER BY t_from, dst",
+        (predicate,),
+    ).fetchall()
 
 
 def test_a_contradicting_fact_closes_the_valid_one_at_its_start(wardrobe):
     first = wardrobe.add_fact("mara", "wears", "yellow_coat", t_from=0, evidence=["e01"])
     res = wardrobe.add_fact("the keeper", "wears", "oilskin", t_from=48, evidence=["e09"])
     assert res.closed == [first.id]
-    assert fact_rows(wardrobe, "mara", "wears") == [(first.id, "yellow_coat", 0.0, 48.0),
-                                                    (res.id, "oilskin", 48.0, None)]
+    assert fact_rows(wardrobe, "mara", "wears") == [
+        (first.id, "yellow_coat", 0.0, 48.0),
+        (res.id, "oilskin", 48.0, None),
+    ]
     assert edges(wardrobe, "wears") == [
         ("entity:mara", "entity:yellow_coat", 0.0, 48.0, 1.0, '["e01"]'),
         ("entity:mara", "entity:oilskin", 48.0, None, 1.0, '["e09"]'),
@@ -42,8 +48,10 @@ def test_a_fact_inserted_before_a_later_one_ends_where_it_starts(wardrobe):
     later = wardrobe.add_fact("mara", "wears", "oilskin", t_from=48)
     early = wardrobe.add_fact("mara", "wears", "yellow_coat", t_from=0)
     assert early.closed == []
-    assert fact_rows(wardrobe, "mara", "wears") == [(later.id, "oilskin", 48.0, None),
-                                                    (early.id, "yellow_coat", 0.0, 48.0)]
+    assert fact_rows(wardrobe, "mara", "wears") == [
+        (later.id, "oilskin", 48.0, None),
+        (early.id, "yellow_coat", 0.0, 48.0),
+    ]
 
 
 def test_a_repeated_fact_reinforces_one_edge(wardrobe):
@@ -51,7 +59,10 @@ def test_a_repeated_fact_reinforces_one_edge(wardrobe):
     wardrobe.add_fact("ida", "holds", "rope", t_from=600000, evidence=["e17"])
     wardrobe.add_fact("ida", "holds", "rope", t_from=604810, evidence=["e18"])
     assert [r[1:] for r in fact_rows(wardrobe, "ida", "holds")] == [
-        ("lamp", 86410.0, None), ("rope", 600000.0, None), ("rope", 604810.0, None)]
+        ("lamp", 86410.0, None),
+        ("rope", 600000.0, None),
+        ("rope", 604810.0, None),
+    ]
     rope = [e for e in edges(wardrobe, "holds") if e[1] == "entity:rope"]
     assert rope == [("entity:ida", "entity:rope", 600000.0, None, 2.0, '["e17", "e18"]')]
 
@@ -74,7 +85,10 @@ def test_facts_stored_through_the_core_are_closed_on_write_in_both_directions(wa
     assert [r[1:] for r in fact_rows(wardrobe, "mara", "holds")] == [("lamp", 4.0, 50000.0)]
     wardrobe.update()
     assert sorted((e[0], e[2], e[3]) for e in edges(wardrobe, "holds") if e[1] == "entity:lamp") == [
-        ("entity:ida", 86410.0, None), ("entity:mara", 4.0, 50000.0), ("entity:tomas", 50000.0, 86410.0)]
+        ("entity:ida", 86410.0, None),
+        ("entity:mara", 4.0, 50000.0),
+        ("entity:tomas", 50000.0, 86410.0),
+    ]
 
 
 def test_facts_of_an_older_store_are_closed_by_compression_and_reopened_by_restore(wardrobe):
@@ -114,15 +128,20 @@ def test_an_extractor_can_be_plugged_in(plain_memory):
     gm.update()
     # e11: "Next morning Ida tells them she came from a ship called the Heron." (ida, mara, tomas)
     assert [e[:2] + (e[4], e[5]) for e in edges(gm, "talks_to")] == [
-        ("entity:ida", "entity:mara", 1.0, '["e11"]'), ("entity:ida", "entity:tomas", 1.0, '["e11"]')]
+        ("entity:ida", "entity:mara", 1.0, '["e11"]'),
+        ("entity:ida", "entity:tomas", 1.0, '["e11"]'),
+    ]
     assert edges(gm, "co_participates") == []
 
 
-@pytest.mark.parametrize("args,error,msg", [
-    (("mara", " ", "lamp"), BadInputError, "relation predicate is empty"),
-    (("mara", "holds", "unicorn"), UnknownEntityError, "fact object: unknown entity 'unicorn'"),
-    (("nobody", "holds", "lamp"), UnknownEntityError, "fact subject: unknown entity 'nobody'"),
-])
+@pytest.mark.parametrize(
+    "args,error,msg",
+    [
+        (("mara", " ", "lamp"), BadInputError, "relation predicate is empty"),
+        (("mara", "holds", "unicorn"), UnknownEntityError, "fact object: unknown entity 'unicorn'"),
+        (("nobody", "holds", "lamp"), UnknownEntityError, "fact subject: unknown entity 'nobody'"),
+    ],
+)
 def test_bad_facts_are_refused_and_store_nothing(story, args, error, msg):
     before = story.store.conn.execute("SELECT COUNT(*) FROM relations").fetchone()[0]
     with pytest.raises(error, match=msg):

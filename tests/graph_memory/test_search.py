@@ -54,8 +54,10 @@ def test_the_entity_list_ranks_the_named_entitys_events_by_the_rest_of_the_query
     cv = mem.text.embed([content])[0]
     ctx = _Ctx(mem, q, GraphSearchParams(entity_prior=0.1), False, 0, None, cv, content, {"tomas"})
     ranked = _entity_list(ctx)
-    rows = mem.store.conn.execute("SELECT e.id, e.vec, EXISTS(SELECT 1 FROM event_entities x WHERE x.rid=e.rid "
-                                  "AND x.entity_id='tomas') FROM events e").fetchall()
+    rows = mem.store.conn.execute(
+        "SELECT e.id, e.vec, EXISTS(SELECT 1 FROM event_entities x WHERE x.rid=e.rid "
+        "AND x.entity_id='tomas') FROM events e"
+    ).fetchall()
     score = {i: float(np.frombuffer(v, np.float32) @ cv) + 0.1 * t for i, v, t in rows}
     assert ranked == sorted(score, key=lambda i: -score[i])
     assert ranked.index("e10") < 3  # "In the cottage Tomas lights a fire while Ida sleeps."
@@ -86,13 +88,30 @@ def test_search_over_the_active_tier_keeps_the_filters(story_minilm):
 def test_locomo_episodes_credit_their_turns(tmp_path, minilm):
     mem = Memory(tmp_path / "l", text_embedder=minilm, image_embedder=None, auto_sync=False)
     mem.add_entity("amy", kind="character", name="Amy")
-    turns = ["I adopted a grey cat called Pixel.", "Pixel sleeps on my keyboard all day.",
-             "The vet says Pixel is healthy.", "We moved to a flat by the river.", "The river floods in spring.",
-             "I bought a kayak for the river.", "Work is busy this month.", "My boss liked the report."]
+    turns = [
+        "I adopted a grey cat called Pixel.",
+        "Pixel sleeps on my keyboard all day.",
+        "The vet says Pixel is healthy.",
+        "We moved to a flat by the river.",
+        "The river floods in spring.",
+        "I bought a kayak for the river.",
+        "Work is busy this month.",
+        "My boss liked the report.",
+    ]
     # three sessions a week apart, turns a second apart (as LoCoMo is ingested)
-    mem.add_events([{"id": f"c:D{1 + i // 3}:{i % 3 + 1}", "t_start": (i // 3) * 604800 + i, "text": f"Amy: {t}",
-                     "participants": ["amy"], "group": f"s{1 + i // 3}",
-                     "provenance": {"dia_id": f"D{1 + i // 3}:{i % 3 + 1}"}} for i, t in enumerate(turns)])
+    mem.add_events(
+        [
+            {
+                "id": f"c:D{1 + i // 3}:{i % 3 + 1}",
+                "t_start": (i // 3) * 604800 + i,
+                "text": f"Amy: {t}",
+                "participants": ["amy"],
+                "group": f"s{1 + i // 3}",
+                "provenance": {"dia_id": f"D{1 + i // 3}:{i % 3 + 1}"},
+            }
+            for i, t in enumerate(turns)
+        ]
+    )
     gm = GraphMemory(mem, policy=CompressionPolicy(every=0, keep_events=2, keep_episodes=5))
     gm.compress()
     hits = search(mem, Query(text="What is the name of Amy's cat?", k=3))
