@@ -20,7 +20,7 @@ from agentmem.search.fusion import PRESETS, SearchPreset
 from agentmem.search.query import Query
 from agentmem.timeparse import parse_time
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AgentMemError",

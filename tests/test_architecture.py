@@ -4,6 +4,8 @@ stay in their layers, and modules stay small."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ LAYERS: list[tuple[str, int]] = [
     ("agentmem.storage", 1),
     ("agentmem.encoders", 2),
     ("agentmem.search", 3),
+    ("agentmem.spatial", 3),
     ("agentmem.formats", 4),
     ("agentmem.memory", 5),
     ("agentmem", 6),  # the package's public facade: ``from agentmem import Memory``
@@ -201,3 +204,17 @@ def test_the_checkers_catch_upward_imports_private_names_and_sideways_imports():
         "agentmem.formats.ingest:1 (agentmem.formats) imports agentmem (agentmem)",
     ]
     assert private_imports(modules) == ["agentmem.search.query:1 imports agentmem.storage.store._rows"]
+
+
+def test_the_public_imports_work_and_load_no_model():
+    code = (
+        "import sys\n"
+        "from agentmem import Memory, Query, PRESETS\n"
+        "from agentmem.story import load_story, bundled_stories, Director, generate_story\n"
+        "from agentmem.formats import ingest_file, ingest_locomo, example_path\n"
+        "from graph import GraphMemory, CompressionPolicy, ExtractiveSummarizer\n"
+        "from generators import get_generator\n"
+        "print(sorted(m for m in ('torch', 'chromadb', 'sentence_transformers', 'diffusers') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert (res.returncode, res.stdout.strip()) == (0, "[]"), res.stderr

@@ -26,6 +26,7 @@ from agentmem.cli.common import (
 )
 from agentmem.cli.graph import register as register_graph_commands
 from agentmem.cli.story import bench_planning, eval_group, generate, plan_cmd
+from agentmem.cli.world import register as register_world_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -407,6 +408,7 @@ cli.add_command(generate)
 cli.add_command(plan_cmd)
 cli.add_command(eval_group)
 register_graph_commands(cli)
+register_world_commands(cli)
 
 
 def main() -> None:

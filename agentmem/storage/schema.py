@@ -6,7 +6,7 @@ Bump :data:`SCHEMA_VERSION` with every change and add the step to
 
 import sqlite3
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Only archived events are in it: the entity and time filters read it to drop them without visiting the wide
 # events rows (2-3x faster than a join when an entity has thousands of events).
@@ -212,9 +212,30 @@ OUTBOX_V4 = (
     "DROP TABLE outbox;\nALTER TABLE outbox_v4 RENAME TO outbox;\n"
 )
 
-DDL = DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX).replace("{OUTBOX}", OUTBOX) + GRAPH_DDL
+# Posed frames (pixels by path) and checkpoints of the static voxel map (version 5).
+FRAMES_DDL = """
+CREATE TABLE IF NOT EXISTS frames (
+    fid INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    t REAL NOT NULL,
+    c2w BLOB NOT NULL,
+    intrinsics TEXT NOT NULL,
+    rgb_path TEXT NOT NULL,
+    depth_path TEXT,
+    depth_scale REAL NOT NULL DEFAULT 1.0,
+    mask_path TEXT,
+    source TEXT NOT NULL DEFAULT '{}',
+    archived INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS frames_t ON frames(t);
+CREATE TABLE IF NOT EXISTS map_arrays (name TEXT PRIMARY KEY, dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB);
+"""
 
-MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX + CAMERA_INDEX, 4: OUTBOX_V4}
+DDL = (
+    DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX).replace("{OUTBOX}", OUTBOX) + GRAPH_DDL + FRAMES_DDL
+)
+
+MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX + CAMERA_INDEX, 4: OUTBOX_V4, 5: FRAMES_DDL}
 
 
 def sql_statements(script: str) -> list[str]:

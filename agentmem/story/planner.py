@@ -303,8 +303,7 @@ class Planner:
         # events can be numerous (the filter's candidate set is the main cost at 100k events).
         ents = list(shot.present) or ([shot.location] if shot.location else [])
         preset = self.config.retrieval_preset
-        dense_only = getattr(preset, "w_bm25", None) == 0 or preset == "dense"
-        if self.mem.text is None and dense_only:
+        if self.mem.text is None and preset_named(preset).w_bm25 == 0:
             preset = "lexical"
         q = Query(
             text=shot.action,

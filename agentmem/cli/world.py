@@ -1,0 +1,164 @@
+"""``agentmem world``: posed frames in, context frames and memory renders out (the spatial memory)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agentmem.cli.common import clean_errors, db_option, echo_json, progress_bar, require_db
+
+
+@click.group("world")
+def world_group() -> None:
+    """Spatial memory: posed RGB-D frames, a voxel map, context frames chosen by view, renders.
+
+    Example: agentmem world ingest scene/transforms.json --db mem
+    """
+
+
+@world_group.command("ingest")
+@click.argument("transforms", type=click.Path(dir_okay=False))
+@db_option
+@click.option("--allow-outside", is_flag=True, help="Accept paths outside the dataset folder.")
+@clean_errors
+def world_ingest(transforms: str, db: str, allow_outside: bool) -> None:
+    """Store the frames of a nerfstudio transforms.json (validated in full first) and map them.
+
+    Example: agentmem world ingest scene/transforms.json --db mem
+    """
+    from agentmem.formats.transforms import load_transforms, read_frame
+    from agentmem.spatial.world import SpatialMemory
+
+    posed = load_transforms(transforms, allow_outside=allow_outside)
+    frames = []
+    with progress_bar("reading", "frame", len(posed)) as bar:
+        for p in posed:
+            frames.append(read_frame(p, f"{transforms}: frame {p.id!r}"))
+            bar.update(1)
+    paths = [(str(p.rgb_path), None if p.depth_path is None else str(p.depth_path), p.depth_scale,
+              None if p.mask_path is None else str(p.mask_path)) for p in posed]  # fmt: skip
+    t0 = time.perf_counter()
+    with SpatialMemory(db) as sm:
+        sm.add(frames, paths=paths)
+        st = sm.stats()
+    rate = len(frames) / max(time.perf_counter() - t0, 1e-9)
+    click.echo(f"stored {len(frames)} frames ({rate:,.0f} frames/s with the map); map voxels {st['map_voxels']:,}")
+
+
+@world_group.command("retrieve")
+@db_option
+@click.option("--views", "views", required=True, type=click.Path(dir_okay=False), help="Views (transforms layout).")
+@click.option("--k", "budget", default=8, show_default=True, type=click.IntRange(1, 64), help="Frames per view.")
+@click.option("--policy", default=None, help="recent, pose, fov, overlap or map (default: map with depth, else fov).")
+@click.option("--include-archive", is_flag=True, help="Also consider archived frames.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def world_retrieve(db: str, views: str, budget: int, policy: str | None, include_archive: bool, as_json: bool) -> None:
+    """Context frames for each view: at most K, none later than the view's time, each with score and reason.
+
+    Example: agentmem world retrieve --db mem --views views.json --k 8 --json
+    """
+    from agentmem.formats.transforms import load_views
+    from agentmem.spatial.policies import default_policy
+    from agentmem.spatial.world import SpatialMemory
+
+    specs = load_views(views)
+    require_db(db)
+    results: list[dict[str, Any]] = []
+    with SpatialMemory(db) as sm:
+        name = policy or default_policy(sm.frames)
+        for v in specs:
+            t0 = time.perf_counter()
+            got = sm.retrieve(v.c2w, v.k, v.t, budget=budget, policy=name, include_archive=include_archive)
+            ms = (time.perf_counter() - t0) * 1000
+            results.append({"view": v.file_path, "latency_ms": round(ms, 3), "frames": [g.__dict__ for g in got]})
+    if as_json:
+        echo_json({"policy": name, "results": results})
+        return
+    for r in results:
+        click.echo(f"{r['view']} ({r['latency_ms']:.1f} ms, {name}):")
+        for f in r["frames"]:
+            click.echo(f"   {f['file_path']}  t={f['time']:g}  score={f['score']:.3f}  {f['reason']}")
+
+
+@world_group.command("render")
+@db_option
+@click.option("--views", "views", required=True, type=click.Path(dir_okay=False), help="Views (transforms layout).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="A new folder for the renders.")
+@click.option("--k", "budget", default=4, show_default=True, type=click.IntRange(1, 64), help="Frames warped per view.")
+@click.option("--force", is_flag=True, help="Replace a folder this command wrote before.")
+@clean_errors
+def world_render(db: str, views: str, out: str, budget: int, force: bool) -> None:
+    """Memory rendered into each view: OUT/<stem>/rgb.png, depth.png (uint16 mm, 0 = hole), mask.png (255 = covered).
+
+    Example: agentmem world render --db mem --views views.json --out renders
+    """
+    import numpy as np
+    from PIL import Image
+
+    from agentmem.formats.transforms import load_views
+    from agentmem.outdir import claim, finish
+    from agentmem.spatial.world import SpatialMemory
+
+    specs = load_views(views)
+    require_db(db)
+    folder = claim(out, command="agentmem world render", force=force)
+    with SpatialMemory(db) as sm:
+        for v in specs:
+            r = sm.render(v.c2w, v.k, v.t, budget=budget)
+            d = folder / Path(v.file_path).stem
+            d.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(r.rgb).save(d / "rgb.png")
+            Image.fromarray(np.clip(np.round(r.depth * 1000), 0, 65535).astype(np.uint16)).save(d / "depth.png")
+            Image.fromarray((r.mask * 255).astype(np.uint8)).save(d / "mask.png")
+    finish(folder)
+    click.echo(f"wrote {len(specs)} renders to {folder}")
+
+
+@world_group.command("stats")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def world_stats(db: str, as_json: bool) -> None:
+    """Frames, frames with depth, archived frames and map size.
+
+    Example: agentmem world stats --db mem
+    """
+    from agentmem.spatial.world import SpatialMemory
+
+    require_db(db)
+    with SpatialMemory(db) as sm:
+        st = sm.stats()
+    if as_json:
+        echo_json(st)
+        return
+    for key, value in st.items():
+        click.echo(f"{key:<18} {value}")
+
+
+@world_group.command("export")
+@db_option
+@click.option("--ply", "ply", required=True, type=click.Path(dir_okay=False), help="A new .ply file.")
+@clean_errors
+def world_export(db: str, ply: str) -> None:
+    """The static map as a coloured point cloud (ASCII PLY, one point per voxel centre).
+
+    Example: agentmem world export --db mem --ply map.ply
+    """
+    from agentmem.errors import BadInputError
+    from agentmem.spatial.voxmap import write_ply
+    from agentmem.spatial.world import SpatialMemory
+
+    if Path(ply).exists():
+        raise BadInputError(f"{ply}: already exists; choose a new file")
+    require_db(db)
+    with SpatialMemory(db) as sm:
+        n = write_ply(sm.frames.map, ply)
+    click.echo(f"wrote {n:,} points to {ply}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(world_group)

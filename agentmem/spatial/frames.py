@@ -1,0 +1,111 @@
+"""Posed frames in memory: poses, times and intrinsics as arrays, pixels loaded only when a frame is rendered.
+
+A :class:`Frame` is an image with optional z-depth, intrinsics, a
+camera-to-world pose, story time, an optional dynamic mask, and provenance.
+:class:`FrameSet` keeps what retrieval reads for every frame (pose, time,
+field of view, whether it has depth) in contiguous arrays and feeds frames with
+depth to the :class:`~agentmem.spatial.voxmap.VoxelMap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agentmem.spatial.camera import Intrinsics, unproject
+from agentmem.spatial.voxmap import MapConfig, VoxelMap, depth_normals, observation_scores
+
+
+@dataclass
+class Frame:
+    """One posed image. ``rgb`` (h, w, 3) uint8 and ``depth`` (h, w) metres (0 = unknown) may be ``None`` once stored;
+    ``dynamic`` marks pixels of moving things, ``instances`` maps pixels to entity ids (0 = none)."""
+
+    id: str
+    t: float
+    c2w: np.ndarray
+    k: Intrinsics
+    rgb: np.ndarray | None = None
+    depth: np.ndarray | None = None
+    dynamic: np.ndarray | None = None
+    instances: np.ndarray | None = None
+    instance_ids: dict[int, str] = field(default_factory=dict)
+    file_path: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+class FrameSet:
+    """Every frame's pose, time and camera as arrays (frame number = insertion order), plus the static map."""
+
+    def __init__(self, config: MapConfig | None = None):
+        self.map = VoxelMap(config)
+        self.ids: list[str] = []
+        self.paths: list[str] = []
+        self.intrinsics: list[Intrinsics] = []
+        self._c2w = np.zeros((0, 4, 4), np.float64)
+        self._t = np.zeros(0, np.float64)
+        self._depth = np.zeros(0, bool)
+        self._n = 0
+        self.pixels: Callable[[int], tuple[np.ndarray, np.ndarray | None]] | None = None
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def c2w(self) -> np.ndarray:
+        return self._c2w[: self._n]
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._t[: self._n]
+
+    @property
+    def has_depth(self) -> np.ndarray:
+        return self._depth[: self._n]
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self.c2w[:, :3, 3]
+
+    @property
+    def forwards(self) -> np.ndarray:
+        return -self.c2w[:, :3, 2]
+
+    def _grow(self) -> None:
+        if self._n < len(self._t):
+            return
+        cap = max(64, 2 * len(self._t))
+        self._c2w = np.concatenate([self._c2w, np.zeros((cap - len(self._t), 4, 4))])
+        self._t = np.concatenate([self._t, np.zeros(cap - len(self._t))])
+        self._depth = np.concatenate([self._depth, np.zeros(cap - len(self._depth), bool)])
+
+    def add(self, frame: Frame, *, has_depth: bool | None = None) -> int:
+        """Append ``frame`` (validated by the caller) and map its static pixels when it carries them; returns its
+        number. ``has_depth`` records depth kept elsewhere (a stored frame whose pixels stay on disk)."""
+        self._grow()
+        i = self._n
+        self._c2w[i], self._t[i] = frame.c2w, frame.t
+        self._depth[i] = frame.depth is not None if has_depth is None else has_depth
+        self.ids.append(frame.id)
+        self.paths.append(frame.file_path)
+        self.intrinsics.append(frame.k)
+        self._n += 1
+        if frame.depth is not None and frame.rgb is not None:
+            self.map_frame(i, frame)
+        return i
+
+    def map_frame(self, i: int, frame: Frame) -> int:
+        """Put the frame's static surface points into the map; returns the number of new voxels."""
+        if frame.depth is None or frame.rgb is None:
+            return 0
+        pts = unproject(frame.depth.astype(np.float64), frame.k, frame.c2w)
+        ok = (frame.depth > 0) & (frame.depth < self.map.config.max_depth)
+        if frame.dynamic is not None:
+            ok &= ~frame.dynamic.astype(bool)
+        normals = depth_normals(pts)
+        scores = observation_scores(pts[ok], normals[ok], frame.c2w[:3, 3])
+        colors = frame.rgb[ok].astype(np.float32) / 255.0
+        return self.map.observe(i, pts[ok], colors, scores)

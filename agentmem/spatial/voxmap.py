@@ -1,0 +1,178 @@
+"""The static 3D map: a sparse voxel grid built from depth, each voxel keeping the frames that saw it best.
+
+Each voxel holds its mean colour, how often it was seen, and up to ``observers``
+frames that saw it. **The observer rule**, deterministic: an observation scores
+``cos(incidence) / (1 + distance / 10 m)`` (close and frontal views score high);
+while a voxel has a free slot the frame takes it; otherwise the frame replaces
+the lowest-scored observer if its score is at least that one's, so among equal
+views the more recent wins. A frame is recorded once per voxel (its best pixel).
+
+The map grows with the space explored, not with time: a revisit updates the
+voxels it sees and adds none. Pixels under a dynamic mask never reach it.
+Voxels live in flat numpy arrays keyed by their packed integer coordinates,
+kept sorted so that a frame's voxels are found by binary search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agentmem.spatial.camera import Intrinsics, project
+
+_BIAS = 1 << 20  # voxel coordinates are packed as three 21-bit fields, offset to be non-negative
+
+
+def pack(ijk: np.ndarray) -> np.ndarray:
+    """Packed int64 keys of integer voxel coordinates (n, 3), each in [-2**20, 2**20).
+
+    Examples
+    --------
+    >>> unpack(pack(np.array([[1, -2, 3]]))).tolist()
+    [[1, -2, 3]]
+    """
+    b = ijk.astype(np.int64) + _BIAS
+    return (b[:, 0] << 42) | (b[:, 1] << 21) | b[:, 2]
+
+
+def unpack(keys: np.ndarray) -> np.ndarray:
+    mask = (1 << 21) - 1
+    return np.stack([(keys >> 42) & mask, (keys >> 21) & mask, keys & mask], axis=1) - _BIAS
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    """Voxel edge in metres, observers kept per voxel, and the farthest depth that is mapped."""
+
+    voxel: float = 0.5
+    observers: int = 16
+    max_depth: float = 80.0
+
+
+class VoxelMap:
+    """Sparse voxels with colour, hit count and their best observers (frame numbers and scores)."""
+
+    def __init__(self, config: MapConfig | None = None):
+        self.config = config or MapConfig()
+        k = self.config.observers
+        self.keys = np.zeros(0, np.int64)
+        self.color = np.zeros((0, 3), np.float32)
+        self.hits = np.zeros(0, np.int64)
+        self.obs_frame = np.zeros((0, k), np.int64)
+        self.obs_score = np.zeros((0, k), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def centres(self) -> np.ndarray:
+        return (unpack(self.keys).astype(np.float32) + 0.5) * self.config.voxel
+
+    def observe(self, frame: int, points: np.ndarray, colors: np.ndarray, scores: np.ndarray) -> int:
+        """Add one frame's surface ``points`` (n, 3) with ``colors`` (n, 3) in [0, 1] and per-point observation
+        ``scores``; returns how many voxels are new."""
+        if not len(points):
+            return 0
+        keys = pack(np.floor(points / self.config.voxel).astype(np.int64))
+        # One observation per voxel and frame: its best-scored point.
+        order = np.lexsort((-scores, keys))
+        keys, colors, scores = keys[order], colors[order], scores[order]
+        first = np.r_[True, keys[1:] != keys[:-1]]
+        ukeys, ucol, uscore = keys[first], colors[first], scores[first]
+        new = self._insert_missing(ukeys)
+        idx = np.searchsorted(self.keys, ukeys)
+        n = self.hits[idx]
+        self.color[idx] = (self.color[idx] * n[:, None] + ucol) / (n[:, None] + 1)
+        self.hits[idx] = n + 1
+        self._record(idx, frame, uscore)
+        return new
+
+    def _insert_missing(self, ukeys: np.ndarray) -> int:
+        if len(self.keys):
+            pos = np.searchsorted(self.keys, ukeys)
+            known = (pos < len(self.keys)) & (self.keys[np.minimum(pos, len(self.keys) - 1)] == ukeys)
+            fresh = ukeys[~known]
+        else:
+            fresh = ukeys
+        if not len(fresh):
+            return 0
+        at = np.searchsorted(self.keys, fresh)
+        k = self.config.observers
+        self.keys = np.insert(self.keys, at, fresh)
+        self.color = np.insert(self.color, at, np.zeros((len(fresh), 3), np.float32), axis=0)
+        self.hits = np.insert(self.hits, at, 0)
+        self.obs_frame = np.insert(self.obs_frame, at, np.full((len(fresh), k), -1, np.int64), axis=0)
+        self.obs_score = np.insert(self.obs_score, at, np.full((len(fresh), k), -np.inf, np.float32), axis=0)
+        return len(fresh)
+
+    def _record(self, idx: np.ndarray, frame: int, score: np.ndarray) -> None:
+        slot = np.argmin(self.obs_score[idx], axis=1)  # an empty slot scores -inf, so it is taken first
+        take = score >= self.obs_score[idx, slot]
+        self.obs_frame[idx[take], slot[take]] = frame
+        self.obs_score[idx[take], slot[take]] = score[take]
+
+    def visible(self, k: Intrinsics, c2w: np.ndarray, *, cell: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the voxels seen from ``c2w`` and the image area each covers (pixels, at most the cell's).
+
+        Voxel centres are projected onto a grid of ``cell``-pixel cells; the nearest voxel of each cell and those
+        within a voxel of it are visible (occlusion by the map itself). A voxel at depth z covers about
+        ``(f * voxel / z)**2`` pixels, so near surfaces weigh as much as they fill the view.
+        """
+        none = np.zeros(0, np.int64), np.zeros(0)
+        if not len(self.keys):
+            return none
+        u, v, z = project(self.centres.astype(np.float64), k, c2w)
+        inside = (z > 1e-3) & (z < self.config.max_depth) & (u >= 0) & (u < k.w) & (v >= 0) & (v < k.h)
+        ids = np.nonzero(inside)[0]
+        if not len(ids):
+            return none
+        gw = (k.w + cell - 1) // cell
+        cells = (v[ids] // cell).astype(np.int64) * gw + (u[ids] // cell).astype(np.int64)
+        zs = z[ids]
+        order = np.lexsort((zs, cells))
+        cells, zs, ids = cells[order], zs[order], ids[order]
+        first = np.r_[True, cells[1:] != cells[:-1]]
+        nearest = np.maximum.accumulate(np.where(first, np.arange(len(cells)), 0))
+        keep = zs <= zs[nearest] + 1.5 * self.config.voxel
+        area = np.minimum((k.fx * self.config.voxel / zs[keep]) ** 2, float(cell * cell))
+        return ids[keep], area
+
+
+def observation_scores(points: np.ndarray, normals: np.ndarray, cam_pos: np.ndarray) -> np.ndarray:
+    """``cos(incidence) / (1 + distance / 10)`` of each surface point seen from ``cam_pos``.
+
+    Examples
+    --------
+    >>> observation_scores(np.array([[0.0, 0.0, -10.0]]), np.array([[0.0, 0.0, 1.0]]), np.zeros(3)).round(3).tolist()
+    [0.5]
+    """
+    ray = points - cam_pos
+    dist = np.linalg.norm(ray, axis=1)
+    cos = np.abs(np.einsum("ij,ij->i", ray, normals)) / np.maximum(dist, 1e-9)
+    return (cos / (1.0 + dist / 10.0)).astype(np.float32)
+
+
+def depth_normals(points: np.ndarray) -> np.ndarray:
+    """Unit normals (h, w, 3) of an organised point image, from the cross product of its neighbour differences."""
+    dx = np.zeros_like(points)
+    dy = np.zeros_like(points)
+    dx[:, 1:-1] = points[:, 2:] - points[:, :-2]
+    dy[1:-1] = points[2:] - points[:-2]
+    dx[:, 0], dx[:, -1] = dx[:, 1], dx[:, -2]
+    dy[0], dy[-1] = dy[1], dy[-2]
+    n = np.cross(dx, dy)
+    return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+
+
+def write_ply(vm: VoxelMap, path: str) -> int:
+    """Write the voxel centres with their colours as an ASCII PLY point cloud; returns the number of points."""
+    pts = vm.centres
+    rgb = np.clip(np.round(vm.color * 255), 0, 255).astype(np.int64)
+    with open(path, "x") as f:  # "x": never overwrite a file
+        f.write(f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\n")
+        f.write("property float x\nproperty float y\nproperty float z\n")
+        f.write("property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
+        for p, c in zip(pts.tolist(), rgb.tolist(), strict=True):
+            f.write(f"{p[0]:.3f} {p[1]:.3f} {p[2]:.3f} {c[0]} {c[1]} {c[2]}\n")
+    return len(pts)

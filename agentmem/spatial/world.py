@@ -1,0 +1,222 @@
+"""``SpatialMemory``: posed frames stored in a memory directory, their voxel map, context frames and renders.
+
+Frames share the memory's SQLite file (``memory.db``, table ``frames``) and
+keep their pixels by path; frames that arrive as arrays (from a generator) are
+written under ``DIR/frames/`` first. A batch of frames is validated in full,
+then stored in one transaction; the map is updated after the commit and
+checkpointed (see :mod:`agentmem.storage.frames`), and a reopened memory maps
+again whatever the checkpoint lacks.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agentmem.errors import BadInputError
+from agentmem.spatial.camera import Intrinsics
+from agentmem.spatial.frames import Frame, FrameSet
+from agentmem.spatial.policies import POLICIES, Choice, Target, choose
+from agentmem.spatial.render import Rendered, Source, forward_warp
+from agentmem.spatial.voxmap import MapConfig
+from agentmem.storage import frames as tables
+from agentmem.storage.store import Store
+
+CHECKPOINT_EVERY = 2000
+_MAP_ARRAYS = ("keys", "color", "hits", "obs_frame", "obs_score")
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A chosen frame as the CLI prints it."""
+
+    id: str
+    file_path: str
+    time: float
+    score: float
+    reason: str
+
+
+class SpatialMemory:
+    """The frames and static map of one memory directory."""
+
+    def __init__(self, directory: str | Path, *, config: MapConfig | None = None, store: Store | None = None):
+        self.dir = Path(directory)
+        self.store = store or Store(self.dir)
+        self._own_store = store is None
+        self.frames = FrameSet(config)
+        self._rgb: list[str] = []
+        self._depth: list[tuple[str | None, float]] = []
+        self.archived = np.zeros(0, bool)
+        self._unsaved = 0
+        self._last_fid = 0
+        self._load()
+
+    def close(self) -> None:
+        if self._unsaved:
+            self.checkpoint()
+        if self._own_store:
+            self.store.close()
+
+    def __enter__(self) -> SpatialMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- loading ----------------------------------------------------------------------------
+    def _load(self) -> None:
+        arrays, upto = tables.load_map(self.store.conn)
+        if arrays and all(n in arrays for n in _MAP_ARRAYS):
+            for n in _MAP_ARRAYS:
+                setattr(self.frames.map, n, arrays[n])
+        else:
+            upto = 0
+        self._catch_up(upto, {})
+
+    def _catch_up(self, mapped_upto: int, mine: dict[str, Frame]) -> dict[int, int]:
+        """Append every frame stored after the last one this process knows, in storage order (other processes'
+        too), and map those the checkpoint lacks; ``mine`` gives frames whose pixels are in memory. Returns
+        stored id (fid) -> frame number."""
+        out = {}
+        for r in tables.frame_rows(self.store.conn, self._last_fid):
+            frame = mine.get(r[1]) or _frame_of(r)
+            self._remember(r[5], r[6], r[7])
+            self.archived = np.r_[self.archived, bool(r[10])]
+            i = self.frames.add(
+                Frame(frame.id, frame.t, frame.c2w, frame.k, file_path=frame.file_path), has_depth=r[6] is not None
+            )
+            if r[0] > mapped_upto and r[6] is not None:
+                pixels = frame if frame.depth is not None else self._pixels_of(i, frame)
+                self.frames.map_frame(i, pixels)
+                self._unsaved += 1
+            self._last_fid = r[0]
+            out[r[0]] = i
+        return out
+
+    def _remember(self, rgb_path: str, depth_path: str | None, scale: float) -> None:
+        self._rgb.append(rgb_path)
+        self._depth.append((depth_path, scale))
+
+    def _pixels_of(self, i: int, frame: Frame) -> Frame:
+        rgb, depth = self.pixels(i)
+        return Frame(frame.id, frame.t, frame.c2w, frame.k, rgb, depth)
+
+    def pixels(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """RGB and metric depth of frame number ``i``, read from its files."""
+        from PIL import Image
+
+        with Image.open(self._rgb[i]) as im:
+            rgb = np.asarray(im.convert("RGB"))
+        path, scale = self._depth[i]
+        if path is None:
+            return rgb, None
+        if path.endswith(".npy"):
+            return rgb, np.load(path, allow_pickle=False).astype(np.float32)
+        with Image.open(path) as im:
+            return rgb, np.asarray(im).astype(np.float32) * scale
+
+    # -- writing ----------------------------------------------------------------------------
+    def add(self, frames: Sequence[Frame], *, paths: Sequence[tuple[str, str | None, float, str | None]] | None = None
+            ) -> list[int]:  # fmt: skip
+        """Store ``frames`` in one transaction and map them; returns their frame numbers.
+
+        ``paths`` gives each frame's stored (rgb path, depth path, depth scale, mask path); without it the
+        frames' arrays are written under ``DIR/frames/`` first.
+        """
+        ids = [f.id for f in frames]
+        if len(set(ids)) != len(ids):
+            raise BadInputError("frames: an id appears twice in one batch")
+        dup = tables.existing_frame_ids(self.store.conn, ids)
+        if dup:
+            raise BadInputError(f"frame {sorted(dup)[0]!r}: id: already stored in this memory")
+        paths = list(paths) if paths is not None else [self._write_pixels(f) for f in frames]
+        rows = [
+            (f.id, f.t, np.asarray(f.c2w, "<f8").tobytes(), json.dumps(_k_list(f.k)), p[0], p[1], p[2], p[3],
+             json.dumps(f.source))
+            for f, p in zip(frames, paths, strict=True)
+        ]  # fmt: skip
+        with self.store.transaction():
+            fids = tables.insert_frames(self.store.conn, rows)
+        numbers = self._catch_up(0, {f.id: f for f in frames})
+        if self._unsaved >= CHECKPOINT_EVERY:
+            self.checkpoint()
+        return [numbers[f] for f in fids]
+
+    def _write_pixels(self, f: Frame) -> tuple[str, str | None, float, str | None]:
+        from PIL import Image
+
+        if f.rgb is None:
+            raise BadInputError(f"frame {f.id!r}: rgb: a frame given as arrays needs its pixels")
+        folder = self.dir / "frames"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = uuid.uuid4().hex  # unique across processes writing to one memory
+        rgb = folder / f"{stem}.png"
+        Image.fromarray(f.rgb).save(rgb)
+        depth = None
+        if f.depth is not None:
+            depth = folder / f"{stem}.depth.npy"
+            np.save(depth, f.depth.astype(np.float32), allow_pickle=False)
+        return str(rgb), None if depth is None else str(depth), 1.0, None
+
+    def checkpoint(self) -> None:
+        """Store the map's arrays, covering every frame so far, in one transaction."""
+        arrays = {n: getattr(self.frames.map, n) for n in _MAP_ARRAYS}
+        with self.store.transaction():
+            tables.save_map(self.store.conn, arrays, self._last_fid)
+        self._unsaved = 0
+
+    # -- reading ----------------------------------------------------------------------------
+    def retrieve(self, c2w: np.ndarray, k: Intrinsics, t: float, *, budget: int = 8, policy: str | None = None,
+                 include_archive: bool = False) -> list[Retrieved]:  # fmt: skip
+        """The context frames for a view: at most ``budget``, none later than ``t``, each with score and reason."""
+        if policy is not None and policy not in POLICIES:
+            raise BadInputError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
+        chosen = self._choose(Target(c2w, k, t), budget, policy, include_archive)
+        return [
+            Retrieved(self.frames.ids[c.frame], self.frames.ids[c.frame], float(self.frames.times[c.frame]), c.score,
+                      c.reason)
+            for c in chosen
+        ]  # fmt: skip
+
+    def _choose(self, target: Target, budget: int, policy: str | None, include_archive: bool) -> list[Choice]:
+        if not len(self.frames):
+            return []
+        if not include_archive and self.archived.any():
+            target = Target(target.c2w, target.k, target.t, ~self.archived)
+        return choose(self.frames, target, budget, policy)
+
+    def render(self, c2w: np.ndarray, k: Intrinsics, t: float, *, budget: int = 4, policy: str | None = None
+               ) -> Rendered:  # fmt: skip
+        """Memory rendered into the view: the chosen frames forward-warped, with the mask of what is covered."""
+        chosen = self._choose(Target(c2w, k, t), budget, policy, False)
+        sources = []
+        for c in chosen:
+            rgb, depth = self.pixels(c.frame)
+            if depth is not None:
+                sources.append(Source(rgb, depth, self.frames.intrinsics[c.frame], self.frames.c2w[c.frame]))
+        return forward_warp(sources, k, c2w)
+
+    def stats(self) -> dict[str, float | int]:
+        return {
+            "frames": len(self.frames),
+            "frames_with_depth": int(self.frames.has_depth.sum()),
+            "archived_frames": int(self.archived.sum()),
+            "map_voxels": len(self.frames.map),
+            "voxel_m": self.frames.map.config.voxel,
+        }
+
+
+def _k_list(k: Intrinsics) -> list[float]:
+    return [k.fx, k.fy, k.cx, k.cy, k.w, k.h]
+
+
+def _frame_of(r: tuple) -> Frame:
+    fx, fy, cx, cy, w, h = json.loads(r[4])
+    c2w = np.frombuffer(r[3], dtype="<f8").reshape(4, 4).copy()
+    return Frame(r[1], float(r[2]), c2w, Intrinsics(fx, fy, cx, cy, int(w), int(h)), file_path=r[1])

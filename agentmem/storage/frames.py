@@ -1,0 +1,71 @@
+"""Frame tables: posed frames (pixels by path) and checkpoints of the static map, in the memory's SQLite file.
+
+Frames are the source of truth; the voxel map is derived from them. A
+checkpoint stores the map's arrays as raw little-endian bytes with their dtype
+and shape (never pickle) together with ``map.upto``, the last frame number it
+includes, in one transaction. On open, frames after the checkpoint are mapped
+again, so a process killed during a map update loses nothing acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+import numpy as np
+
+FrameRow = tuple[int, str, float, bytes, str, str, str | None, float, str | None, str, int]
+
+
+def insert_frames(conn: sqlite3.Connection, rows: Sequence[tuple]) -> list[int]:
+    """Insert (id, t, c2w bytes, intrinsics JSON, rgb_path, depth_path, depth_scale, mask_path, source JSON) rows;
+    returns their frame ids (inside the caller's transaction)."""
+    out = []
+    for r in rows:
+        cur = conn.execute(
+            "INSERT INTO frames(id, t, c2w, intrinsics, rgb_path, depth_path, depth_scale, mask_path, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            r,
+        )
+        out.append(int(cur.lastrowid or 0))
+    return out
+
+
+def existing_frame_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    from agentmem.storage.sql import rows_in
+
+    return {r[0] for r in rows_in(conn, "SELECT id FROM frames WHERE id IN ({in})", list(ids))}
+
+
+def frame_rows(conn: sqlite3.Connection, after_fid: int = 0) -> list[FrameRow]:
+    """Every frame after ``after_fid``, in insertion order."""
+    return conn.execute(
+        "SELECT fid, id, t, c2w, intrinsics, rgb_path, depth_path, depth_scale, mask_path, source, archived "
+        "FROM frames WHERE fid > ? ORDER BY fid",
+        (after_fid,),
+    ).fetchall()
+
+
+def set_frames_archived(conn: sqlite3.Connection, fids: Sequence[int], archived: bool) -> None:
+    conn.executemany("UPDATE frames SET archived=? WHERE fid=?", [(int(archived), f) for f in fids])
+
+
+def save_map(conn: sqlite3.Connection, arrays: dict[str, np.ndarray], upto: int) -> None:
+    """Replace the map checkpoint with ``arrays``, covering frames up to number ``upto``."""
+    conn.execute("DELETE FROM map_arrays")
+    conn.executemany(
+        "INSERT INTO map_arrays(name, dtype, shape, data) VALUES (?, ?, ?, ?)",
+        [(n, a.dtype.str, json.dumps(list(a.shape)), np.ascontiguousarray(a).tobytes()) for n, a in arrays.items()],
+    )
+    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('map.upto', ?)", (str(upto),))
+
+
+def load_map(conn: sqlite3.Connection) -> tuple[dict[str, np.ndarray], int]:
+    """The map checkpoint's arrays and the frame number it covers up to (-1 when there is none)."""
+    row = conn.execute("SELECT value FROM meta WHERE key='map.upto'").fetchone()
+    arrays = {
+        name: np.frombuffer(data, dtype=np.dtype(dtype)).reshape(json.loads(shape)).copy()
+        for name, dtype, shape, data in conn.execute("SELECT name, dtype, shape, data FROM map_arrays")
+    }
+    return arrays, (int(row[0]) if row else -1)

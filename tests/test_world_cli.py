@@ -1,0 +1,143 @@
+"""``agentmem world``: a nerfstudio dataset of a ray-cast town in, context frames and renders out, bad input refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from agentmem.cli.main import cli
+from agentmem.formats.transforms import write_transforms
+from agentmem.spatial.camera import Intrinsics, look_at
+from agentmem.spatial.frames import Frame
+from agentmem.spatial.scenes import ray_cast, town
+
+K = Intrinsics.from_fov(70.0, 48, 36)
+
+
+def _poses(n: int) -> list[np.ndarray]:
+    return [look_at([-14.0 + 28.0 * i / (n - 1), 1.6, 9.0], [0.0, 2.0, 0.0]) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("scene")
+    scene = town(0, blocks=3)
+    frames = []
+    for i, c2w in enumerate(_poses(12)):
+        v = ray_cast(scene, K, c2w)
+        frames.append(Frame(f"f{i}", float(i), c2w, K, v.rgb, v.depth))
+    return write_transforms(folder, frames)
+
+
+def _views(path: Path, entries: list[dict]) -> Path:
+    data = {"fl_x": K.fx, "fl_y": K.fy, "cx": K.cx, "cy": K.cy, "w": K.w, "h": K.h, "frames": entries}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_ingest_then_retrieve_prints_the_documented_json(dataset, tmp_path):
+    db = str(tmp_path / "mem")
+    res = _run("world", "ingest", str(dataset), "--db", db)
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("stored 12 frames")
+    poses = _poses(12)
+    views = _views(tmp_path / "views.json", [
+        {"file_path": "v/early.png", "transform_matrix": poses[1].tolist(), "time": 10.5},
+        {"file_path": "v/before.png", "transform_matrix": poses[1].tolist(), "time": -1.0},
+    ])  # fmt: skip
+    res = _run("world", "retrieve", "--db", db, "--views", str(views), "--k", "3", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["policy"] == "map" and [r["view"] for r in out["results"]] == ["v/early.png", "v/before.png"]
+    first = out["results"][0]["frames"]
+    assert 1 <= len(first) <= 3 and set(first[0]) == {"id", "file_path", "time", "score", "reason"}
+    assert all(f["time"] <= 10.5 and f["file_path"].startswith("images/") for f in first)
+    assert out["results"][1]["frames"] == []  # a view earlier than every frame gets none
+    assert isinstance(out["results"][0]["latency_ms"], float)
+
+
+def test_render_writes_rgb_depth_and_mask_per_view(dataset, tmp_path):
+    db = str(tmp_path / "mem")
+    assert _run("world", "ingest", str(dataset), "--db", db).exit_code == 0
+    views = _views(tmp_path / "views.json", [{"file_path": "a/view3.png", "transform_matrix": _poses(12)[3].tolist()}])
+    res = _run("world", "render", "--db", db, "--views", str(views), "--out", str(tmp_path / "out"))
+    assert res.exit_code == 0, res.output
+    d = tmp_path / "out" / "view3"
+    depth = np.asarray(Image.open(d / "depth.png"))
+    mask = np.asarray(Image.open(d / "mask.png"))
+    assert depth.dtype == np.uint16 and set(np.unique(mask)) <= {0, 255}
+    assert ((depth > 0) == (mask == 255)).all() and (mask == 255).mean() > 0.5
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda d: d["frames"][1].update(transform_matrix=[[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]),
+            "frame 'images/00001.png': transform_matrix: not rigid (the rotation is not orthonormal)",
+        ),
+        (lambda d: d.pop("fl_x"), "frame 'images/00000.png': fl_x: missing intrinsics"),
+        (
+            lambda d: d["frames"][2].update(file_path="../outside.png"),
+            "frame '../outside.png': file_path: '../outside.png' is outside the dataset folder",
+        ),
+        (lambda d: d.update(frames=[]), "frames: must be a non-empty list"),
+    ],
+)
+def test_bad_transforms_store_nothing_and_say_where(dataset, tmp_path, edit, message):
+    data = json.loads(dataset.read_text())
+    edit(data)
+    bad = dataset.parent / "bad.json"
+    bad.write_text(json.dumps(data))
+    (dataset.parent.parent / "outside.png").write_bytes(b"")
+    db = tmp_path / "mem"
+    res = _run("world", "ingest", str(bad), "--db", str(db))
+    assert res.exit_code == 1 and res.output.count("\n") == 1, res.output
+    assert message in res.output
+    assert not (db / "memory.db").exists()
+
+
+def test_depth_of_the_wrong_size_or_unit_is_refused(dataset, tmp_path):
+    data = json.loads(dataset.read_text())
+    Image.fromarray(np.zeros((10, 10), np.uint16)).save(dataset.parent / "small.png")
+    Image.fromarray(np.zeros((K.h, K.w), np.uint8)).save(dataset.parent / "eight.png")
+    for name, message in (("small.png", "depth is 10x10, the image is 48x36"), ("eight.png", "must be 16-bit")):
+        data["frames"][0]["depth_file_path"] = name
+        bad = dataset.parent / "bad.json"
+        bad.write_text(json.dumps(data))
+        res = _run("world", "ingest", str(bad), "--db", str(tmp_path / "mem"))
+        assert res.exit_code == 1 and message in res.output, res.output
+    assert not (tmp_path / "mem" / "memory.db").exists()
+
+
+def test_a_reopened_memory_has_the_same_map_and_answers(dataset, tmp_path):
+    from agentmem.spatial.world import SpatialMemory
+
+    db = tmp_path / "mem"
+    assert _run("world", "ingest", str(dataset), "--db", str(db)).exit_code == 0
+    with SpatialMemory(db) as a:
+        keys, got = a.frames.map.keys.copy(), a.retrieve(_poses(12)[2], K, 20.0, budget=3)
+    with SpatialMemory(db) as b:
+        assert np.array_equal(b.frames.map.keys, keys) and b.retrieve(_poses(12)[2], K, 20.0, budget=3) == got
+
+
+def test_export_writes_a_ply_and_never_overwrites(dataset, tmp_path):
+    db = str(tmp_path / "mem")
+    assert _run("world", "ingest", str(dataset), "--db", db).exit_code == 0
+    ply = tmp_path / "map.ply"
+    res = _run("world", "export", "--db", db, "--ply", str(ply))
+    assert res.exit_code == 0, res.output
+    head = ply.read_text().splitlines()
+    n = int(head[2].split()[-1])
+    assert head[0] == "ply" and len(head) == n + 10 and n > 100
+    res = _run("world", "export", "--db", db, "--ply", str(ply))
+    assert res.exit_code == 1 and "already exists" in res.output
