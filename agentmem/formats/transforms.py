@@ -76,9 +76,8 @@ def _inside(root: Path, rel: Any, where: str, field: str, allow_outside: bool) -
     return path
 
 
-def load_transforms(path: str | Path, *, allow_outside: bool = False) -> list[PosedFile]:
-    """The frames of a transforms file, every field checked; nothing is read beyond the JSON and file existence."""
-    path = Path(path)
+def _read_layout(path: Path, no_frames: str) -> dict:
+    """The JSON object of a transforms or views file, which must list frames."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
@@ -86,7 +85,14 @@ def load_transforms(path: str | Path, *, allow_outside: bool = False) -> list[Po
     except json.JSONDecodeError as exc:
         raise BadInputError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list) or not data["frames"]:
-        raise BadInputError(f"{path}: frames: must be a non-empty list")
+        raise BadInputError(f"{path}: frames: {no_frames}")
+    return data
+
+
+def load_transforms(path: str | Path, *, allow_outside: bool = False) -> list[PosedFile]:
+    """The frames of a transforms file, every field checked; nothing is read beyond the JSON and file existence."""
+    path = Path(path)
+    data = _read_layout(path, "must be a non-empty list")
     scale = data.get("depth_unit_scale_factor", 0.001)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < math.inf:
         raise BadInputError(f"{path}: depth_unit_scale_factor: must be a positive number, got {scale!r}")
@@ -186,14 +192,7 @@ class ViewSpec:
 def load_views(path: str | Path) -> list[ViewSpec]:
     """Views in the transforms layout; a view without ``time`` comes after every frame."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{path}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise BadInputError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("frames"), list) or not data["frames"]:
-        raise BadInputError(f"{path}: frames: a views file needs at least one frame")
+    data = _read_layout(path, "a views file needs at least one frame")
     out = []
     for i, f in enumerate(data["frames"]):
         where = f"{path}: frames[{i}]"

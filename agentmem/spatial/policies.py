@@ -206,6 +206,14 @@ def map_votes(fs: FrameSet, target: Target, k: int, *, shortlist: int = 48) -> l
         out.append(
             Choice(int(cand[r]), share, f"covers {share:.0%} more of the view's map voxels ({voted:.0%} by votes)")
         )
+    # The map holds only what depth reached; the rest of the budget goes to frustum coverage (WorldMem's rule).
+    chosen = {c.frame for c in out}
+    for c in fov(fs, target, k):
+        if len(out) == k:
+            break
+        if c.frame not in chosen:
+            out.append(Choice(c.frame, 0.0, f"fills the budget: {c.reason}"))
+            chosen.add(c.frame)
     return out
 
 

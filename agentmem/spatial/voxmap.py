@@ -127,16 +127,24 @@ class VoxelMap:
         ids = np.nonzero(inside)[0]
         if not len(ids):
             return none
-        gw = (k.w + cell - 1) // cell
-        cells = (v[ids] // cell).astype(np.int64) * gw + (u[ids] // cell).astype(np.int64)
-        zs = z[ids]
-        order = np.lexsort((zs, cells))
-        cells, zs, ids = cells[order], zs[order], ids[order]
-        first = np.r_[True, cells[1:] != cells[:-1]]
-        nearest = np.maximum.accumulate(np.where(first, np.arange(len(cells)), 0))
-        keep = zs <= zs[nearest] + 1.5 * self.config.voxel
-        area = np.minimum((k.fx * self.config.voxel / zs[keep]) ** 2, float(cell * cell))
-        return ids[keep], area
+        gw, gh = (k.w + cell - 1) // cell, (k.h + cell - 1) // cell
+        cu, cv, zs = (u[ids] // cell).astype(np.int64), (v[ids] // cell).astype(np.int64), z[ids]
+        # The z-buffer: each voxel occupies the cells its footprint covers (near voxels span many), so a surface
+        # close to the camera hides what lies behind all of it, not only behind its centre.
+        half = np.minimum(np.ceil(k.fx * self.config.voxel / zs / cell / 2).astype(np.int64), 16)
+        zbuf = np.full(gw * gh, np.inf)
+        for r in np.unique(half):
+            sel = half == r
+            for dy in range(-int(r), int(r) + 1):
+                for dx in range(-int(r), int(r) + 1):
+                    x, y = cu[sel] + dx, cv[sel] + dy
+                    ok = (x >= 0) & (x < gw) & (y >= 0) & (y < gh)
+                    np.minimum.at(zbuf, y[ok] * gw + x[ok], zs[sel][ok])
+        keep = zs <= zbuf[cv * gw + cu] + 1.5 * self.config.voxel
+        zs = zs[keep]
+        ids = ids[keep]
+        area = np.minimum((k.fx * self.config.voxel / zs) ** 2, float(cell * cell))
+        return ids, area
 
 
 def observation_scores(points: np.ndarray, normals: np.ndarray, cam_pos: np.ndarray) -> np.ndarray:
