@@ -6,8 +6,8 @@ condition on: RGB, z-depth and a mask of the pixels memory covers. Steps:
 1. drop *flying pixels*: a source pixel on a depth discontinuity (see
    :func:`edge_mask`), where its depth may mix two surfaces, is left out;
 2. unproject every other pixel with depth and project it into the target;
-3. splat it over the target pixels its footprint covers (its source pixel seen
-   from the target's distance), nearest surface winning (a z-buffer);
+3. splat it over the target pixels its footprint covers (the square spanned by
+   where its neighbouring source pixels land), nearest surface winning (a z-buffer);
 4. the pixels no point reached are holes, exactly what a generator must invent.
 """
 
@@ -67,16 +67,15 @@ def forward_warp(sources: list[Source], k: Intrinsics, c2w: np.ndarray, *, edge_
     us, vs, zs, cols, sizes = [], [], [], [], []
     for s in sources:
         ok = ~edge_mask(s.depth, edge_tol)
-        pts = unproject(s.depth.astype(np.float64), s.k, s.c2w)[ok]
-        u, v, z = project(pts, k, c2w)
-        front = z > 1e-3
-        # A source pixel at depth d covers about d / f_src metres; seen at depth z it spans (d / z) (f / f_src) pixels.
-        size = np.ceil(s.depth[ok][front] / z[front] * (k.fx / s.k.fx) - 1e-3)  # 1.0000001 is one pixel
-        us.append(u[front])
-        vs.append(v[front])
-        zs.append(z[front])
-        cols.append(s.rgb[ok][front])
-        sizes.append(np.clip(size, 1, max_splat).astype(np.int64))
+        pts = unproject(s.depth.astype(np.float64), s.k, s.c2w)
+        u, v, z = (a.reshape(s.depth.shape) for a in project(pts.reshape(-1, 3), k, c2w))
+        ok &= z > 1e-3
+        size = _footprint(u, v)
+        us.append(u[ok])
+        vs.append(v[ok])
+        zs.append(z[ok])
+        cols.append(s.rgb[ok])
+        sizes.append(np.clip(size[ok], 1, max_splat).astype(np.int64))
     rgb = np.zeros((k.h, k.w, 3), np.uint8)
     depth = np.zeros((k.h, k.w), np.float32)
     if not us:
@@ -91,6 +90,19 @@ def forward_warp(sources: list[Source], k: Intrinsics, c2w: np.ndarray, *, edge_
     flat_rgb[pix[first]] = cc[first]
     flat_depth[pix[first]] = zz[first]
     return Rendered(rgb, depth, depth > 0)
+
+
+def _footprint(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Side, in target pixels, of the square each source pixel must cover: how far its right and lower neighbours
+    land from it (a surface seen more closely or more frontally than in the source is stretched, often more in
+    one direction, as the ground is)."""
+    span = np.ones(u.shape)
+    with np.errstate(invalid="ignore"):
+        dx = np.maximum(np.abs(u[:, 1:] - u[:, :-1]), np.abs(v[:, 1:] - v[:, :-1]))
+        dy = np.maximum(np.abs(u[1:, :] - u[:-1, :]), np.abs(v[1:, :] - v[:-1, :]))
+    span[:, :-1] = np.fmax(span[:, :-1], dx)
+    span[:-1, :] = np.fmax(span[:-1, :], dy)
+    return np.ceil(span - 1e-3)  # 1.0000001 is one pixel
 
 
 def _splat(u: np.ndarray, v: np.ndarray, z: np.ndarray, col: np.ndarray, size: np.ndarray, k: Intrinsics):
