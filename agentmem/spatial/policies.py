@@ -187,12 +187,11 @@ def map_votes(fs: FrameSet, target: Target, k: int, *, shortlist: int = 48) -> l
     if not len(cand):
         return []
     cover = _in_frustum(fs, cand, fs.map.centres[vis].astype(np.float64))
-    observed = np.zeros_like(cover)
-    pos = {int(f): r for r, f in enumerate(cand)}
-    for r, f in zip(rows[ok], frames[ok], strict=True):
-        if int(f) in pos:
-            observed[pos[int(f)], r] = True
-    cover |= observed
+    slot = np.full(len(fs), -1)
+    slot[cand] = np.arange(len(cand))
+    mine = slot[frames[ok]]
+    hit = mine >= 0
+    cover[mine[hit], rows[ok][hit]] = True  # a frame covers every voxel it observed, in its frustum or not
     total = float(area.sum())
     out: list[Choice] = []
     covered = np.zeros(len(vis), bool)
@@ -207,6 +206,8 @@ def map_votes(fs: FrameSet, target: Target, k: int, *, shortlist: int = 48) -> l
             Choice(int(cand[r]), share, f"covers {share:.0%} more of the view's map voxels ({voted:.0%} by votes)")
         )
     # The map holds only what depth reached; the rest of the budget goes to frustum coverage (WorldMem's rule).
+    if len(out) == k:
+        return out
     chosen = {c.frame for c in out}
     for c in fov(fs, target, k):
         if len(out) == k:

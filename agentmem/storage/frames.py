@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from agentmem.storage.sql import rows_in
+
 FrameRow = tuple[int, str, float, bytes, str, str, str | None, float, str | None, str, int]
 
 
@@ -33,8 +35,6 @@ def insert_frames(conn: sqlite3.Connection, rows: Sequence[tuple]) -> list[int]:
 
 
 def existing_frame_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
-    from agentmem.storage.sql import rows_in
-
     return {r[0] for r in rows_in(conn, "SELECT id FROM frames WHERE id IN ({in})", list(ids))}
 
 
