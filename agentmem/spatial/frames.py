@@ -37,6 +37,27 @@ class Frame:
     source: dict[str, Any] = field(default_factory=dict)
 
 
+REACH_GRID = (15, 20)
+
+
+def reach_of(depth: np.ndarray) -> np.ndarray:
+    """The farthest depth in each cell of a 20 x 15 grid over a depth image; inf where a pixel has none (0).
+
+    Examples
+    --------
+    >>> d = np.full((30, 40), 5.0); d[0, 0] = 9.0; d[29, 39] = 0.0
+    >>> r = reach_of(d); float(r[0, 0]), float(r[1, 1]), float(r[14, 19])
+    (9.0, 5.0, inf)
+    """
+    h, w = depth.shape
+    rows = np.minimum(np.arange(h) * REACH_GRID[0] // h, REACH_GRID[0] - 1)
+    cols = np.minimum(np.arange(w) * REACH_GRID[1] // w, REACH_GRID[1] - 1)
+    far = np.where(depth > 0, depth, np.inf).astype(np.float32)
+    out = np.full(REACH_GRID, -np.inf, np.float32)
+    np.maximum.at(out, (rows[:, None], cols[None, :]), far)
+    return out
+
+
 class FrameSet:
     """Every frame's pose, time and camera as arrays (frame number = insertion order), plus the static map."""
 
@@ -48,6 +69,7 @@ class FrameSet:
         self._c2w = np.zeros((0, 4, 4), np.float64)
         self._t = np.zeros(0, np.float64)
         self._depth = np.zeros(0, bool)
+        self._reach = np.zeros((0, *REACH_GRID), np.float32)
         self._n = 0
         self.pixels: Callable[[int], tuple[np.ndarray, np.ndarray | None]] | None = None
 
@@ -67,6 +89,16 @@ class FrameSet:
         return self._depth[: self._n]
 
     @property
+    def reach(self) -> np.ndarray:
+        """(n, 15, 20): how far each frame sees through each cell of a 20 x 15 grid over its image (the farthest
+        depth in the cell; inf where the frame has no depth there, or a pixel of the cell sees nothing)."""
+        return self._reach[: self._n]
+
+    def set_reach(self, reach: np.ndarray) -> None:
+        """Restore the first ``len(reach)`` frames' reach (from a checkpoint)."""
+        self._reach[: len(reach)] = reach
+
+    @property
     def positions(self) -> np.ndarray:
         return self.c2w[:, :3, 3]
 
@@ -81,6 +113,8 @@ class FrameSet:
         self._c2w = np.concatenate([self._c2w, np.zeros((cap - len(self._t), 4, 4))])
         self._t = np.concatenate([self._t, np.zeros(cap - len(self._t))])
         self._depth = np.concatenate([self._depth, np.zeros(cap - len(self._depth), bool)])
+        more = np.full((cap - len(self._reach), *REACH_GRID), np.inf, np.float32)
+        self._reach = np.concatenate([self._reach, more])
 
     def add(self, frame: Frame, *, has_depth: bool | None = None) -> int:
         """Append ``frame`` (validated by the caller) and map its static pixels when it carries them; returns its
@@ -101,6 +135,7 @@ class FrameSet:
         """Put the frame's static surface points into the map; returns the number of new voxels."""
         if frame.depth is None or frame.rgb is None:
             return 0
+        self._reach[i] = reach_of(frame.depth)
         pts = unproject(frame.depth.astype(np.float64), frame.k, frame.c2w)
         ok = (frame.depth > 0) & (frame.depth < self.map.config.max_depth)
         if frame.dynamic is not None:

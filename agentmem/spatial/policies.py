@@ -114,6 +114,23 @@ def _in_frustum(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.
     return out
 
 
+def _sees(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> np.ndarray:
+    """(len(idx), n) whether each point is inside each frame's frustum and not behind the surface the frame saw
+    there (its :attr:`~agentmem.spatial.frames.FrameSet.reach`, with a margin of one voxel)."""
+    out = np.zeros((len(idx), len(pts)), bool)
+    gh, gw = fs.reach.shape[1:]
+    margin = fs.map.config.voxel
+    for r, i in enumerate(idx):
+        k = fs.intrinsics[i]
+        u, v, z = project(pts, k, fs.c2w[i])
+        inside = (z > 0.1) & (z < far) & (u >= 0) & (u < k.w) & (v >= 0) & (v < k.h)
+        cu = np.clip((u[inside] * gw / k.w).astype(np.int64), 0, gw - 1)
+        cv = np.clip((v[inside] * gh / k.h).astype(np.int64), 0, gh - 1)
+        inside[inside] = z[inside] <= fs.reach[i, cv, cu] + margin
+        out[r] = inside
+    return out
+
+
 def _prefilter(fs: FrameSet, idx: np.ndarray, target: Target, keep: int = 256) -> np.ndarray:
     """The frames whose camera can see near the target at all, nearest pose first (bounds the per-frame work)."""
     fwd = fs.forwards[idx]
@@ -186,7 +203,7 @@ def map_votes(fs: FrameSet, target: Target, k: int, *, shortlist: int = 48) -> l
     cand = cand[np.argsort(-votes[cand], kind="stable")[:shortlist]]
     if not len(cand):
         return []
-    cover = _in_frustum(fs, cand, fs.map.centres[vis].astype(np.float64))
+    cover = _sees(fs, cand, fs.map.centres[vis].astype(np.float64))
     slot = np.full(len(fs), -1)
     slot[cand] = np.arange(len(cand))
     mine = slot[frames[ok]]

@@ -64,32 +64,122 @@ def edge_mask(depth: np.ndarray, tol: float = 0.02) -> np.ndarray:
 def forward_warp(sources: list[Source], k: Intrinsics, c2w: np.ndarray, *, edge_tol: float = 0.02,
                  max_splat: int = 3) -> Rendered:  # fmt: skip
     """Warp ``sources`` into the view ``c2w`` with camera ``k``; the nearest surface wins each pixel."""
-    us, vs, zs, cols, sizes = [], [], [], [], []
-    for s in sources:
-        ok = ~edge_mask(s.depth, edge_tol)
-        pts = unproject(s.depth.astype(np.float64), s.k, s.c2w)
-        u, v, z = (a.reshape(s.depth.shape) for a in project(pts.reshape(-1, 3), k, c2w))
-        ok &= z > 1e-3
-        size = _footprint(u, v)
-        us.append(u[ok])
-        vs.append(v[ok])
-        zs.append(z[ok])
-        cols.append(s.rgb[ok])
-        sizes.append(np.clip(size[ok], 1, max_splat).astype(np.int64))
     rgb = np.zeros((k.h, k.w, 3), np.uint8)
     depth = np.zeros((k.h, k.w), np.float32)
-    if not us:
+    pts = _warp_points(sources, k, c2w, edge_tol, max_splat)
+    if pts is None:
         return Rendered(rgb, depth, np.zeros((k.h, k.w), bool))
-    u, v, z, col, size = (np.concatenate(a) for a in (us, vs, zs, cols, sizes))
-    pix, zz, cc = _splat(u, v, z, col, size, k)
-    order = np.lexsort((zz, pix))
-    pix, zz, cc = pix[order], zz[order], cc[order]
-    first = np.r_[True, pix[1:] != pix[:-1]]
-    flat_rgb = rgb.reshape(-1, 3)
-    flat_depth = depth.reshape(-1)
-    flat_rgb[pix[first]] = cc[first]
-    flat_depth[pix[first]] = zz[first]
+    pix, idx = _splat(pts, k)
+    z, col, far = _sample_at_centres(pts, sources, pix, idx, k)
+    pix, z, col = _nearest_then_sharpest(pix, z, col, pts.stretch[idx], far)
+    rgb.reshape(-1, 3)[pix] = col
+    depth.reshape(-1)[pix] = z
     return Rendered(rgb, depth, depth > 0)
+
+
+@dataclass(frozen=True)
+class _Points:
+    """The kept source pixels of every source, flattened: where each lands in the target (``u``, ``v``), the
+    inverse depth there, the local map from target to source pixel offsets (``jinv``, 2x2) and the inverse depth's
+    gradient in source pixels, the source pixel (``src``, ``col``, ``row``), how many target pixels one source
+    pixel spans (``stretch``) and the side of its square splat (``size``)."""
+
+    u: np.ndarray
+    v: np.ndarray
+    iz: np.ndarray
+    jinv: np.ndarray
+    giz: np.ndarray
+    src: np.ndarray
+    col: np.ndarray
+    row: np.ndarray
+    stretch: np.ndarray
+    size: np.ndarray
+
+
+def _warp_points(sources: list[Source], k: Intrinsics, c2w: np.ndarray, edge_tol: float, max_splat: int):
+    parts: list[list[np.ndarray]] = []
+    for n, s in enumerate(sources):
+        ok = ~edge_mask(s.depth, edge_tol)
+        world = unproject(s.depth.astype(np.float64), s.k, s.c2w)
+        u, v, z = (a.reshape(s.depth.shape) for a in project(world.reshape(-1, 3), k, c2w))
+        ok &= z > 1e-3
+        iz = 1.0 / np.where(z > 1e-3, z, 1.0)
+        # The first-order map between source and target pixels: exact on planes up to perspective.
+        du_r, du_c = np.gradient(u)
+        dv_r, dv_c = np.gradient(v)
+        det = du_c * dv_r - du_r * dv_c
+        ok &= np.abs(det) > 1e-6
+        safe = np.where(ok, det, 1.0)
+        jinv = np.stack([dv_r, -du_r, -dv_c, du_c], axis=-1) / safe[..., None]
+        giz_r, giz_c = np.gradient(iz)
+        row, col = np.nonzero(ok)
+        size = np.clip(_footprint(u, v), 1, max_splat).astype(np.int64)
+        parts.append([u[ok], v[ok], iz[ok], jinv[ok], np.stack([giz_c[ok], giz_r[ok]], axis=1),
+                      np.full(len(row), n), col, row, np.abs(det[ok]), size[ok]])  # fmt: skip
+    if not parts or not sum(len(p[0]) for p in parts):
+        return None
+    return _Points(*(np.concatenate(a) for a in zip(*parts, strict=True)))
+
+
+def _sample_at_centres(pts: _Points, sources: list[Source], pix: np.ndarray, idx: np.ndarray, k: Intrinsics):
+    """Depth and colour at each covered target pixel's centre, read back through the local map into the source:
+    bilinear over the four source pixels around that spot, each only if it lies on the same surface."""
+    du = pix % k.w + 0.5 - pts.u[idx]
+    dv = pix // k.w + 0.5 - pts.v[idx]
+    jinv = pts.jinv[idx]
+    dc = jinv[:, 0] * du + jinv[:, 1] * dv
+    dr = jinv[:, 2] * du + jinv[:, 3] * dv
+    far = np.maximum(np.abs(dc), np.abs(dr)) > 0.75
+    dc, dr = np.clip(dc, -1.0, 1.0), np.clip(dr, -1.0, 1.0)
+    giz = pts.giz[idx]
+    iz = pts.iz[idx] + giz[:, 0] * dc + giz[:, 1] * dr
+    col = np.zeros((len(idx), 3), np.uint8)
+    for n, s in enumerate(sources):
+        sel = np.nonzero(pts.src[idx] == n)[0]
+        c0, r0 = pts.col[idx[sel]], pts.row[idx[sel]]
+        col[sel] = _bilinear(s, c0, r0, c0 + dc[sel], r0 + dr[sel])
+    z = np.where(iz > 1e-9, 1.0 / np.maximum(iz, 1e-9), 0.0)
+    return z, col, far
+
+
+def _bilinear(s: Source, c0: np.ndarray, r0: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Colour of ``s`` at fractional pixel (c, r), from the neighbours on the same surface as pixel (c0, r0)
+    (their inverse depth within 2% of that surface's plane through it); the pixel (c0, r0) itself when none is."""
+    inv = np.where(s.depth > 0, 1.0 / np.maximum(s.depth, 1e-9), 0.0)
+    g_r, g_c = np.gradient(inv)
+    iz0, gc, gr = inv[r0, c0], g_c[r0, c0], g_r[r0, c0]
+    fc, fr = np.floor(c).astype(np.int64), np.floor(r).astype(np.int64)
+    acc = np.zeros((len(c), 3))
+    total = np.zeros(len(c))
+    for oc, orow in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        cc, rr = np.clip(fc + oc, 0, s.k.w - 1), np.clip(fr + orow, 0, s.k.h - 1)
+        w = np.maximum(1.0 - np.abs(c - cc), 0.0) * np.maximum(1.0 - np.abs(r - rr), 0.0)
+        expect = iz0 + gc * (cc - c0) + gr * (rr - r0)
+        same = (inv[rr, cc] > 0) & (np.abs(inv[rr, cc] - expect) <= 0.02 * iz0)
+        w = np.where(same, w, 0.0)
+        acc += w[:, None] * s.rgb[rr, cc]
+        total += w
+    own = s.rgb[r0, c0].astype(np.float64)
+    out = np.where(total[:, None] > 1e-6, acc / np.maximum(total, 1e-12)[:, None], own)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def _nearest_then_sharpest(pix: np.ndarray, z: np.ndarray, col: np.ndarray, stretch: np.ndarray, far: np.ndarray):
+    """Per target pixel: among the samples on its nearest surface (within 2% of the nearest depth), one read
+    close to its own source pixel (not ``far``: the local map is first-order), from the least stretched source
+    pixel (the sharpest view of it)."""
+    ok = z > 0
+    pix, z, col, stretch, far = pix[ok], z[ok], col[ok], stretch[ok], far[ok]
+    order = np.lexsort((z, pix))
+    pix, z, col, stretch, far = pix[order], z[order], col[order], stretch[order], far[order]
+    first = np.r_[True, pix[1:] != pix[:-1]]
+    zmin = z[first][np.cumsum(first) - 1]
+    near = z <= zmin * 1.02 + 0.02
+    pix, z, col, stretch, far = pix[near], z[near], col[near], stretch[near], far[near]
+    order = np.lexsort((stretch, far, pix))
+    pix, z, col = pix[order], z[order], col[order]
+    first = np.r_[True, pix[1:] != pix[:-1]]
+    return pix[first], z[first].astype(np.float32), col[first]
 
 
 def _footprint(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -105,19 +195,18 @@ def _footprint(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.ceil(span - 1e-3)  # 1.0000001 is one pixel
 
 
-def _splat(u: np.ndarray, v: np.ndarray, z: np.ndarray, col: np.ndarray, size: np.ndarray, k: Intrinsics):
-    """Target pixel index, depth and colour of every pixel each point's square footprint covers."""
-    pix, zz, cc = [], [], []
-    for s in np.unique(size):
-        sel = size == s
+def _splat(pts: _Points, k: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Every (target pixel index, point index) pair of a point's square footprint inside the image."""
+    pix, idx = [], []
+    for s in np.unique(pts.size):
+        sel = np.nonzero(pts.size == s)[0]
         # The footprint is centred on the point: offsets -(s-1)/2 .. (s-1)/2 around its pixel centre.
         offs = np.arange(int(s)) - (int(s) - 1) / 2.0
         for dy in offs:
             for dx in offs:
-                uu = np.floor(u[sel] + dx).astype(np.int64)
-                vv = np.floor(v[sel] + dy).astype(np.int64)
+                uu = np.floor(pts.u[sel] + dx).astype(np.int64)
+                vv = np.floor(pts.v[sel] + dy).astype(np.int64)
                 inside = (uu >= 0) & (uu < k.w) & (vv >= 0) & (vv < k.h)
                 pix.append(vv[inside] * k.w + uu[inside])
-                zz.append(z[sel][inside])
-                cc.append(col[sel][inside])
-    return np.concatenate(pix), np.concatenate(zz), np.concatenate(cc)
+                idx.append(sel[inside])
+    return np.concatenate(pix), np.concatenate(idx)

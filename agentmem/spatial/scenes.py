@@ -79,8 +79,12 @@ def _texture(points: np.ndarray, surface: np.ndarray, scene: Scene) -> np.ndarra
     return np.clip(base * shade[:, None], 0.0, 1.0)
 
 
-def ray_cast(scene: Scene, k: Intrinsics, c2w: np.ndarray) -> View:
+def ray_cast(scene: Scene, k: Intrinsics, c2w: np.ndarray, *, aa: int = 2) -> View:
     """The exact view of ``scene`` from camera-to-world ``c2w``.
+
+    Depth and surface are those of the ray through each pixel's centre. Colour averages ``aa`` x ``aa`` rays
+    spread over the pixel, as a sensor integrates light over its area: an image point-sampled from a texture
+    finer than its pixels aliases, and no camera sees that.
 
     Examples
     --------
@@ -90,9 +94,34 @@ def ray_cast(scene: Scene, k: Intrinsics, c2w: np.ndarray) -> View:
     >>> v.rgb.shape, v.depth.dtype.name, bool((v.depth > 0).any())
     ((24, 32, 3), 'float32', True)
     """
-    dirs_cam = pixel_rays(k).reshape(-1, 3)
-    dirs = dirs_cam @ c2w[:3, :3].T
-    origin = c2w[:3, 3]
+    rays = pixel_rays(k).reshape(-1, 3)
+    t_best, surface = _first_hits(scene, c2w[:3, 3], rays @ c2w[:3, :3].T)
+    depth = np.where(np.isfinite(t_best), t_best, 0.0)  # z-depth: the camera-space ray has z = -1
+    rgb = np.zeros((len(rays), 3))
+    offsets = (np.arange(aa) + 0.5) / aa - 0.5
+    for dv in offsets:
+        for du in offsets:
+            sub = rays + np.array([du / k.fx, -dv / k.fy, 0.0])
+            rgb += _shade(scene, c2w[:3, 3], sub @ c2w[:3, :3].T)
+    rgb /= aa * aa
+    return View(
+        (rgb.reshape(k.h, k.w, 3) * 255 + 0.5).astype(np.uint8),
+        depth.reshape(k.h, k.w).astype(np.float32),
+        surface.reshape(k.h, k.w),
+    )
+
+
+def _shade(scene: Scene, origin: np.ndarray, dirs: np.ndarray) -> np.ndarray:
+    """Colour (n, 3) in [0, 1] seen along each ray (the sky is black)."""
+    t_best, surface = _first_hits(scene, origin, dirs)
+    seen = np.isfinite(t_best)
+    rgb = np.zeros((len(dirs), 3))
+    rgb[seen] = _texture(origin + t_best[seen, None] * dirs[seen], surface[seen], scene)
+    return rgb
+
+
+def _first_hits(scene: Scene, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ray parameter of the first hit (inf for none) and the surface hit (-1 sky, 0 ground, 1 + i box i)."""
     t_best = np.full(len(dirs), np.inf)
     surface = np.full(len(dirs), -1, dtype=np.int32)
     # Ground plane y = 0, inside the extent.
@@ -103,24 +132,21 @@ def ray_cast(scene: Scene, k: Intrinsics, c2w: np.ndarray) -> View:
     hit &= (np.abs(gp[:, 0]) <= scene.extent) & (np.abs(gp[:, 2]) <= scene.extent)
     t_best[hit] = tg[hit]
     surface[hit] = 0
-    # Boxes: the slab test, one box at a time over all rays.
+    # Boxes: the slab test, every ray against every box at once, one axis at a time.
+    t_near = np.full((len(dirs), len(scene.lo)), -np.inf)
+    t_far = np.full((len(dirs), len(scene.lo)), np.inf)
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / dirs
-        for i in range(len(scene.lo)):
-            t1 = (scene.lo[i] - origin) * inv
-            t2 = (scene.hi[i] - origin) * inv
-            t_near = np.max(np.where(np.isnan(t1), -np.inf, np.minimum(t1, t2)), axis=1)
-            t_far = np.min(np.where(np.isnan(t1), np.inf, np.maximum(t1, t2)), axis=1)
-            closer = (t_far >= t_near) & (t_near > 1e-6) & (t_near < t_best)
-            t_best[closer] = t_near[closer]
-            surface[closer] = i + 1
-    seen = np.isfinite(t_best)
-    points = origin + t_best[seen, None] * dirs[seen]
-    rgb = np.zeros((len(dirs), 3))
-    rgb[seen] = _texture(points, surface[seen], scene)
-    depth = np.where(seen, t_best * -dirs_cam[:, 2], 0.0)  # z-depth: the camera-space ray has z = -1
-    return View(
-        (rgb.reshape(k.h, k.w, 3) * 255 + 0.5).astype(np.uint8),
-        depth.reshape(k.h, k.w).astype(np.float32),
-        surface.reshape(k.h, k.w),
-    )
+        for a in range(3):
+            inv = 1.0 / dirs[:, a, None]
+            t1 = (scene.lo[None, :, a] - origin[a]) * inv
+            t2 = (scene.hi[None, :, a] - origin[a]) * inv
+            undefined = np.isnan(t1)  # a ray in the slab's plane: this axis does not bound it
+            t_near = np.maximum(t_near, np.where(undefined, -np.inf, np.minimum(t1, t2)))
+            t_far = np.minimum(t_far, np.where(undefined, np.inf, np.maximum(t1, t2)))
+    t_near = np.where((t_far >= t_near) & (t_near > 1e-6), t_near, np.inf)
+    box = np.argmin(t_near, axis=1)
+    t_box = t_near[np.arange(len(dirs)), box]
+    closer = t_box < t_best
+    t_best[closer] = t_box[closer]
+    surface[closer] = box[closer] + 1
+    return t_best, surface

@@ -115,36 +115,45 @@ class VoxelMap:
     def visible(self, k: Intrinsics, c2w: np.ndarray, *, cell: int = 4) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the voxels seen from ``c2w`` and the image area each covers (pixels, at most the cell's).
 
-        Voxel centres are projected onto a grid of ``cell``-pixel cells; the nearest voxel of each cell and those
-        within a voxel of it are visible (occlusion by the map itself). A voxel at depth z covers about
-        ``(f * voxel / z)**2`` pixels, so near surfaces weigh as much as they fill the view.
+        Each voxel's image footprint, a square of side ``f * voxel / z``, is drawn into a z-buffer of ``cell``-pixel
+        cells; a voxel is visible when it lies within 1.5 voxels of the nearest depth at its centre's cell
+        (occlusion by the map itself). Its area is its footprint's inside the image, so near surfaces weigh as
+        much as they fill the view.
         """
         none = np.zeros(0, np.int64), np.zeros(0)
         if not len(self.keys):
             return none
         u, v, z = project(self.centres.astype(np.float64), k, c2w)
-        inside = (z > 1e-3) & (z < self.config.max_depth) & (u >= 0) & (u < k.w) & (v >= 0) & (v < k.h)
+        # The z-buffer: each voxel fills the cells its image footprint (half-width f * voxel / 2z, which tiles a
+        # frontal surface without gaps) touches, so a near surface hides what lies behind all of it, not only
+        # behind its centre, and overhangs its silhouette by no more than half a voxel. A voxel whose footprint
+        # reaches into the image counts, even if its centre lies outside (a wall just ahead of the camera).
+        with np.errstate(divide="ignore"):
+            r = np.minimum(k.fx * self.config.voxel / np.maximum(z, 1e-3) / 2, 16 * cell)
+        inside = (z > 1e-3) & (z < self.config.max_depth)
+        inside &= (u + r >= 0) & (u - r < k.w) & (v + r >= 0) & (v - r < k.h)
         ids = np.nonzero(inside)[0]
         if not len(ids):
             return none
         gw, gh = (k.w + cell - 1) // cell, (k.h + cell - 1) // cell
-        cu, cv, zs = (u[ids] // cell).astype(np.int64), (v[ids] // cell).astype(np.int64), z[ids]
-        # The z-buffer: each voxel occupies the cells its footprint covers (near voxels span many), so a surface
-        # close to the camera hides what lies behind all of it, not only behind its centre.
-        half = np.minimum(np.ceil(k.fx * self.config.voxel / zs / cell / 2).astype(np.int64), 16)
+        zs, r = z[ids], r[ids]
+        x0 = np.clip((u[ids] - r) // cell, 0, gw - 1).astype(np.int64)
+        x1 = np.clip((u[ids] + r) // cell, 0, gw - 1).astype(np.int64)
+        y0 = np.clip((v[ids] - r) // cell, 0, gh - 1).astype(np.int64)
+        y1 = np.clip((v[ids] + r) // cell, 0, gh - 1).astype(np.int64)
         zbuf = np.full(gw * gh, np.inf)
-        for r in np.unique(half):
-            sel = half == r
-            for dy in range(-int(r), int(r) + 1):
-                for dx in range(-int(r), int(r) + 1):
-                    x, y = cu[sel] + dx, cv[sel] + dy
-                    ok = (x >= 0) & (x < gw) & (y >= 0) & (y < gh)
-                    np.minimum.at(zbuf, y[ok] * gw + x[ok], zs[sel][ok])
+        spans = (x1 - x0) * 64 + (y1 - y0)
+        for span in np.unique(spans):
+            sel = spans == span
+            for dy in range(int(span % 64) + 1):
+                for dx in range(int(span // 64) + 1):
+                    np.minimum.at(zbuf, (y0[sel] + dy) * gw + x0[sel] + dx, zs[sel])
+        cu = np.clip(u[ids] // cell, 0, gw - 1).astype(np.int64)
+        cv = np.clip(v[ids] // cell, 0, gh - 1).astype(np.int64)
         keep = zs <= zbuf[cv * gw + cu] + 1.5 * self.config.voxel
-        zs = zs[keep]
-        ids = ids[keep]
-        area = np.minimum((k.fx * self.config.voxel / zs) ** 2, float(cell * cell))
-        return ids, area
+        uu, vv, r = u[ids][keep], v[ids][keep], r[keep]
+        area = (np.minimum(uu + r, k.w) - np.maximum(uu - r, 0)) * (np.minimum(vv + r, k.h) - np.maximum(vv - r, 0))
+        return ids[keep], area
 
 
 def observation_scores(points: np.ndarray, normals: np.ndarray, cam_pos: np.ndarray) -> np.ndarray:

@@ -78,6 +78,8 @@ class SpatialMemory:
         else:
             upto = 0
         self._catch_up(upto, {})
+        if "reach" in arrays and upto > 0:
+            self.frames.set_reach(arrays["reach"])
 
     def _catch_up(self, mapped_upto: int, mine: dict[str, Frame]) -> dict[int, int]:
         """Append every frame stored after the last one this process knows, in storage order (other processes'
@@ -167,6 +169,7 @@ class SpatialMemory:
     def checkpoint(self) -> None:
         """Store the map's arrays, covering every frame so far, in one transaction."""
         arrays = {n: getattr(self.frames.map, n) for n in _MAP_ARRAYS}
+        arrays["reach"] = self.frames.reach
         with self.store.transaction():
             tables.save_map(self.store.conn, arrays, self._last_fid)
         self._unsaved = 0
