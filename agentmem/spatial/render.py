@@ -105,13 +105,13 @@ def _warp_points(sources: list[Source], k: Intrinsics, c2w: np.ndarray, edge_tol
         ok &= z > 1e-3
         iz = 1.0 / np.where(z > 1e-3, z, 1.0)
         # The first-order map between source and target pixels: exact on planes up to perspective.
-        du_r, du_c = np.gradient(u)
-        dv_r, dv_c = np.gradient(v)
+        du_r, du_c = _gradient(u)
+        dv_r, dv_c = _gradient(v)
         det = du_c * dv_r - du_r * dv_c
         ok &= np.abs(det) > 1e-6
         safe = np.where(ok, det, 1.0)
         jinv = np.stack([dv_r, -du_r, -dv_c, du_c], axis=-1) / safe[..., None]
-        giz_r, giz_c = np.gradient(iz)
+        giz_r, giz_c = _gradient(iz)
         row, col = np.nonzero(ok)
         size = np.clip(_footprint(u, v), 1, max_splat).astype(np.int64)
         parts.append([u[ok], v[ok], iz[ok], jinv[ok], np.stack([giz_c[ok], giz_r[ok]], axis=1),
@@ -119,6 +119,12 @@ def _warp_points(sources: list[Source], k: Intrinsics, c2w: np.ndarray, edge_tol
     if not parts or not sum(len(p[0]) for p in parts):
         return None
     return _Points(*(np.concatenate(a) for a in zip(*parts, strict=True)))
+
+
+def _gradient(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Derivatives along rows and along columns (central differences, one-sided at the border)."""
+    d_r, d_c = np.gradient(a)
+    return np.asarray(d_r), np.asarray(d_c)
 
 
 def _sample_at_centres(pts: _Points, sources: list[Source], pix: np.ndarray, idx: np.ndarray, k: Intrinsics):
@@ -146,7 +152,7 @@ def _bilinear(s: Source, c0: np.ndarray, r0: np.ndarray, c: np.ndarray, r: np.nd
     """Colour of ``s`` at fractional pixel (c, r), from the neighbours on the same surface as pixel (c0, r0)
     (their inverse depth within 2% of that surface's plane through it); the pixel (c0, r0) itself when none is."""
     inv = np.where(s.depth > 0, 1.0 / np.maximum(s.depth, 1e-9), 0.0)
-    g_r, g_c = np.gradient(inv)
+    g_r, g_c = _gradient(inv)
     iz0, gc, gr = inv[r0, c0], g_c[r0, c0], g_r[r0, c0]
     fc, fr = np.floor(c).astype(np.int64), np.floor(r).astype(np.int64)
     acc = np.zeros((len(c), 3))
