@@ -124,14 +124,15 @@ class Walk:
     views: list[View]
 
 
-def make_walk(name: str, n: int = 400, *, seed: int = 0, w: int = 160, h: int = 120) -> Walk:
+def make_walk(name: str, n: int = 400, *, seed: int = 0, w: int = 160, h: int = 120, aa: int = 2) -> Walk:
+    """The trajectory ``name`` of ``n`` frames through the town, ray-cast (``aa`` x ``aa`` rays per pixel)."""
     scene = town(seed)
     k = Intrinsics.from_fov(70.0, w, h)
     poses = [look_at(p, q) for p, q in TRAJECTORIES[name](n, seed)]
-    return Walk(scene, k, poses, [ray_cast(scene, k, c2w) for c2w in poses])
+    return Walk(scene, k, poses, [ray_cast(scene, k, c2w, aa=aa) for c2w in poses])
 
 
-def _visible_in(points: np.ndarray, view: View, k: Intrinsics, c2w: np.ndarray, tol: float = 0.05) -> np.ndarray:
+def visible_in(points: np.ndarray, view: View, k: Intrinsics, c2w: np.ndarray, tol: float = 0.05) -> np.ndarray:
     """Whether each world point is seen, unoccluded, by a frame with this depth (relative depth tolerance)."""
     u, v, z = project(points, k, c2w)
     ui, vi = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
@@ -190,7 +191,7 @@ def _score_target(walk, fs, view, c2w, t, ti, ks, stride, cov, rend, render_k) -
     pts = unproject(view.depth.astype(np.float64), walk.k, c2w)[::stride, ::stride].reshape(-1, 3)
     seen = view.depth[::stride, ::stride].reshape(-1) > 0
     pts = pts[seen]
-    vis = np.stack([_visible_in(pts, walk.views[f], walk.k, walk.poses[f]) for f in range(ti)])
+    vis = np.stack([visible_in(pts, walk.views[f], walk.k, walk.poses[f]) for f in range(ti)])
     held = vis.any(axis=0)
     if held.sum() == 0:
         return
@@ -213,7 +214,7 @@ def _score_target(walk, fs, view, c2w, t, ti, ks, stride, cov, rend, render_k) -
     fseen = view.depth.reshape(-1) > 0
     fheld = np.zeros(len(full), bool)
     for f in range(ti):
-        fheld[fseen] |= _visible_in(full[fseen], walk.views[f], walk.k, walk.poses[f])
+        fheld[fseen] |= visible_in(full[fseen], walk.views[f], walk.k, walk.poses[f])
     mask = r.mask.reshape(-1)
     rend["coverage"].append(float((mask & fheld).sum() / max(fheld.sum(), 1)))
     rend["false_cover"].append(float((mask & ~fheld).sum() / max(mask.sum(), 1)))

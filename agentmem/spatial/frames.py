@@ -40,6 +40,40 @@ class Frame:
 REACH_GRID = (15, 20)
 
 
+def moving(frame: Frame) -> np.ndarray:
+    """Pixels kept out of the static map: under the dynamic mask or showing an entity instance."""
+    h, w = frame.k.h, frame.k.w
+    out = np.zeros((h, w), bool) if frame.dynamic is None else frame.dynamic.astype(bool)
+    if frame.instances is not None:
+        out = out | (frame.instances > 0)
+    return out
+
+
+def entity_samples(frame: Frame, max_depth: float = 80.0) -> list[tuple[str, np.ndarray, int]]:
+    """(entity id, 3D position, pixels) of each entity the frame's instance map shows with depth: the median of
+    its pixels' world points (robust to a few pixels of background at its outline).
+
+    Examples
+    --------
+    >>> from agentmem.spatial.camera import Intrinsics
+    >>> k = Intrinsics(2.0, 2.0, 2.0, 2.0, 4, 4)
+    >>> inst = np.zeros((4, 4), np.int32); inst[1:3, 1:3] = 7
+    >>> f = Frame("f", 0.0, np.eye(4), k, depth=np.full((4, 4), 3.0), instances=inst, instance_ids={7: "bob"})
+    >>> [(e, p.round(2).tolist(), n) for e, p, n in entity_samples(f)]
+    [('bob', [0.0, 0.0, -3.0], 4)]
+    """
+    if frame.instances is None or frame.depth is None:
+        return []
+    pts = unproject(frame.depth.astype(np.float64), frame.k, frame.c2w)
+    ok = (frame.depth > 0) & (frame.depth < max_depth)
+    out = []
+    for label, entity in sorted(frame.instance_ids.items()):
+        sel = (frame.instances == label) & ok
+        if sel.any():
+            out.append((entity, np.median(pts[sel], axis=0), int(sel.sum())))
+    return out
+
+
 def reach_of(depth: np.ndarray) -> np.ndarray:
     """The farthest depth in each cell of a 20 x 15 grid over a depth image; inf where a pixel has none (0).
 
@@ -94,9 +128,9 @@ class FrameSet:
         depth in the cell; inf where the frame has no depth there, or a pixel of the cell sees nothing)."""
         return self._reach[: self._n]
 
-    def set_reach(self, reach: np.ndarray) -> None:
-        """Restore the first ``len(reach)`` frames' reach (from a checkpoint)."""
-        self._reach[: len(reach)] = reach
+    def set_reach(self, i: int, reach: np.ndarray) -> None:
+        """Set frame ``i``'s reach (one stored with the frame)."""
+        self._reach[i] = reach
 
     @property
     def positions(self) -> np.ndarray:
@@ -138,8 +172,7 @@ class FrameSet:
         self._reach[i] = reach_of(frame.depth)
         pts = unproject(frame.depth.astype(np.float64), frame.k, frame.c2w)
         ok = (frame.depth > 0) & (frame.depth < self.map.config.max_depth)
-        if frame.dynamic is not None:
-            ok &= ~frame.dynamic.astype(bool)
+        ok &= ~moving(frame)
         normals = depth_normals(pts)
         scores = observation_scores(pts[ok], normals[ok], frame.c2w[:3, 3])
         colors = frame.rgb[ok].astype(np.float32) / 255.0

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentmem.spatial.camera import Intrinsics, project
+from agentmem.spatial.camera import Intrinsics
 from agentmem.spatial.frames import FrameSet
 
 
@@ -104,31 +104,41 @@ def frustum_samples(target: Target, n: int = 400, near: float = 0.5, far: float 
     return cam @ target.c2w[:3, :3].T + target.c2w[:3, 3]
 
 
+def _project_many(fs: FrameSet, idx: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Pixel coordinates, z-depth (each (len(idx), n)) of world ``pts`` in each frame, and each frame's size."""
+    c2w = fs.c2w[idx]
+    cam = np.matmul(pts[None, :, :] - c2w[:, None, :3, 3], c2w[:, :3, :3])  # (p - t) R: world to camera
+    ks = [fs.intrinsics[i] for i in idx]
+    fx, fy, cx, cy, w, h = (
+        np.array([getattr(k, a) for k in ks], np.float64)[:, None] for a in "fx fy cx cy w h".split()
+    )
+    z = -cam[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = fx * cam[..., 0] / z + cx
+        v = -fy * cam[..., 1] / z + cy
+    return u, v, z, w, h
+
+
 def _in_frustum(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> np.ndarray:
     """(len(idx), n) whether each sample lies inside each frame's frustum (no occlusion test: no depth needed)."""
-    out = np.zeros((len(idx), len(pts)), bool)
-    for r, i in enumerate(idx):
-        u, v, z = project(pts, fs.intrinsics[i], fs.c2w[i])
-        k = fs.intrinsics[i]
-        out[r] = (z > 0.1) & (z < far) & (u >= 0) & (u < k.w) & (v >= 0) & (v < k.h)
-    return out
+    if not len(idx):
+        return np.zeros((0, len(pts)), bool)
+    u, v, z, w, h = _project_many(fs, idx, pts)
+    return (z > 0.1) & (z < far) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
 
 
 def _sees(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> np.ndarray:
     """(len(idx), n) whether each point is inside each frame's frustum and not behind the surface the frame saw
     there (its :attr:`~agentmem.spatial.frames.FrameSet.reach`, with a margin of one voxel)."""
-    out = np.zeros((len(idx), len(pts)), bool)
+    if not len(idx):
+        return np.zeros((0, len(pts)), bool)
+    u, v, z, w, h = _project_many(fs, idx, pts)
+    inside = (z > 0.1) & (z < far) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
     gh, gw = fs.reach.shape[1:]
-    margin = fs.map.config.voxel
-    for r, i in enumerate(idx):
-        k = fs.intrinsics[i]
-        u, v, z = project(pts, k, fs.c2w[i])
-        inside = (z > 0.1) & (z < far) & (u >= 0) & (u < k.w) & (v >= 0) & (v < k.h)
-        cu = np.clip((u[inside] * gw / k.w).astype(np.int64), 0, gw - 1)
-        cv = np.clip((v[inside] * gh / k.h).astype(np.int64), 0, gh - 1)
-        inside[inside] = z[inside] <= fs.reach[i, cv, cu] + margin
-        out[r] = inside
-    return out
+    cu = np.clip(np.nan_to_num(u * gw / w), 0, gw - 1).astype(np.int64)
+    cv = np.clip(np.nan_to_num(v * gh / h), 0, gh - 1).astype(np.int64)
+    rows = np.broadcast_to(idx[:, None], u.shape)
+    return inside & (z <= fs.reach[rows, cv, cu] + fs.map.config.voxel)
 
 
 def _prefilter(fs: FrameSet, idx: np.ndarray, target: Target, keep: int = 256) -> np.ndarray:
@@ -222,16 +232,15 @@ def map_votes(fs: FrameSet, target: Target, k: int, *, shortlist: int = 48) -> l
         out.append(
             Choice(int(cand[r]), share, f"covers {share:.0%} more of the view's map voxels ({voted:.0%} by votes)")
         )
-    # The map holds only what depth reached; the rest of the budget goes to frustum coverage (WorldMem's rule).
-    if len(out) == k:
+    # The map holds only what depth reached; the rest of the budget goes to frustum coverage (WorldMem's rule)
+    # among the voted frames, which bounds the work however many frames memory holds.
+    rest = np.array([i for i in cand if i not in {c.frame for c in out}], np.int64)
+    if len(out) == k or not len(rest):
         return out
-    chosen = {c.frame for c in out}
-    for c in fov(fs, target, k):
-        if len(out) == k:
-            break
-        if c.frame not in chosen:
-            out.append(Choice(c.frame, 0.0, f"fills the budget: {c.reason}"))
-            chosen.add(c.frame)
+    pts = frustum_samples(target)
+    fill = _in_frustum(fs, rest, pts) & ~_in_frustum(fs, np.array([c.frame for c in out], np.int64), pts).any(axis=0)
+    for r, n in _greedy(fill, np.ones(len(rest)), k - len(out)):
+        out.append(Choice(int(rest[r]), 0.0, f"fills the budget: covers {n} new of {len(pts)} frustum samples"))
     return out
 
 

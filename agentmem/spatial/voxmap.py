@@ -61,13 +61,17 @@ class VoxelMap:
         self.hits = np.zeros(0, np.int64)
         self.obs_frame = np.zeros((0, k), np.int64)
         self.obs_score = np.zeros((0, k), np.float32)
+        self._centres: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
 
     @property
     def centres(self) -> np.ndarray:
-        return (unpack(self.keys).astype(np.float32) + 0.5) * self.config.voxel
+        """Voxel centres (n, 3), float64; cached until voxels are added."""
+        if self._centres is None or len(self._centres) != len(self.keys):  # len: keys may be set from a checkpoint
+            self._centres = (unpack(self.keys).astype(np.float64) + 0.5) * self.config.voxel
+        return self._centres
 
     def observe(self, frame: int, points: np.ndarray, colors: np.ndarray, scores: np.ndarray) -> int:
         """Add one frame's surface ``points`` (n, 3) with ``colors`` (n, 3) in [0, 1] and per-point observation
@@ -100,6 +104,7 @@ class VoxelMap:
         at = np.searchsorted(self.keys, fresh)
         k = self.config.observers
         self.keys = np.insert(self.keys, at, fresh)
+        self._centres = None
         self.color = np.insert(self.color, at, np.zeros((len(fresh), 3), np.float32), axis=0)
         self.hits = np.insert(self.hits, at, 0)
         self.obs_frame = np.insert(self.obs_frame, at, np.full((len(fresh), k), -1, np.int64), axis=0)
@@ -123,7 +128,7 @@ class VoxelMap:
         none = np.zeros(0, np.int64), np.zeros(0)
         if not len(self.keys):
             return none
-        u, v, z = project(self.centres.astype(np.float64), k, c2w)
+        u, v, z = project(self.centres, k, c2w)
         # The z-buffer: each voxel fills the cells its image footprint (half-width f * voxel / 2z, which tiles a
         # frontal surface without gaps) touches, so a near surface hides what lies behind all of it, not only
         # behind its centre, and overhangs its silhouette by no more than half a voxel. A voxel whose footprint
@@ -142,18 +147,31 @@ class VoxelMap:
         y0 = np.clip((v[ids] - r) // cell, 0, gh - 1).astype(np.int64)
         y1 = np.clip((v[ids] + r) // cell, 0, gh - 1).astype(np.int64)
         zbuf = np.full(gw * gh, np.inf)
-        spans = (x1 - x0) * 64 + (y1 - y0)
-        for span in np.unique(spans):
-            sel = spans == span
-            for dy in range(int(span % 64) + 1):
-                for dx in range(int(span // 64) + 1):
-                    np.minimum.at(zbuf, (y0[sel] + dy) * gw + x0[sel] + dx, zs[sel])
+        np.minimum.at(zbuf, *_rect_cells(x0, x1, y0, y1, gw, zs))
         cu = np.clip(u[ids] // cell, 0, gw - 1).astype(np.int64)
         cv = np.clip(v[ids] // cell, 0, gh - 1).astype(np.int64)
         keep = zs <= zbuf[cv * gw + cu] + 1.5 * self.config.voxel
         uu, vv, r = u[ids][keep], v[ids][keep], r[keep]
         area = (np.minimum(uu + r, k.w) - np.maximum(uu - r, 0)) * (np.minimum(vv + r, k.h) - np.maximum(vv - r, 0))
         return ids[keep], area
+
+
+def _rect_cells(x0, x1, y0, y1, gw: int, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat cell index of every cell in each rectangle [x0, x1] x [y0, y1], with its rectangle's ``value``.
+
+    Examples
+    --------
+    >>> x0, x1, y0, y1 = np.array([0, 2]), np.array([1, 2]), np.array([0, 1]), np.array([0, 2])
+    >>> c, z = _rect_cells(x0, x1, y0, y1, 4, np.array([5.0, 7.0]))
+    >>> c.tolist(), z.tolist()
+    ([0, 1, 6, 10], [5.0, 5.0, 7.0, 7.0])
+    """
+    nx, ny = x1 - x0 + 1, y1 - y0 + 1
+    count = nx * ny
+    owner = np.repeat(np.arange(len(x0)), count)
+    local = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    dy, dx = np.divmod(local, nx[owner])
+    return (y0[owner] + dy) * gw + x0[owner] + dx, value[owner]
 
 
 def observation_scores(points: np.ndarray, normals: np.ndarray, cam_pos: np.ndarray) -> np.ndarray:

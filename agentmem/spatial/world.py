@@ -11,6 +11,7 @@ again whatever the checkpoint lacks.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ import numpy as np
 
 from agentmem.errors import BadInputError
 from agentmem.spatial.camera import Intrinsics
-from agentmem.spatial.frames import Frame, FrameSet
+from agentmem.spatial.compress import CompressionPlan, plan_compression
+from agentmem.spatial.frames import REACH_GRID, Frame, FrameSet, entity_samples, moving, reach_of
 from agentmem.spatial.policies import POLICIES, Choice, Target, choose
 from agentmem.spatial.render import Rendered, Source, forward_warp
 from agentmem.spatial.voxmap import MapConfig
@@ -29,6 +31,16 @@ from agentmem.storage.store import Store
 
 CHECKPOINT_EVERY = 2000
 _MAP_ARRAYS = ("keys", "color", "hits", "obs_frame", "obs_score")
+
+
+@dataclass(frozen=True)
+class TrackSample:
+    """An entity seen in a frame: story time, world position (metres), pixels it covered, and the frame's id."""
+
+    t: float
+    position: tuple[float, float, float]
+    pixels: int
+    frame: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,8 @@ class SpatialMemory:
         self.frames = FrameSet(config)
         self._rgb: list[str] = []
         self._depth: list[tuple[str | None, float]] = []
+        self._mask: list[str | None] = []
+        self._fids: list[int] = []
         self.archived = np.zeros(0, bool)
         self._unsaved = 0
         self._last_fid = 0
@@ -78,8 +92,6 @@ class SpatialMemory:
         else:
             upto = 0
         self._catch_up(upto, {})
-        if "reach" in arrays and upto > 0:
-            self.frames.set_reach(arrays["reach"])
 
     def _catch_up(self, mapped_upto: int, mine: dict[str, Frame]) -> dict[int, int]:
         """Append every frame stored after the last one this process knows, in storage order (other processes'
@@ -88,26 +100,36 @@ class SpatialMemory:
         out = {}
         for r in tables.frame_rows(self.store.conn, self._last_fid):
             frame = mine.get(r[1]) or _frame_of(r)
-            self._remember(r[5], r[6], r[7])
+            self._remember(r[5], r[6], r[7], r[8])
             self.archived = np.r_[self.archived, bool(r[10])]
             i = self.frames.add(
                 Frame(frame.id, frame.t, frame.c2w, frame.k, file_path=frame.file_path), has_depth=r[6] is not None
             )
+            if r[11] is not None:
+                self.frames.set_reach(i, np.frombuffer(r[11], "<f2").reshape(REACH_GRID).astype(np.float32))
             if r[0] > mapped_upto and r[6] is not None:
                 pixels = frame if frame.depth is not None else self._pixels_of(i, frame)
                 self.frames.map_frame(i, pixels)
                 self._unsaved += 1
             self._last_fid = r[0]
+            self._fids.append(r[0])
             out[r[0]] = i
         return out
 
-    def _remember(self, rgb_path: str, depth_path: str | None, scale: float) -> None:
+    def _remember(self, rgb_path: str, depth_path: str | None, scale: float, mask_path: str | None) -> None:
         self._rgb.append(rgb_path)
         self._depth.append((depth_path, scale))
+        self._mask.append(mask_path)
 
     def _pixels_of(self, i: int, frame: Frame) -> Frame:
+        from PIL import Image
+
         rgb, depth = self.pixels(i)
-        return Frame(frame.id, frame.t, frame.c2w, frame.k, rgb, depth)
+        dynamic, mask = None, self._mask[i]
+        if mask is not None:
+            with Image.open(mask) as im:
+                dynamic = np.asarray(im.convert("L")) > 0
+        return Frame(frame.id, frame.t, frame.c2w, frame.k, rgb, depth, dynamic)
 
     def pixels(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """RGB and metric depth of frame number ``i``, read from its files."""
@@ -137,6 +159,8 @@ class SpatialMemory:
         dup = tables.existing_frame_ids(self.store.conn, ids)
         if dup:
             raise BadInputError(f"frame {sorted(dup)[0]!r}: id: already stored in this memory")
+        positions = [self._positions(f) for f in frames]
+        reach = [None if f.depth is None else reach_of(f.depth).astype("<f2").tobytes() for f in frames]
         paths = list(paths) if paths is not None else [self._write_pixels(f) for f in frames]
         rows = [
             (f.id, f.t, np.asarray(f.c2w, "<f8").tobytes(), json.dumps(_k_list(f.k)), p[0], p[1], p[2], p[3],
@@ -144,11 +168,20 @@ class SpatialMemory:
             for f, p in zip(frames, paths, strict=True)
         ]  # fmt: skip
         with self.store.transaction():
-            fids = tables.insert_frames(self.store.conn, rows)
+            fids = tables.insert_frames(self.store.conn, rows, reach, positions)
         numbers = self._catch_up(0, {f.id: f for f in frames})
         if self._unsaved >= CHECKPOINT_EVERY:
             self.checkpoint()
         return [numbers[f] for f in fids]
+
+    def _positions(self, f: Frame) -> list[tables.Position]:
+        """The entities ``f``'s instance map shows, with their 3D positions; every id must name a stored entity."""
+        for entity in f.instance_ids.values():
+            if not self.store.entity_exists(entity):
+                raise BadInputError(f"frame {f.id!r}: instance_ids: unknown entity {entity!r}")
+        return [
+            (self.store.canonical(e), f.t, float(p[0]), float(p[1]), float(p[2]), n) for e, p, n in entity_samples(f)
+        ]
 
     def _write_pixels(self, f: Frame) -> tuple[str, str | None, float, str | None]:
         from PIL import Image
@@ -164,12 +197,15 @@ class SpatialMemory:
         if f.depth is not None:
             depth = folder / f"{stem}.depth.npy"
             np.save(depth, f.depth.astype(np.float32), allow_pickle=False)
-        return str(rgb), None if depth is None else str(depth), 1.0, None
+        mask = None
+        if moving(f).any():
+            mask = folder / f"{stem}.mask.png"
+            Image.fromarray(moving(f).astype(np.uint8) * 255).save(mask)
+        return str(rgb), None if depth is None else str(depth), 1.0, None if mask is None else str(mask)
 
     def checkpoint(self) -> None:
         """Store the map's arrays, covering every frame so far, in one transaction."""
         arrays = {n: getattr(self.frames.map, n) for n in _MAP_ARRAYS}
-        arrays["reach"] = self.frames.reach
         with self.store.transaction():
             tables.save_map(self.store.conn, arrays, self._last_fid)
         self._unsaved = 0
@@ -204,6 +240,43 @@ class SpatialMemory:
             if depth is not None:
                 sources.append(Source(rgb, depth, self.frames.intrinsics[c.frame], self.frames.c2w[c.frame]))
         return forward_warp(sources, k, c2w)
+
+    # -- what to keep ------------------------------------------------------------------------
+    def compress(self, *, dry_run: bool = False, enough: int = 2, key_change: float = 10.0) -> CompressionPlan:
+        """Archive the frames whose every map voxel stays seen, at least as well, by ``enough`` active frames
+        (keyframes stay; :mod:`agentmem.spatial.compress`). With ``dry_run`` nothing is written."""
+        plan = plan_compression(self.frames, ~self.archived, enough=enough, key_change=key_change)
+        if not dry_run and len(plan.archive):
+            with self.store.transaction():
+                tables.set_frames_archived(self.store.conn, [self._fids[i] for i in plan.archive], True)
+            self.archived[plan.archive] = True
+        return plan
+
+    def restore(self) -> int:
+        """Make every archived frame active again; returns how many."""
+        back = np.nonzero(self.archived)[0]
+        if len(back):
+            with self.store.transaction():
+                tables.set_frames_archived(self.store.conn, [self._fids[i] for i in back], False)
+            self.archived[back] = False
+        return len(back)
+
+    # -- entity tracks ----------------------------------------------------------------------
+    def track(self, entity: str, t0: float = -math.inf, t1: float = math.inf, *, include_archive: bool = False
+              ) -> list[TrackSample]:  # fmt: skip
+        """The 3D positions of ``entity`` (an id, merges followed) seen between ``t0`` and ``t1``, by time."""
+        if not self.store.entity_exists(entity):
+            raise BadInputError(f"track: entity: unknown entity {entity!r}")
+        rows = tables.entity_positions(
+            self.store.conn, self.store.member_ids(self.store.canonical(entity)), t0, t1,
+            include_archive=include_archive,
+        )  # fmt: skip
+        return [TrackSample(r[1], (r[2], r[3], r[4]), r[5], r[6]) for r in rows]
+
+    def position_at(self, entity: str, t: float) -> TrackSample | None:
+        """Where ``entity`` was as of ``t``: its last sample at or before ``t`` (``None`` if never seen by then)."""
+        got = self.track(entity, -math.inf, t)
+        return got[-1] if got else None
 
     def stats(self) -> dict[str, float | int]:
         return {

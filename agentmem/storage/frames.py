@@ -17,21 +17,50 @@ import numpy as np
 
 from agentmem.storage.sql import rows_in
 
-FrameRow = tuple[int, str, float, bytes, str, str, str | None, float, str | None, str, int]
+FrameRow = tuple[int, str, float, bytes, str, str, str | None, float, str | None, str, int, bytes | None]
+# (entity id, t, x, y, z, pixels) of one entity seen in one frame.
+Position = tuple[str, float, float, float, float, int]
 
 
-def insert_frames(conn: sqlite3.Connection, rows: Sequence[tuple]) -> list[int]:
-    """Insert (id, t, c2w bytes, intrinsics JSON, rgb_path, depth_path, depth_scale, mask_path, source JSON) rows;
-    returns their frame ids (inside the caller's transaction)."""
+def insert_frames(
+    conn: sqlite3.Connection,
+    rows: Sequence[tuple],
+    reach: Sequence[bytes | None],
+    positions: Sequence[Sequence[Position]],
+) -> list[int]:
+    """Insert (id, t, c2w bytes, intrinsics JSON, rgb_path, depth_path, depth_scale, mask_path, source JSON) rows,
+    each frame's reach bytes and entity positions; returns their frame ids (inside the caller's transaction)."""
     out = []
-    for r in rows:
+    for r, data, seen in zip(rows, reach, positions, strict=True):
         cur = conn.execute(
             "INSERT INTO frames(id, t, c2w, intrinsics, rgb_path, depth_path, depth_scale, mask_path, source) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             r,
         )
-        out.append(int(cur.lastrowid or 0))
+        fid = int(cur.lastrowid or 0)
+        if data is not None:
+            conn.execute("INSERT INTO frame_reach(fid, data) VALUES (?, ?)", (fid, data))
+        conn.executemany(
+            "INSERT INTO entity_positions(fid, entity, t, x, y, z, pixels) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(fid, *p) for p in seen],
+        )
+        out.append(fid)
     return out
+
+
+def entity_positions(
+    conn: sqlite3.Connection, entities: Sequence[str], t0: float, t1: float, *, include_archive: bool = False
+) -> list[tuple[str, float, float, float, float, int, str]]:
+    """(entity, t, x, y, z, pixels, frame id) of ``entities`` seen between ``t0`` and ``t1``, by time."""
+    archived = "" if include_archive else " AND f.archived=0"
+    rows = rows_in(
+        conn,
+        "SELECT p.entity, p.t, p.x, p.y, p.z, p.pixels, f.id FROM entity_positions p JOIN frames f ON f.fid=p.fid "
+        "WHERE p.entity IN ({in}) AND p.t BETWEEN ? AND ?" + archived,
+        list(entities),
+        after=(t0, t1),
+    )
+    return sorted(rows, key=lambda r: (r[1], r[6]))
 
 
 def existing_frame_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
@@ -41,8 +70,9 @@ def existing_frame_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]
 def frame_rows(conn: sqlite3.Connection, after_fid: int = 0) -> list[FrameRow]:
     """Every frame after ``after_fid``, in insertion order."""
     return conn.execute(
-        "SELECT fid, id, t, c2w, intrinsics, rgb_path, depth_path, depth_scale, mask_path, source, archived "
-        "FROM frames WHERE fid > ? ORDER BY fid",
+        "SELECT f.fid, f.id, f.t, f.c2w, f.intrinsics, f.rgb_path, f.depth_path, f.depth_scale, f.mask_path, "
+        "f.source, f.archived, r.data FROM frames f LEFT JOIN frame_reach r ON r.fid=f.fid WHERE f.fid > ? "
+        "ORDER BY f.fid",
         (after_fid,),
     ).fetchall()
 

@@ -6,7 +6,7 @@ Bump :data:`SCHEMA_VERSION` with every change and add the step to
 
 import sqlite3
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Only archived events are in it: the entity and time filters read it to drop them without visiting the wide
 # events rows (2-3x faster than a join when an entity has thousands of events).
@@ -231,11 +231,37 @@ CREATE INDEX IF NOT EXISTS frames_t ON frames(t);
 CREATE TABLE IF NOT EXISTS map_arrays (name TEXT PRIMARY KEY, dtype TEXT NOT NULL, shape TEXT NOT NULL, data BLOB);
 """
 
+# Per frame, written with it: how far it sees through each cell of a coarse grid (float16 bytes; see
+# agentmem.spatial.frames.reach_of), and the 3D position of each entity its instance map shows (version 6).
+FRAMES_V6 = """
+CREATE TABLE IF NOT EXISTS frame_reach (fid INTEGER PRIMARY KEY REFERENCES frames(fid), data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS entity_positions (
+    fid INTEGER NOT NULL REFERENCES frames(fid),
+    entity TEXT NOT NULL,
+    t REAL NOT NULL,
+    x REAL NOT NULL,
+    y REAL NOT NULL,
+    z REAL NOT NULL,
+    pixels INTEGER NOT NULL,
+    PRIMARY KEY (fid, entity)
+);
+CREATE INDEX IF NOT EXISTS entity_positions_t ON entity_positions(entity, t);
+"""
+
 DDL = (
-    DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX).replace("{OUTBOX}", OUTBOX) + GRAPH_DDL + FRAMES_DDL
+    DDL.replace("{ARCHIVED_INDEX}", ARCHIVED_INDEX + CAMERA_INDEX).replace("{OUTBOX}", OUTBOX)
+    + GRAPH_DDL
+    + FRAMES_DDL
+    + FRAMES_V6
 )
 
-MIGRATIONS: dict[int, str] = {2: GRAPH_DDL, 3: ARCHIVED_INDEX + CAMERA_INDEX, 4: OUTBOX_V4, 5: FRAMES_DDL}
+MIGRATIONS: dict[int, str] = {
+    2: GRAPH_DDL,
+    3: ARCHIVED_INDEX + CAMERA_INDEX,
+    4: OUTBOX_V4,
+    5: FRAMES_DDL,
+    6: FRAMES_V6,
+}
 
 
 def sql_statements(script: str) -> list[str]:
