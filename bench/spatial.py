@@ -145,8 +145,10 @@ def visible_in(points: np.ndarray, view: View, k: Intrinsics, c2w: np.ndarray, t
 
 @dataclass
 class SpatialScores:
+    """Mean coverage@k per policy (and ``oracle``), and per policy the render's coverage, PSNR and false cover."""
+
     coverage: dict[str, dict[int, float]] = field(default_factory=dict)
-    render: dict[str, float] = field(default_factory=dict)
+    render: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def revisit_targets(walk: Walk, targets: int, seed: int = 0) -> list[tuple[np.ndarray, float]]:
@@ -167,11 +169,11 @@ def revisit_targets(walk: Walk, targets: int, seed: int = 0) -> list[tuple[np.nd
 
 def evaluate(walk: Walk, *, targets: int = 40, ks: tuple[int, ...] = (1, 4, 8), stride: int = 4,
              render_k: int = 4, seed: int = 0) -> SpatialScores:  # fmt: skip
-    """Coverage@k of every policy and the oracle, and render scores of the default policy, on ``targets`` revisits
-    (see :func:`revisit_targets`)."""
+    """Coverage@k and render scores (of ``render_k`` frames) of every policy and the oracle, on ``targets``
+    revisits (see :func:`revisit_targets`)."""
     names = [*POLICIES, "oracle"]
     cov: dict[str, dict[int, list[float]]] = {p: {k: [] for k in ks} for p in names}
-    rend: dict[str, list[float]] = {"coverage": [], "psnr": [], "false_cover": []}
+    rend: dict[str, dict[str, list[float]]] = {p: {"coverage": [], "psnr": [], "false_cover": []} for p in names}
     fs = FrameSet()
     added = 0
     for c2w, t in revisit_targets(walk, targets, seed):
@@ -183,8 +185,18 @@ def evaluate(walk: Walk, *, targets: int = 40, ks: tuple[int, ...] = (1, 4, 8), 
         _score_target(walk, fs, truth, c2w, t, added, ks, stride, cov, rend, render_k)
     scores = SpatialScores()
     scores.coverage = {p: {k: float(np.mean(v)) for k, v in per.items()} for p, per in cov.items()}
-    scores.render = {m: float(np.mean(v)) for m, v in rend.items()}
+    scores.render = {p: {m: float(np.mean(v)) if v else 0.0 for m, v in per.items()} for p, per in rend.items()}
     return scores
+
+
+def _oracle(vis: np.ndarray, k: int) -> list[int]:
+    covered = np.zeros(vis.shape[1], bool)
+    out = []
+    for _ in range(k):
+        f = int(np.argmax((vis & ~covered).sum(axis=1)))
+        out.append(f)
+        covered |= vis[f]
+    return out
 
 
 def _score_target(walk, fs, view, c2w, t, ti, ks, stride, cov, rend, render_k) -> None:
@@ -196,30 +208,84 @@ def _score_target(walk, fs, view, c2w, t, ti, ks, stride, cov, rend, render_k) -
     if held.sum() == 0:
         return
     target = Target(c2w, walk.k, t)
-    for k in ks:
-        for name in POLICIES:
-            chosen = [c.frame for c in choose(fs, target, k, name)]
-            got = vis[chosen].any(axis=0) if chosen else np.zeros(len(pts), bool)
+    picks = {name: {k: [c.frame for c in choose(fs, target, k, name)] for k in {*ks, render_k}} for name in POLICIES}
+    picks["oracle"] = {k: _oracle(vis, k) for k in {*ks, render_k}}
+    for name, per in picks.items():
+        for k in ks:
+            got = vis[per[k]].any(axis=0) if per[k] else np.zeros(len(pts), bool)
             cov[name][k].append(float((got & held).sum() / held.sum()))
-        covered = np.zeros(len(pts), bool)
-        for _ in range(k):
-            gain = (vis & ~covered).sum(axis=1)
-            covered |= vis[int(np.argmax(gain))]
-        cov["oracle"][k].append(float((covered & held).sum() / held.sum()))
-    chosen = [c.frame for c in choose(fs, target, render_k)]
-    r = forward_warp(
-        [Source(walk.views[f].rgb, walk.views[f].depth, walk.k, walk.poses[f]) for f in chosen], walk.k, c2w
-    )
     full = unproject(view.depth.astype(np.float64), walk.k, c2w).reshape(-1, 3)
     fseen = view.depth.reshape(-1) > 0
     fheld = np.zeros(len(full), bool)
     for f in range(ti):
         fheld[fseen] |= visible_in(full[fseen], walk.views[f], walk.k, walk.poses[f])
+    for name, per in picks.items():
+        sources = [Source(walk.views[f].rgb, walk.views[f].depth, walk.k, walk.poses[f]) for f in per[render_k]]
+        _score_render(forward_warp(sources, walk.k, c2w), view, fheld, rend[name])
+
+
+def _score_render(r, view: View, fheld: np.ndarray, out: dict[str, list[float]]) -> None:
     mask = r.mask.reshape(-1)
-    rend["coverage"].append(float((mask & fheld).sum() / max(fheld.sum(), 1)))
-    rend["false_cover"].append(float((mask & ~fheld).sum() / max(mask.sum(), 1)))
+    out["coverage"].append(float((mask & fheld).sum() / max(fheld.sum(), 1)))
+    out["false_cover"].append(float((mask & ~fheld).sum() / max(mask.sum(), 1)))
     if (mask & fheld).any():
         a = r.rgb.reshape(-1, 3)[mask & fheld].astype(np.float64)
         b = view.rgb.reshape(-1, 3)[mask & fheld].astype(np.float64)
         mse = max(float(((a - b) ** 2).mean()), 1e-6)
-        rend["psnr"].append(10 * math.log10(255.0**2 / mse))
+        out["psnr"].append(10 * math.log10(255.0**2 / mse))
+
+
+def run_walks(names: list[str], frames: int, targets: int, progress=None) -> dict[str, SpatialScores]:
+    """:func:`evaluate` on each named trajectory of ``frames`` frames."""
+    out = {}
+    for name in names:
+        if progress:
+            progress(f"{name}: ray-casting {frames} frames, scoring {targets} revisits")
+        out[name] = evaluate(make_walk(name, frames), targets=targets)
+    return out
+
+
+def format_walks(res: dict[str, SpatialScores], k: int = 4) -> str:
+    """Coverage@k per policy and walk, with the default policy's share of the oracle, then render scores."""
+    names = [*POLICIES, "oracle"]
+    lines = [f"coverage@{k}".ljust(18) + "".join(n.rjust(9) for n in names) + "  map/oracle"]
+    for walk, s in res.items():
+        row = "".join(f"{s.coverage[n][k]:9.3f}" for n in names)
+        lines.append(walk.ljust(18) + row + f"  {s.coverage['map'][k] / max(s.coverage['oracle'][k], 1e-9):10.3f}")
+    lines.append("")
+    lines.append("render (4 frames)   policy     coverage  PSNR dB  false cover")
+    for walk, s in res.items():
+        for n in names:
+            r = s.render[n]
+            lines.append(f"{walk:<19} {n:<10} {r['coverage']:8.3f} {r['psnr']:8.2f} {r['false_cover']:12.4f}")
+    return "\n".join(lines)
+
+
+def plot_walks(res: dict[str, SpatialScores], path) -> None:
+    """Bars of coverage@1/4/8 per policy for each walk, and render PSNR per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [*POLICIES, "oracle"]
+    fig, axes = plt.subplots(1, len(res) + 1, figsize=(3.2 * (len(res) + 1), 3.4), squeeze=False)
+    for ax, (walk, s) in zip(axes[0], res.items(), strict=False):
+        x = np.arange(len(names))
+        for j, k in enumerate(sorted(next(iter(s.coverage.values())))):
+            ax.bar(x + (j - 1) * 0.27, [s.coverage[n][k] for n in names], 0.27, label=f"@{k}")
+        ax.set_xticks(x, names, rotation=60, fontsize=7)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(walk.replace("_", " "), fontsize=9)
+    axes[0][0].set_ylabel("coverage of what memory holds")
+    axes[0][0].legend(fontsize=7)
+    last = axes[0][-1]
+    for walk, s in res.items():
+        last.plot(names, [s.render[n]["psnr"] for n in names], marker="o", label=walk.replace("_", " "))
+    last.axhline(25.0, color="grey", ls="--", lw=0.8)
+    last.set_title("render PSNR (covered pixels)", fontsize=9)
+    last.tick_params(axis="x", rotation=60, labelsize=7)
+    last.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

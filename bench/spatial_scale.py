@@ -170,3 +170,45 @@ def run_scale(directory: str | Path, sizes: Sequence[int] = (1000, 10_000, 100_0
     say("measuring resident memory in a fresh process")
     res.rss_mb = peak_rss_mb(str(directory / "memory"), views, float(done))
     return res
+
+
+def format_scale(res: ScaleResult) -> str:
+    """The scale table, resident memory and the compression line."""
+    lines = [f"frames (pool of {res.pool} views replayed)  map voxels  ingest fps  retrieve p50 ms  p95 ms"]
+    for r in res.rows:
+        lines.append(f"{r.frames:>40,} {r.map_voxels:>11,} {r.ingest_fps:>11.0f} {r.retrieve_p50_ms:>16.2f}"
+                     f" {r.retrieve_p95_ms:>7.2f}")  # fmt: skip
+    lines.append(
+        f"peak RSS of a fresh process opening {res.rows[-1].frames:,} frames and answering: {res.rss_mb:.0f} MB"
+    )
+    c = res.compression
+    lines.append(f"compression: {c['active']:,} of {c['frames']:,} frames active ({c['active_share']:.1%}); coverage@4 "
+                 f"{c['coverage4_before']:.3f} -> {c['coverage4_after']:.3f}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot_scale(res: ScaleResult, path) -> None:
+    """Map size and retrieval latency (p50, p95) against stored frames, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r.frames for r in res.rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    a.plot(n, [r.map_voxels for r in res.rows], marker="o")
+    a.set_xscale("log")
+    a.set_xlabel("frames stored")
+    a.set_ylabel("map voxels")
+    a.set_ylim(bottom=0)
+    b.plot(n, [r.retrieve_p50_ms for r in res.rows], marker="o", label="p50")
+    b.plot(n, [r.retrieve_p95_ms for r in res.rows], marker="o", label="p95")
+    b.axhline(15.0, color="grey", ls="--", lw=0.8, label="target p95")
+    b.set_xscale("log")
+    b.set_xlabel("frames stored")
+    b.set_ylabel("retrieval ms (map policy, K=8)")
+    b.set_ylim(bottom=0)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

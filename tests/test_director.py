@@ -2,9 +2,11 @@
 
 import os
 
+import numpy as np
 import pytest
 
 from agentmem.errors import BadInputError, UnknownEntityError
+from agentmem.spatial.camera import pose_from_story
 from agentmem.story.director import Director, RenderOptions
 from agentmem.story.frames import frame_media
 from generators import StoryboardGenerator
@@ -48,6 +50,11 @@ def test_step_by_step_writes_back_what_was_shown(director):
     path, vec = frame_media(mem, ["shot:a:f3"])["shot:a:f3"]
     assert os.path.isfile(path) and path == ev.media[0].path and vec.shape == (156,)  # the descriptor
     assert 0 <= ev.t_start < 2
+    # With a pose, the keyframes are also posed frames of the memory's one frame store (no depth).
+    sm = director.spatial
+    assert sm is not None and sm.frames.ids == ["shot:a:f0", "shot:a:f3", "shot:a:f7"]
+    assert np.allclose(sm.frames.c2w[1], pose_from_story(*pose)) and not sm.frames.has_depth.any()
+    assert sm.retrieve(pose_from_story(*pose), sm.frames.intrinsics[0], 10.0, budget=1)[0].id.startswith("shot:a:")
     # A shot decided now: it continues 'a', and changes Mara's coat from its own t on.
     p2, _ = director.step(
         {

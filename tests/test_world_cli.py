@@ -141,3 +141,60 @@ def test_export_writes_a_ply_and_never_overwrites(dataset, tmp_path):
     assert head[0] == "ply" and len(head) == n + 10 and n > 100
     res = _run("world", "export", "--db", db, "--ply", str(ply))
     assert res.exit_code == 1 and "already exists" in res.output
+
+
+def _cart_dataset(folder: Path) -> tuple[Path, list[np.ndarray]]:
+    """A walk down the street while a red cart (a 1 m box) rolls along it; instance 1 is the cart."""
+    from agentmem.spatial.scenes import with_box
+
+    base, frames, carts = town(0, blocks=3), [], []
+    for i, c2w in enumerate(_poses(10)):
+        cart = np.array([-8.0 + 1.5 * i, 0.0, 5.0])
+        carts.append(cart + 0.5)
+        scene = with_box(base, cart, cart + 1.0)
+        v = ray_cast(scene, K, c2w)
+        inst = (v.surface == len(scene.lo)).astype(np.int32)
+        frames.append(Frame(f"f{i}", float(i), c2w, K, v.rgb, v.depth, instances=inst, instance_ids={1: "cart"}))
+    return write_transforms(folder, frames), carts
+
+
+def test_track_compress_and_restore_from_the_cli(tmp_path):
+    dataset, carts = _cart_dataset(tmp_path / "scene")
+    db = tmp_path / "mem"
+    people = tmp_path / "people.jsonl"
+    people.write_text('{"type": "entity", "id": "cart", "kind": "object", "name": "Cart"}\n')
+    res = _run("world", "ingest", str(dataset), "--db", str(db))
+    assert res.exit_code == 1 and "instance_ids: unknown entity 'cart'" in res.output  # nothing stored
+    assert _run("ingest", str(people), "--db", str(db)).exit_code == 0
+    assert _run("world", "ingest", str(dataset), "--db", str(db)).exit_code == 0
+    res = _run("world", "track", "cart", "--db", str(db), "--from", "2", "--to", "4", "--json")
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)["samples"]
+    assert [s["t"] for s in got] == [2.0, 3.0, 4.0]
+    for s in got:  # the visible surface's median lies on the cart, within its half-size of the centre
+        assert np.abs(np.array(s["position"]) - carts[int(s["t"])]).max() <= 0.5 + 1e-6
+    res = _run("world", "track", "cart", "--db", str(db), "--at", "6.5", "--json")
+    assert [s["frame"] for s in json.loads(res.output)["samples"]] == ["images/00006.png"]
+    res = _run("world", "compress", "--db", str(db), "--dry-run", "--json")
+    report = json.loads(res.output)
+    assert res.exit_code == 0 and report["dry_run"] and report["frames"] == 10
+    assert report["archived_now"] + report["active_after"] == 10
+    res = _run("world", "compress", "--db", str(db))
+    assert res.exit_code == 0 and res.output.startswith(f"archived {report['archived_now']} of 10 frames")
+    res = _run("world", "restore", "--db", str(db))
+    assert res.output == f"restored {report['archived_now']} frames\n"
+
+
+def test_copy_stores_byte_copies_inside_the_memory(dataset, tmp_path):
+    from agentmem.spatial.world import SpatialMemory
+
+    db = tmp_path / "mem"
+    assert _run("world", "ingest", str(dataset), "--db", str(db), "--copy").exit_code == 0
+    with SpatialMemory(db) as sm:
+        rgb, depth = sm.pixels(3)
+    stored = sorted((db / "frames").iterdir())
+    assert len(stored) == 24 and sum(".depth." in p.name for p in stored) == 12
+    source = dataset.parent / "images" / "00003.png"
+    assert np.array_equal(rgb, np.asarray(Image.open(source).convert("RGB")))
+    assert any(p.read_bytes() == source.read_bytes() for p in stored)
+    assert depth is not None and depth.shape == (K.h, K.w)

@@ -75,6 +75,61 @@ def bench_synthetic(n_events: int, n_queries: int, out: str) -> None:
     (outdir / "synthetic.json").write_text(json.dumps(res.to_dict(), indent=2))
 
 
+@bench.command("spatial")
+@click.option("--frames", default=400, show_default=True, help="Frames per walk.")
+@click.option("--targets", default=40, show_default=True, help="Revisit views scored per walk.")
+@click.option("--walk", "walks", multiple=True, help="Walks to run (default: all five).")
+@click.option(
+    "--scale", "sizes", multiple=True, type=int, help="Memory sizes to time, e.g. --scale 1000 --scale 10000."
+)
+@click.option("--pool", default=2000, show_default=True, help="Distinct views replayed in the scale run.")
+@click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@clean_errors
+def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tuple[int, ...], pool: int, out: str,
+                  as_json: bool) -> None:  # fmt: skip
+    """Context-frame policies against an oracle on ray-cast walks; with --scale, speed and size at 1k-100k frames.
+
+    Writes spatial.json, spatial.png (coverage@1/4/8 and render PSNR per policy) and, with --scale,
+    spatial_scale.png (map size and retrieval latency against frames stored).
+
+    Example: agentmem bench spatial --frames 400 --targets 40 --scale 1000 --scale 10000 --scale 100000
+    """
+    import tempfile
+    from dataclasses import asdict
+
+    from agentmem.cli.common import progress_note
+    from agentmem.errors import BadInputError
+    from bench.spatial import TRAJECTORIES, format_walks, plot_walks, run_walks
+
+    names = list(walks) or list(TRAJECTORIES)
+    unknown = [w for w in names if w not in TRAJECTORIES]
+    if unknown:
+        raise BadInputError(f"--walk: unknown walk {unknown[0]!r}; choose from {', '.join(TRAJECTORIES)}")
+    if frames < 8 or targets < 1:
+        raise BadInputError("--frames must be at least 8 and --targets at least 1")
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    res = run_walks(names, frames, targets, progress_note)
+    report: dict = {"walks": {n: asdict(s) for n, s in res.items()}}
+    plot_walks(res, outdir / "spatial.png")
+    text = format_walks(res)
+    if sizes:
+        from bench.spatial_scale import format_scale, plot_scale, run_scale
+
+        with tempfile.TemporaryDirectory() as tmp:
+            scale = run_scale(Path(tmp) / "scale", sizes, pool=pool, progress=progress_note)
+        report["scale"] = asdict(scale)
+        plot_scale(scale, outdir / "spatial_scale.png")
+        text += "\n\n" + format_scale(scale)
+    (outdir / "spatial.json").write_text(json.dumps(report, indent=2))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(text)
+    click.echo(f"wrote {outdir / 'spatial.json'} and the plots in {outdir}")
+
+
 @bench.command("compression")
 @click.option("--events", "n_events", default=100_000, show_default=True, help="Events in the synthetic stream.")
 @click.option("--every", default=10_000, show_default=True, help="Compress every this many events.")

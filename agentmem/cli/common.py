@@ -61,6 +61,12 @@ def progress_bar(desc: str, unit: str, total: int | None = None):
     return tqdm(desc=desc, unit=unit, total=total, file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
 
 
+def progress_note(message: str) -> None:
+    """One line of progress on standard error, only when that is a terminal."""
+    if sys.stderr.isatty():
+        click.echo(message, err=True)
+
+
 def open_memory(db: str, **kwargs: Any):
     from agentmem.memory import Memory
 

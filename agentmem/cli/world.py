@@ -23,11 +23,12 @@ def world_group() -> None:
 @click.argument("transforms", type=click.Path(dir_okay=False))
 @db_option
 @click.option("--allow-outside", is_flag=True, help="Accept paths outside the dataset folder.")
+@click.option("--copy", is_flag=True, help="Copy images, depth and masks into the memory (else kept by path).")
 @clean_errors
-def world_ingest(transforms: str, db: str, allow_outside: bool) -> None:
+def world_ingest(transforms: str, db: str, allow_outside: bool, copy: bool) -> None:
     """Store the frames of a nerfstudio transforms.json (validated in full first) and map them.
 
-    Example: agentmem world ingest scene/transforms.json --db mem
+    Example: agentmem world ingest scene/transforms.json --db mem --copy
     """
     from agentmem.formats.transforms import load_transforms, read_frame
     from agentmem.spatial.world import SpatialMemory
@@ -42,7 +43,7 @@ def world_ingest(transforms: str, db: str, allow_outside: bool) -> None:
               None if p.mask_path is None else str(p.mask_path)) for p in posed]  # fmt: skip
     t0 = time.perf_counter()
     with SpatialMemory(db) as sm:
-        sm.add(frames, paths=paths)
+        sm.add(frames, paths=paths, copy=copy)
         st = sm.stats()
     rate = len(frames) / max(time.perf_counter() - t0, 1e-9)
     click.echo(f"stored {len(frames)} frames ({rate:,.0f} frames/s with the map); map voxels {st['map_voxels']:,}")
@@ -158,6 +159,86 @@ def world_export(db: str, ply: str) -> None:
     with SpatialMemory(db) as sm:
         n = write_ply(sm.frames.map, ply)
     click.echo(f"wrote {n:,} points to {ply}")
+
+
+@world_group.command("compress")
+@db_option
+@click.option("--dry-run", is_flag=True, help="Report what would be archived; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def world_compress(db: str, dry_run: bool, as_json: bool) -> None:
+    """Archive frames whose every map voxel stays seen at least as well by 2 active frames (keyframes stay).
+
+    Nothing is deleted: archived frames keep their rows and pixels; retrieve them with --include-archive, or make
+    them active again with `agentmem world restore`.
+
+    Example: agentmem world compress --db mem --dry-run
+    """
+    from agentmem.spatial.world import SpatialMemory
+
+    require_db(db)
+    with SpatialMemory(db) as sm:
+        plan = sm.compress(dry_run=dry_run)
+        total = len(sm.frames)
+    report = {"frames": total, "archived_now": len(plan.archive), "active_after": plan.active_after,
+              "keyframes": len(plan.keyframes), "dry_run": dry_run}  # fmt: skip
+    if as_json:
+        echo_json(report)
+        return
+    verb = "would archive" if dry_run else "archived"
+    click.echo(f"{verb} {len(plan.archive):,} of {total:,} frames; {plan.active_after:,} stay active "
+               f"({len(plan.keyframes):,} keyframes)")  # fmt: skip
+
+
+@world_group.command("restore")
+@db_option
+@clean_errors
+def world_restore(db: str) -> None:
+    """Make every archived frame active again (their rows come back exactly as they were).
+
+    Example: agentmem world restore --db mem
+    """
+    from agentmem.spatial.world import SpatialMemory
+
+    require_db(db)
+    with SpatialMemory(db) as sm:
+        n = sm.restore()
+    click.echo(f"restored {n:,} frames")
+
+
+@world_group.command("track")
+@click.argument("entity")
+@db_option
+@click.option("--from", "t0", type=float, default=None, help="Earliest story time (seconds).")
+@click.option("--to", "t1", type=float, default=None, help="Latest story time (seconds).")
+@click.option("--at", "at", type=float, default=None, help="Only where the entity was as of this time.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def world_track(entity: str, db: str, t0: float | None, t1: float | None, at: float | None, as_json: bool) -> None:
+    """An entity's 3D positions over time, from the frames whose instance maps show it.
+
+    Example: agentmem world track bob --db mem --from 0 --to 60
+    """
+    import math
+
+    from agentmem.spatial.world import SpatialMemory
+
+    require_db(db)
+    with SpatialMemory(db) as sm:
+        if at is not None:
+            one = sm.position_at(entity, at)
+            samples = [] if one is None else [one]
+        else:
+            samples = sm.track(entity, -math.inf if t0 is None else t0, math.inf if t1 is None else t1)
+    if as_json:
+        rows = [{"t": s.t, "position": list(s.position), "pixels": s.pixels, "frame": s.frame} for s in samples]
+        echo_json({"entity": entity, "samples": rows})
+        return
+    if not samples:
+        click.echo(f"{entity}: not seen" + ("" if at is None else f" by t={at:g}"))
+    for s in samples:
+        x, y, z = s.position
+        click.echo(f"t={s.t:g}  ({x:.2f}, {y:.2f}, {z:.2f})  {s.pixels} px  {s.frame}")
 
 
 def register(cli: click.Group) -> None:

@@ -5,9 +5,12 @@ top level (each frame may override them), ``depth_unit_scale_factor`` (default
 0.001: uint16 PNG depth in millimetres), and ``frames[]`` with ``file_path``,
 ``transform_matrix`` (camera-to-world, OpenGL axes), optional
 ``depth_file_path`` (a uint16 PNG scaled by the factor, or ``.npy`` metres),
-optional ``mask_path`` (non-zero = dynamic: kept out of the static map) and
-optional ``time`` in seconds (default: the frame's position in the file). A
-frame's id is its ``file_path`` exactly as written.
+optional ``mask_path`` (non-zero = dynamic: kept out of the static map),
+optional ``instances_path`` (a PNG of integer instance labels, 0 = none) with
+``instance_ids`` (label -> entity id: those pixels give the entity a 3D
+position and stay out of the static map), and optional ``time`` in seconds
+(default: the frame's position in the file). A frame's id is its ``file_path``
+exactly as written.
 
 Every problem is one :class:`~agentmem.errors.BadInputError` naming the file,
 the frame and the field. Paths must stay inside the dataset folder unless
@@ -45,6 +48,8 @@ class PosedFile:
     depth_path: Path | None
     depth_scale: float
     mask_path: Path | None
+    instances_path: Path | None = None
+    instance_ids: dict[int, str] | None = None
 
 
 def _number(d: dict, key: str, where: str) -> float:
@@ -89,6 +94,18 @@ def _read_layout(path: Path, no_frames: str) -> dict:
     return data
 
 
+def _instance_ids(raw: Any, where: str) -> dict[int, str]:
+    """``{"label": "entity id"}`` with positive integer labels."""
+    if not isinstance(raw, dict) or not raw:
+        raise BadInputError(f"{where}: instance_ids: instances_path needs an object of label -> entity id")
+    out = {}
+    for label, entity in raw.items():
+        if not str(label).isdigit() or int(label) <= 0 or not isinstance(entity, str) or not entity:
+            raise BadInputError(f"{where}: instance_ids: {label!r}: needs a positive integer label and an entity id")
+        out[int(label)] = entity
+    return out
+
+
 def load_transforms(path: str | Path, *, allow_outside: bool = False) -> list[PosedFile]:
     """The frames of a transforms file, every field checked; nothing is read beyond the JSON and file existence."""
     path = Path(path)
@@ -113,11 +130,14 @@ def load_transforms(path: str | Path, *, allow_outside: bool = False) -> list[Po
         t = _number(f, "time", where) if "time" in f else float(i)
         depth = f.get("depth_file_path")
         mask = f.get("mask_path")
+        inst = f.get("instances_path")
         out.append(PosedFile(
             str(fid), t, c2w, _intrinsics(data, f, where), rgb,
             None if depth is None else _inside(root, depth, where, "depth_file_path", allow_outside),
             float(scale),
             None if mask is None else _inside(root, mask, where, "mask_path", allow_outside),
+            None if inst is None else _inside(root, inst, where, "instances_path", allow_outside),
+            None if inst is None else _instance_ids(f.get("instance_ids"), where),
         ))  # fmt: skip
     return out
 
@@ -145,7 +165,23 @@ def read_frame(p: PosedFile, where: str) -> Frame:
             raise BadInputError(f"{where}: mask_path: not a readable image") from None
         if dynamic.shape != rgb.shape[:2]:
             raise BadInputError(f"{where}: mask_path: size differs from the image")
-    return Frame(p.id, p.t, p.c2w, p.k, rgb, depth, dynamic, file_path=p.id, source={"file": str(p.rgb_path)})
+    instances = None if p.instances_path is None else _read_instances(p, rgb.shape[:2], where)
+    return Frame(p.id, p.t, p.c2w, p.k, rgb, depth, dynamic, instances, dict(p.instance_ids or {}), file_path=p.id,
+                 source={"file": str(p.rgb_path)})  # fmt: skip
+
+
+def _read_instances(p: PosedFile, shape: tuple[int, ...], where: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    assert p.instances_path is not None
+    try:
+        with Image.open(p.instances_path) as im:
+            labels = np.asarray(im)
+    except (OSError, UnidentifiedImageError):
+        raise BadInputError(f"{where}: instances_path: not a readable image") from None
+    if labels.shape != shape or labels.dtype.kind not in "ui":
+        raise BadInputError(f"{where}: instances_path: must be a single-channel integer image of the frame's size")
+    return labels.astype(np.int32)
 
 
 def _read_depth(p: PosedFile, where: str) -> np.ndarray:
@@ -230,6 +266,12 @@ def write_transforms(folder: str | Path, frames: list[Frame], *, depth: bool = T
             dname = f"depth/{i:05d}.png"
             Image.fromarray(np.clip(np.round(f.depth * 1000), 0, 65535).astype(np.uint16)).save(folder / dname)
             entry["depth_file_path"] = dname
+        if f.instances is not None:
+            (folder / "instances").mkdir(exist_ok=True)
+            iname = f"instances/{i:05d}.png"
+            Image.fromarray(f.instances.astype(np.uint16)).save(folder / iname)
+            entry["instances_path"] = iname
+            entry["instance_ids"] = {str(label): e for label, e in sorted(f.instance_ids.items())}
         entries.append(entry)
     data = {"fl_x": k.fx, "fl_y": k.fy, "cx": k.cx, "cy": k.cy, "w": k.w, "h": k.h, "depth_unit_scale_factor": 0.001,
             "frames": entries}  # fmt: skip

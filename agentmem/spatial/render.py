@@ -178,14 +178,21 @@ def _nearest_then_sharpest(pix: np.ndarray, z: np.ndarray, col: np.ndarray, stre
     pix, z, col, stretch, far = pix[ok], z[ok], col[ok], stretch[ok], far[ok]
     order = np.lexsort((z, pix))
     pix, z, col, stretch, far = pix[order], z[order], col[order], stretch[order], far[order]
-    first = np.r_[True, pix[1:] != pix[:-1]]
+    first = _starts(pix)
     zmin = z[first][np.cumsum(first) - 1]
     near = z <= zmin * 1.02 + 0.02
     pix, z, col, stretch, far = pix[near], z[near], col[near], stretch[near], far[near]
     order = np.lexsort((stretch, far, pix))
     pix, z, col = pix[order], z[order], col[order]
-    first = np.r_[True, pix[1:] != pix[:-1]]
+    first = _starts(pix)
     return pix[first], z[first].astype(np.float32), col[first]
+
+
+def _starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal keys starts, in a sorted array."""
+    first = np.ones(len(sorted_keys), bool)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    return first
 
 
 def _footprint(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -64,6 +64,20 @@ def town(seed: int = 0, *, blocks: int = 5, spacing: float = 12.0, extent: float
     return Scene(np.array(lo), np.array(hi), colors, extent, seed)
 
 
+def with_box(scene: Scene, lo: list[float] | np.ndarray, hi: list[float] | np.ndarray, color: tuple = (0.9, 0.2, 0.2)
+             ) -> Scene:  # fmt: skip
+    """``scene`` plus one box (a moving thing drawn at one instant): it is surface ``len(scene.lo) + 1`` in a view.
+
+    Examples
+    --------
+    >>> s = with_box(town(0, blocks=2), [0, 0, 0], [1, 1, 1])
+    >>> len(s.lo), s.hi[-1].tolist()
+    (5, [1.0, 1.0, 1.0])
+    """
+    return Scene(np.vstack([scene.lo, np.asarray(lo, float)]), np.vstack([scene.hi, np.asarray(hi, float)]),
+                 np.vstack([scene.colors, np.asarray(color, float)]), scene.extent, scene.seed)  # fmt: skip
+
+
 def _texture(points: np.ndarray, surface: np.ndarray, scene: Scene) -> np.ndarray:
     """Colour of surface points: the surface's base colour times a pattern fixed in world space."""
     x, y, z = points[:, 0], points[:, 1], points[:, 2]

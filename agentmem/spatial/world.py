@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -146,12 +147,13 @@ class SpatialMemory:
             return rgb, np.asarray(im).astype(np.float32) * scale
 
     # -- writing ----------------------------------------------------------------------------
-    def add(self, frames: Sequence[Frame], *, paths: Sequence[tuple[str, str | None, float, str | None]] | None = None
-            ) -> list[int]:  # fmt: skip
+    def add(self, frames: Sequence[Frame], *, paths: Sequence[tuple[str, str | None, float, str | None]] | None = None,
+            copy: bool = False) -> list[int]:  # fmt: skip
         """Store ``frames`` in one transaction and map them; returns their frame numbers.
 
-        ``paths`` gives each frame's stored (rgb path, depth path, depth scale, mask path); without it the
-        frames' arrays are written under ``DIR/frames/`` first.
+        ``paths`` gives each frame's stored (rgb path, depth path, depth scale, mask path); with ``copy`` those
+        files are first copied, byte for byte, under ``DIR/frames/`` and the copies are stored. Without ``paths``
+        the frames' arrays are written there.
         """
         ids = [f.id for f in frames]
         if len(set(ids)) != len(ids):
@@ -161,7 +163,12 @@ class SpatialMemory:
             raise BadInputError(f"frame {sorted(dup)[0]!r}: id: already stored in this memory")
         positions = [self._positions(f) for f in frames]
         reach = [None if f.depth is None else reach_of(f.depth).astype("<f2").tobytes() for f in frames]
-        paths = list(paths) if paths is not None else [self._write_pixels(f) for f in frames]
+        if paths is None:
+            paths = [self._write_pixels(f) for f in frames]
+        else:  # entity pixels stay out of the map when it is rebuilt from the files: keep them in a mask of ours
+            paths = [p if f.instances is None else (*p[:3], self._write_mask(f)) for f, p in zip(frames, paths)]
+            if copy:
+                paths = [self._copy_in(p) for p in paths]
         rows = [
             (f.id, f.t, np.asarray(f.c2w, "<f8").tobytes(), json.dumps(_k_list(f.k)), p[0], p[1], p[2], p[3],
              json.dumps(f.source))
@@ -197,11 +204,35 @@ class SpatialMemory:
         if f.depth is not None:
             depth = folder / f"{stem}.depth.npy"
             np.save(depth, f.depth.astype(np.float32), allow_pickle=False)
-        mask = None
-        if moving(f).any():
-            mask = folder / f"{stem}.mask.png"
-            Image.fromarray(moving(f).astype(np.uint8) * 255).save(mask)
-        return str(rgb), None if depth is None else str(depth), 1.0, None if mask is None else str(mask)
+        return str(rgb), None if depth is None else str(depth), 1.0, self._write_mask(f, stem)
+
+    def _copy_in(self, p: tuple[str, str | None, float, str | None]) -> tuple[str, str | None, float, str | None]:
+        """Byte copies of a frame's files under ``DIR/frames`` (new names: nothing there is overwritten)."""
+        folder = self.dir / "frames"
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = uuid.uuid4().hex
+
+        def one(path: str | None, tag: str) -> str | None:
+            if path is None or Path(path).parent == folder:  # a file of ours already
+                return path
+            dest = folder / f"{stem}{tag}{Path(path).suffix}"
+            shutil.copyfile(path, dest)
+            return str(dest)
+
+        return str(one(p[0], "")), one(p[1], ".depth"), p[2], one(p[3], ".mask")
+
+    def _write_mask(self, f: Frame, stem: str | None = None) -> str | None:
+        """The frame's moving pixels (dynamic mask and entity instances) as a PNG under ``DIR/frames``, if any."""
+        from PIL import Image
+
+        still = moving(f)
+        if not still.any():
+            return None
+        folder = self.dir / "frames"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{stem or uuid.uuid4().hex}.mask.png"
+        Image.fromarray(still.astype(np.uint8) * 255).save(path)
+        return str(path)
 
     def checkpoint(self) -> None:
         """Store the map's arrays, covering every frame so far, in one transaction."""
@@ -272,6 +303,17 @@ class SpatialMemory:
             include_archive=include_archive,
         )  # fmt: skip
         return [TrackSample(r[1], (r[2], r[3], r[4]), r[5], r[6]) for r in rows]
+
+    def find(self, *, entity: str | None = None, t0: float = -math.inf, t1: float = math.inf,
+             include_archive: bool = False) -> list[tuple[str, float, dict]]:  # fmt: skip
+        """(id, time, source) of the frames in ``[t0, t1]``, only those showing ``entity`` if given, by time."""
+        members = None
+        if entity is not None:
+            if not self.store.entity_exists(entity):
+                raise BadInputError(f"frames: entity: unknown entity {entity!r}")
+            members = self.store.member_ids(self.store.canonical(entity))
+        rows = tables.find_frames(self.store.conn, members, t0, t1, include_archive)
+        return [(r[0], float(r[1]), json.loads(r[2])) for r in rows]
 
     def position_at(self, entity: str, t: float) -> TrackSample | None:
         """Where ``entity`` was as of ``t``: its last sample at or before ``t`` (``None`` if never seen by then)."""

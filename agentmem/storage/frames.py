@@ -67,6 +67,25 @@ def existing_frame_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]
     return {r[0] for r in rows_in(conn, "SELECT id FROM frames WHERE id IN ({in})", list(ids))}
 
 
+def find_frames(conn: sqlite3.Connection, entities: Sequence[str] | None, t0: float, t1: float,
+                include_archive: bool) -> list[tuple[str, float, str]]:  # fmt: skip
+    """(id, t, source JSON) of the frames between ``t0`` and ``t1`` (showing one of ``entities``, if given), by time."""
+    archived = "" if include_archive else " AND f.archived=0"
+    if entities is None:
+        return conn.execute(
+            "SELECT f.id, f.t, f.source FROM frames f WHERE f.t BETWEEN ? AND ?" + archived + " ORDER BY f.t, f.fid",
+            (t0, t1),
+        ).fetchall()
+    rows = rows_in(
+        conn,
+        "SELECT DISTINCT f.id, f.t, f.source, f.fid FROM frames f JOIN entity_positions p ON p.fid=f.fid "
+        "WHERE p.entity IN ({in}) AND f.t BETWEEN ? AND ?" + archived,
+        list(entities),
+        after=(t0, t1),
+    )
+    return [r[:3] for r in sorted(set(rows), key=lambda r: (r[1], r[3]))]
+
+
 def frame_rows(conn: sqlite3.Connection, after_fid: int = 0) -> list[FrameRow]:
     """Every frame after ``after_fid``, in insertion order."""
     return conn.execute(

@@ -34,6 +34,7 @@ from typing import Any
 
 from agentmem.errors import BadInputError, FormatError
 from agentmem.model import EntityDecl, MediaRef, Relation
+from agentmem.spatial.world import SpatialMemory
 from agentmem.story.format import Shot, Story, StoryEntity, parse_entity, parse_shot
 from agentmem.story.frames import Keyframe, shot_in_memory, write_back
 from agentmem.story.planner import Planner, PlannerConfig
@@ -114,6 +115,7 @@ class Director:
         self.t_origin = t_origin
         self.entities: dict[str, StoryEntity] = {}
         self.history: list[ShotResult] = []
+        self.spatial: SpatialMemory | None = None
 
     # ------------------------------------------------------------- entities
 
@@ -171,9 +173,15 @@ class Director:
             fps=self.render.fps,
         )
         # 5. Perceive and write back: keyframes, their image embeddings, pose and provenance.
-        keyframes = write_back(self.mem, shot, clip.frames, self.frames_dir)
+        keyframes = write_back(self.mem, shot, clip.frames, self.frames_dir, self._spatial(shot))
         self.history.append(ShotResult(shot, plan, clip, keyframes))
         return plan, clip
+
+    def _spatial(self, shot: Shot) -> SpatialMemory | None:
+        """The memory's frame store, opened at the first shot with a camera pose."""
+        if shot.camera.pose is not None and self.spatial is None:
+            self.spatial = SpatialMemory(self.mem.dir, store=self.mem.store)
+        return self.spatial
 
     def check_inputs(self, shot: Shot | Mapping[str, Any]) -> Shot:
         previous = self.history[-1].shot if self.history else None

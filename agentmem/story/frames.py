@@ -10,6 +10,12 @@ middle and last frame), so later shots retrieve what was actually shown:
 - media: the PNG, embedded by the memory's image embedder;
 - provenance ``{"shot": id, "frame_index": i, "role": "first" | "middle" | "last"}``.
 
+Keyframes of a shot with a camera pose also become posed frames of the spatial
+memory (:class:`~agentmem.spatial.world.SpatialMemory`, same memory directory):
+id = the event id, pose from the story camera, no depth, the same PNG, and
+``source = {"event": id, "shot": shot_id}``. One frame store serves the story
+and the world loop.
+
 The planner reads them back with :func:`location_frames` (earlier frames of a
 place), :func:`frame_media` and :func:`recent_events`.
 """
@@ -25,10 +31,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agentmem.model import CameraPose, Event, MediaRef
+from agentmem.spatial.camera import Intrinsics, pose_from_story
+from agentmem.spatial.frames import Frame
 from agentmem.storage import keyframes
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
+    from agentmem.spatial.world import SpatialMemory
 
 FRAME_ROLES = ("first", "middle", "last")
 
@@ -106,10 +115,31 @@ def keyframe_events(shot, keyframes: Sequence[Keyframe], n_frames: int) -> list[
     return out
 
 
-def write_back(mem: Memory, shot, frames: np.ndarray, directory: str) -> list[Keyframe]:
-    """Save the keyframes of a rendered shot and store them as events in ``mem``."""
+def posed_frames(shot, keyframes: Sequence[Keyframe], n_frames: int, size: tuple[int, int]) -> list[Frame]:
+    """Spatial frames of the keyframes of a shot with a camera pose (none without one): no depth, pixels by path.
+
+    ``size`` is the frames' (width, height); the field of view is the shot camera's, horizontal.
+    """
+    if shot.camera.pose is None:
+        return []
+    c2w = pose_from_story(*shot.camera.pose)
+    k = Intrinsics.from_fov(shot.camera.fov, *size)
+    return [
+        Frame(kf.event_id, shot.t + shot.duration * kf.frame_index / n_frames, c2w, k, file_path=kf.path,
+              source={"event": kf.event_id, "shot": shot.id})
+        for kf in keyframes
+    ]  # fmt: skip
+
+
+def write_back(mem: Memory, shot, frames: np.ndarray, directory: str, spatial: SpatialMemory | None = None
+               ) -> list[Keyframe]:  # fmt: skip
+    """Save the keyframes of a rendered shot and store them as events in ``mem`` (and, when the shot has a pose,
+    as posed frames in ``spatial``)."""
     kfs = save_keyframes(frames, shot.id, directory)
     mem.add_events(keyframe_events(shot, kfs, len(frames)))
+    posed = posed_frames(shot, kfs, len(frames), (frames.shape[2], frames.shape[1]))
+    if spatial is not None and posed:
+        spatial.add(posed, paths=[(f.file_path, None, 1.0, None) for f in posed])
     return kfs
 
 
