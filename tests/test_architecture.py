@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, int]] = [
     ("agentmem", 6),  # the package's public facade: ``from agentmem import Memory``
     ("graph", 7),
     ("agentmem.story", 8),
+    ("agentmem.interactive", 8),
     ("bench", 9),
     ("agentmem.cli", 10),
 ]

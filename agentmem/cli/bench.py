@@ -130,6 +130,51 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
     click.echo(f"wrote {outdir / 'spatial.json'} and the plots in {outdir}")
 
 
+@bench.command("world")
+@click.option("--walk", "walks", multiple=True, help="Bundled walks or walk files (default: every bundled walk).")
+@click.option("--scale", "sizes", multiple=True, type=int, help="Memory sizes to time planning at, e.g. --scale 1000.")
+@click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@clean_errors
+def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], out: str, as_json: bool) -> None:
+    """Revisit consistency of the world loop with full memory, a sliding window, and no memory, in one run.
+
+    Prints (with --json) {"modes": {"memory": {...}, "window": {...}, "none": {...}}}, each mode with
+    revisit_psnr_db and invented_share_on_revisit; writes world.json.
+
+    Example: agentmem bench world --walk street_return --json
+    """
+    from agentmem.cli.common import progress_note
+    from agentmem.errors import BadInputError
+    from agentmem.interactive.walks import bundled_walks, load_walk
+    from bench.world import run_world, time_planning
+
+    bundled = bundled_walks()
+    chosen = {}
+    for w in walks or tuple(bundled):
+        path = bundled.get(w) or Path(w)
+        if not Path(path).exists():
+            raise BadInputError(f"--walk: {w}: no such walk (bundled: {', '.join(bundled)})")
+        chosen[Path(path).stem] = load_walk(path)
+    res = run_world(chosen, progress_note)
+    if sizes:
+        res["planning"] = time_planning(list(sizes), progress=progress_note)
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "world.json").write_text(json.dumps(res, indent=2))
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    click.echo("mode      revisit PSNR dB  invented share on revisits  revisiting frames  plan p95 ms")
+    for mode, m in res["modes"].items():
+        click.echo(f"{mode:<9} {m['revisit_psnr_db']:>15.2f} {m['invented_share_on_revisit']:>27.1%}"
+                   f" {m['revisit_frames']:>18} {m['plan_ms_p95']:>12.1f}")  # fmt: skip
+    for row in res.get("planning", []):
+        click.echo(f"planning a 16-frame chunk with {row['frames']:,} frames stored: p50 {row['plan_ms_p50']:.0f} ms, "
+                   f"p95 {row['plan_ms_p95']:.0f} ms")  # fmt: skip
+    click.echo(f"wrote {outdir / 'world.json'}")
+
+
 @bench.command("compression")
 @click.option("--events", "n_events", default=100_000, show_default=True, help="Events in the synthetic stream.")
 @click.option("--every", default=10_000, show_default=True, help="Compress every this many events.")

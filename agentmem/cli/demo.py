@@ -3,7 +3,10 @@
 Part 1 ingests ``lighthouse.jsonl`` into ``OUT/memory`` and shows a few
 queries. Part 2 runs the bundled story ``stories/lighthouse.yaml`` end to end
 on the storyboard back end (plan -> generate -> write back, shot by shot) into
-``OUT/story`` and prints where the report is. ``OUT`` is always a new folder.
+``OUT/story`` and prints where the report is. Part 3 drives the bundled walk
+``walks/street_return.yaml`` through the world loop (preview back end) into
+``OUT/world`` and prints where the side-by-side video is. ``OUT`` is always a
+new folder.
 """
 
 from __future__ import annotations
@@ -59,8 +62,32 @@ def run_demo(base: Path) -> Path:
             click.echo(f"   t={t:>6}: {', '.join(holders)}")
     click.secho(f"\nTry: agentmem query --db {directory} --entity 'the keeper' --text storm", fg="cyan")
     run_story_demo(out / "story")
+    run_world_demo(out / "world")
     finish(out)
     return out
+
+
+def run_world_demo(out: Path, walk: str = "street_return") -> Path:
+    """Drive a bundled walk through the world loop on the preview back end; returns the side-by-side video."""
+    import time
+
+    from agentmem.interactive.produce import run_walk
+    from agentmem.interactive.walks import bundled_walks, load_walk
+    from generators.world_preview import PreviewWorldGenerator
+
+    w = load_walk(bundled_walks()[walk])
+    click.secho(
+        f"\n== Walking '{w.name}' through the world loop: camera path in, frames out, written back to the spatial "
+        "memory (preview back end: keeps memory's render, invents only the holes; not a learned model)",
+        bold=True,
+    )
+    t0 = time.perf_counter()
+    out.mkdir(parents=True)
+    res = run_walk(w, out / "memory", out, generator=PreviewWorldGenerator())
+    click.echo(f"   {res.steps} steps, {res.frames} frames; {res.invented_share:.1%} of pixels invented")
+    side = Path(res.side_by_side.path).resolve()
+    click.secho(f"Done in {time.perf_counter() - t0:.1f}s. Side by side: {side}", fg="green", bold=True)
+    return side
 
 
 def run_story_demo(out: Path, story: str = "lighthouse") -> str:

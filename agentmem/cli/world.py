@@ -241,5 +241,49 @@ def world_track(entity: str, db: str, t0: float | None, t1: float | None, at: fl
         click.echo(f"t={s.t:g}  ({x:.2f}, {y:.2f}, {z:.2f})  {s.pixels} px  {s.frame}")
 
 
+@world_group.command("run")
+@click.argument("walk")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="A new folder for the outputs.")
+@click.option("--db", "db", default=None, help="Memory directory (default: OUT/memory, new).")
+@click.option("--mode", type=click.Choice(["memory", "window", "none"]), default="memory", show_default=True,
+              help="Conditioning: spatial memory, the last 8 frames only, or none.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace a folder this command wrote before.")
+@clean_errors
+def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> None:
+    """Drive a walk (YAML; a path or a bundled name) through the world loop on the preview back end.
+
+    Writes OUT/video.mp4, OUT/side_by_side.mp4 (generated | memory render | covered | context frames),
+    OUT/memory.png (memory size and step latency), OUT/plans.jsonl and OUT/report.html. The preview back end
+    is a deterministic CPU preview, not a learned model: it keeps memory's render where memory covers the view
+    and invents procedurally in the holes.
+
+    Example: agentmem world run street_return --out walk-run
+    """
+    from agentmem.errors import BadInputError
+    from agentmem.interactive.produce import run_walk
+    from agentmem.interactive.walks import bundled_walks, load_walk
+    from agentmem.outdir import claim, finish
+    from generators.world_preview import PreviewWorldGenerator
+
+    bundled = bundled_walks()
+    path = bundled[walk] if walk in bundled and not Path(walk).exists() else Path(walk)
+    if not path.exists():
+        raise BadInputError(f"{walk}: no such walk file (bundled walks: {', '.join(bundled)})")
+    parsed = load_walk(path)
+    folder = claim(out, command="agentmem world run", force=force)
+    with progress_bar("steps", "step") as bar:
+
+        def tick(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(1)
+
+        res = run_walk(parsed, db or folder / "memory", folder, generator=PreviewWorldGenerator(), mode=mode,
+                       progress=tick)  # fmt: skip
+    finish(folder)
+    click.echo(f"{res.steps} steps, {res.frames} frames; invented share {res.invented_share:.1%}")
+    click.echo(f"side by side: {Path(res.side_by_side.path).resolve()}")
+    click.echo(f"report: {res.report.resolve()}")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(world_group)

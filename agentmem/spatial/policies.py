@@ -194,9 +194,27 @@ def overlap(fs: FrameSet, target: Target, k: int, *, threshold: float = 0.2, ded
     return out
 
 
+def _distinct(fs: FrameSet, ranked: np.ndarray, keep: int, *, apart: float = 0.25) -> np.ndarray:
+    """The first ``keep`` of ``ranked`` frames, skipping any within ``apart`` (metres plus 5 m per radian) of one
+    already kept: a place walked a hundred times must not fill the shortlist with copies of one view."""
+    pos, fwd = fs.positions[ranked], fs.forwards[ranked]
+    near = np.linalg.norm(pos[:, None] - pos[None], axis=2) + 5.0 * np.arccos(np.clip(fwd @ fwd.T, -1.0, 1.0))
+    near = near < apart
+    blocked = np.zeros(len(ranked), bool)
+    out: list[int] = []
+    for j in range(len(ranked)):
+        if blocked[j]:
+            continue
+        out.append(int(ranked[j]))
+        if len(out) == keep:
+            break
+        blocked |= near[j]
+    return np.array(out, np.int64)
+
+
 def map_votes(fs: FrameSet, target: Target, k: int, *, shortlist: int = 48) -> list[Choice]:
     """VMem-like: the map's voxels visible from the target vote for the frames that observed them (weighted by
-    the image area they cover); the ``shortlist`` best-voted frames are then scored on every visible voxel in
+    the image area they cover); the ``shortlist`` best-voted distinct views are then scored on every visible voxel in
     their view frustum, and a greedy cover picks ``k``. The votes keep out frames that never saw this part of the
     world (behind an occluder, say); the frustum test credits a frame for voxels its capped observer lists
     omit."""
@@ -210,7 +228,7 @@ def map_votes(fs: FrameSet, target: Target, k: int, *, shortlist: int = 48) -> l
     ok[ok] = target.eligible(fs.times)[frames[ok]]
     votes = np.bincount(frames[ok], weights=area[rows[ok]], minlength=len(fs))
     cand = np.nonzero(votes > 0)[0]
-    cand = cand[np.argsort(-votes[cand], kind="stable")[:shortlist]]
+    cand = _distinct(fs, cand[np.argsort(-votes[cand], kind="stable")[: 4 * shortlist]], shortlist)
     if not len(cand):
         return []
     cover = _sees(fs, cand, fs.map.centres[vis].astype(np.float64))

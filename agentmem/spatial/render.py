@@ -70,10 +70,10 @@ def forward_warp(sources: list[Source], k: Intrinsics, c2w: np.ndarray, *, edge_
     if pts is None:
         return Rendered(rgb, depth, np.zeros((k.h, k.w), bool))
     pix, idx = _splat(pts, k)
-    z, col, far = _sample_at_centres(pts, sources, pix, idx, k)
-    pix, z, col = _nearest_then_sharpest(pix, z, col, pts.stretch[idx], far)
-    rgb.reshape(-1, 3)[pix] = col
-    depth.reshape(-1)[pix] = z
+    dc, dr, z, far = _at_centres(pts, pix, idx, k)
+    win = _nearest_then_sharpest(pix, z, pts.stretch[idx], far, k.w * k.h)
+    rgb.reshape(-1, 3)[pix[win]] = _colours(pts, sources, idx[win], dc[win], dr[win])
+    depth.reshape(-1)[pix[win]] = z[win]
     return Rendered(rgb, depth, depth > 0)
 
 
@@ -127,9 +127,9 @@ def _gradient(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(d_r), np.asarray(d_c)
 
 
-def _sample_at_centres(pts: _Points, sources: list[Source], pix: np.ndarray, idx: np.ndarray, k: Intrinsics):
-    """Depth and colour at each covered target pixel's centre, read back through the local map into the source:
-    bilinear over the four source pixels around that spot, each only if it lies on the same surface."""
+def _at_centres(pts: _Points, pix: np.ndarray, idx: np.ndarray, k: Intrinsics):
+    """Per sample: the offset, in source pixels, from its point to the covered target pixel's centre through the
+    point's local map (clipped to one pixel), the depth there, and whether the offset was ``far`` (over 0.75)."""
     du = pix % k.w + 0.5 - pts.u[idx]
     dv = pix // k.w + 0.5 - pts.v[idx]
     jinv = pts.jinv[idx]
@@ -139,13 +139,19 @@ def _sample_at_centres(pts: _Points, sources: list[Source], pix: np.ndarray, idx
     dc, dr = np.clip(dc, -1.0, 1.0), np.clip(dr, -1.0, 1.0)
     giz = pts.giz[idx]
     iz = pts.iz[idx] + giz[:, 0] * dc + giz[:, 1] * dr
+    z = np.where(iz > 1e-9, 1.0 / np.maximum(iz, 1e-9), 0.0)
+    return dc, dr, z, far
+
+
+def _colours(pts: _Points, sources: list[Source], idx: np.ndarray, dc: np.ndarray, dr: np.ndarray) -> np.ndarray:
+    """Colour read back at each winning sample's spot: bilinear over the four source pixels around it, each only
+    if it lies on the same surface."""
     col = np.zeros((len(idx), 3), np.uint8)
     for n, s in enumerate(sources):
         sel = np.nonzero(pts.src[idx] == n)[0]
         c0, r0 = pts.col[idx[sel]], pts.row[idx[sel]]
         col[sel] = _bilinear(s, c0, r0, c0 + dc[sel], r0 + dr[sel])
-    z = np.where(iz > 1e-9, 1.0 / np.maximum(iz, 1e-9), 0.0)
-    return z, col, far
+    return col
 
 
 def _bilinear(s: Source, c0: np.ndarray, r0: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
@@ -170,29 +176,21 @@ def _bilinear(s: Source, c0: np.ndarray, r0: np.ndarray, c: np.ndarray, r: np.nd
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def _nearest_then_sharpest(pix: np.ndarray, z: np.ndarray, col: np.ndarray, stretch: np.ndarray, far: np.ndarray):
-    """Per target pixel: among the samples on its nearest surface (within 2% of the nearest depth), one read
-    close to its own source pixel (not ``far``: the local map is first-order), from the least stretched source
-    pixel (the sharpest view of it)."""
-    ok = z > 0
-    pix, z, col, stretch, far = pix[ok], z[ok], col[ok], stretch[ok], far[ok]
-    order = np.lexsort((z, pix))
-    pix, z, col, stretch, far = pix[order], z[order], col[order], stretch[order], far[order]
-    first = _starts(pix)
-    zmin = z[first][np.cumsum(first) - 1]
-    near = z <= zmin * 1.02 + 0.02
-    pix, z, col, stretch, far = pix[near], z[near], col[near], stretch[near], far[near]
-    order = np.lexsort((stretch, far, pix))
-    pix, z, col = pix[order], z[order], col[order]
-    first = _starts(pix)
-    return pix[first], z[first].astype(np.float32), col[first]
-
-
-def _starts(sorted_keys: np.ndarray) -> np.ndarray:
-    """Where each run of equal keys starts, in a sorted array."""
-    first = np.ones(len(sorted_keys), bool)
-    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    return first
+def _nearest_then_sharpest(pix: np.ndarray, z: np.ndarray, stretch: np.ndarray, far: np.ndarray, n: int
+                           ) -> np.ndarray:  # fmt: skip
+    """Indices of the winning sample of each covered target pixel: among the samples on its nearest surface
+    (within 2% of the nearest depth), one read close to its own source pixel (not ``far``: the local map is
+    first-order), from the least stretched source pixel (the sharpest view of it)."""
+    live = np.nonzero(z > 0)[0]
+    zmin = np.full(n, np.inf)
+    np.minimum.at(zmin, pix[live], z[live])
+    live = live[z[live] <= zmin[pix[live]] * 1.02 + 0.02]
+    key = far[live] * (1.0 + stretch[live].max(initial=0.0)) + stretch[live]
+    best = np.full(n, np.inf)
+    np.minimum.at(best, pix[live], key)
+    live = live[key == best[pix[live]]]
+    _, first = np.unique(pix[live], return_index=True)  # ties: one sample per pixel
+    return live[first]
 
 
 def _footprint(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -67,6 +67,7 @@ class SpatialMemory:
         self._depth: list[tuple[str | None, float]] = []
         self._mask: list[str | None] = []
         self._fids: list[int] = []
+        self._numbers: dict[str, int] = {}
         self.archived = np.zeros(0, bool)
         self._unsaved = 0
         self._last_fid = 0
@@ -114,6 +115,7 @@ class SpatialMemory:
                 self._unsaved += 1
             self._last_fid = r[0]
             self._fids.append(r[0])
+            self._numbers[r[1]] = i
             out[r[0]] = i
         return out
 
@@ -131,6 +133,12 @@ class SpatialMemory:
             with Image.open(mask) as im:
                 dynamic = np.asarray(im.convert("L")) > 0
         return Frame(frame.id, frame.t, frame.c2w, frame.k, rgb, depth, dynamic)
+
+    def number_of(self, frame_id: str) -> int:
+        """The frame number (position in :attr:`frames`) of a stored frame id."""
+        if frame_id not in self._numbers:
+            raise BadInputError(f"frame {frame_id!r}: not stored in this memory")
+        return self._numbers[frame_id]
 
     def pixels(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """RGB and metric depth of frame number ``i``, read from its files."""

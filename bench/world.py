@@ -1,0 +1,155 @@
+"""World loop benchmark: revisit consistency with full memory, a sliding window, and no memory, in one run.
+
+Each bundled walk (they come back to places seen before) is driven through the loop with the offline preview back
+end three times: ``memory`` (context chosen by the spatial memory, memory rendered into every pose), ``window``
+(the last 8 frames only) and ``none`` (nothing: the back end invents every view). Scores per mode:
+
+- **revisit PSNR**: a frame *revisits* when earlier frames, from at least two steps before, cover at least 30% of
+  it once reprojected through their stored depth (up to 4 of them, nearest pose first); its PSNR is taken
+  against that reprojection, over the covered pixels. The judge is the same for every mode: the frames the run
+  generated, with the depth the back end gave, whatever the mode let the back end see;
+- **invented share on revisits**: the share of a revisiting frame's pixels the back end had to invent;
+- memory size (frames, map voxels) and planning latency per step.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from agentmem.interactive.loop import CameraPath, LoopConfig, WorldLoop
+from agentmem.interactive.produce import declare_entities
+from agentmem.interactive.walks import Walk
+from agentmem.spatial.render import Source, forward_warp
+from agentmem.spatial.world import SpatialMemory
+from generators.world_preview import PreviewWorldGenerator
+
+MODES = ("memory", "window", "none")
+GAP_STEPS = 2
+MIN_OVERLAP = 0.3
+
+
+@dataclass
+class ModeScores:
+    revisit_psnr_db: float
+    invented_share_on_revisit: float
+    revisit_frames: int
+    frames: int
+    map_voxels: int
+    plan_ms_p50: float
+    plan_ms_p95: float
+    memory_frames_per_step: list[int] = field(default_factory=list)
+
+
+def _pose_gap(a: np.ndarray, b: np.ndarray) -> float:
+    cos = float(np.clip(-a[:3, 2] @ -b[:3, 2], -1.0, 1.0))
+    return float(np.linalg.norm(a[:3, 3] - b[:3, 3])) + 5.0 * math.acos(cos)
+
+
+def judge(walk: Walk, frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], invented: list[np.ndarray]
+          ) -> tuple[list[float], list[float]]:  # fmt: skip
+    """Revisit PSNRs and invented shares of the revisiting frames; ``frames`` is (step, c2w, rgb, depth) in order."""
+    psnr, share = [], []
+    for i, (step, c2w, rgb, _) in enumerate(frames):
+        earlier = [j for j, f in enumerate(frames[:i]) if f[0] <= step - GAP_STEPS]
+        earlier = sorted(earlier, key=lambda j: _pose_gap(frames[j][1], c2w))[:4]
+        if not earlier:
+            continue
+        r = forward_warp([Source(frames[j][2], frames[j][3], walk.k, frames[j][1]) for j in earlier], walk.k, c2w)
+        if r.mask.mean() < MIN_OVERLAP:
+            continue
+        err = (r.rgb[r.mask].astype(np.float64) - rgb[r.mask].astype(np.float64)) ** 2
+        psnr.append(10 * math.log10(255.0**2 / max(float(err.mean()), 1e-6)))
+        share.append(float(invented[i].mean()))
+    return psnr, share
+
+
+def run_mode(walk: Walk, mode: str, directory: Path) -> ModeScores:
+    """Drive ``walk`` in ``mode`` in a new memory under ``directory`` and score it."""
+    frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    invented: list[np.ndarray] = []
+    with SpatialMemory(directory) as spatial:
+        declare_entities(spatial, walk)
+        loop = WorldLoop(spatial, PreviewWorldGenerator(), LoopConfig(mode=mode), seed=walk.seed)
+        for s in walk.steps():
+            _, clip = loop.step(CameraPath(s.c2w, walk.k, s.times), s.action, entities=s.entities)
+            assert clip.depth is not None
+            for j in range(len(clip.frames)):
+                frames.append((loop.steps - 1, s.c2w[j], clip.frames[j], clip.depth[j]))
+                invented.append(clip.invented[j])
+        records = loop.records
+        voxels = len(spatial.frames.map)
+    psnr, share = judge(walk, frames, invented)
+    plan_ms = [1000 * r.plan_s for r in records]
+    return ModeScores(
+        float(np.mean(psnr)) if psnr else float("nan"), float(np.mean(share)) if share else float("nan"),
+        len(psnr), len(frames), voxels, float(np.percentile(plan_ms, 50)), float(np.percentile(plan_ms, 95)),
+        list(np.cumsum([r.stored for r in records]).tolist()),
+    )  # fmt: skip
+
+
+def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = None) -> dict:
+    """Every walk in every mode; per mode, the scores pooled over walks (weighted by revisiting frames)."""
+    per_walk: dict[str, dict[str, ModeScores]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, walk in walks.items():
+            per_walk[name] = {}
+            for mode in MODES:
+                if progress:
+                    progress(f"{name}: {mode}")
+                per_walk[name][mode] = run_mode(walk, mode, Path(tmp) / f"{name}-{mode}")
+    modes = {}
+    for mode in MODES:
+        scores = [per_walk[w][mode] for w in walks]
+        n = sum(s.revisit_frames for s in scores)
+        modes[mode] = {
+            "revisit_psnr_db": sum(s.revisit_psnr_db * s.revisit_frames for s in scores) / max(n, 1),
+            "invented_share_on_revisit": sum(s.invented_share_on_revisit * s.revisit_frames for s in scores)
+            / max(n, 1),
+            "revisit_frames": n,
+            "plan_ms_p95": max(s.plan_ms_p95 for s in scores),
+        }
+    return {"modes": modes, "walks": {w: {m: s.__dict__ for m, s in per.items()} for w, per in per_walk.items()}}
+
+
+def time_planning(sizes: list[int], *, pool: int = 600, chunk: int = 16, queries: int = 20,
+                  progress: Callable[[str], None] | None = None) -> list[dict]:  # fmt: skip
+    """Planning latency (retrieval plus the guidance render of a ``chunk``-frame path at 160x120) with memories of
+    ``sizes`` frames: the town pool of :mod:`bench.spatial_scale`, replayed."""
+    from bench.spatial import make_walk, revisit_targets
+    from bench.spatial_scale import _ingest, write_pool
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        town = make_walk("random_walk", pool, aa=1)
+        paths = write_pool(town, Path(tmp) / "pool")
+        views = [c2w for c2w, _ in revisit_targets(town, queries, 0)]
+        with SpatialMemory(Path(tmp) / "memory") as spatial:
+            loop = WorldLoop(spatial, PreviewWorldGenerator())
+            done = 0
+            for size in sorted(sizes):
+                if progress:
+                    progress(f"planning with {size:,} frames stored")
+                _ingest(spatial, town, paths, done, size)
+                done = size
+                ms = []
+                for c2w in views:
+                    path = np.stack([c2w @ _step_forward(0.25 * i) for i in range(chunk)])
+                    t0 = time.perf_counter()
+                    loop.plan(CameraPath(path, town.k, [done + 1.0 + i for i in range(chunk)]))
+                    ms.append(1000 * (time.perf_counter() - t0))
+                out.append({"frames": size, "plan_ms_p50": float(np.percentile(ms, 50)),
+                            "plan_ms_p95": float(np.percentile(ms, 95))})  # fmt: skip
+    return out
+
+
+def _step_forward(d: float) -> np.ndarray:
+    m = np.eye(4)
+    m[2, 3] = -d  # the camera looks down its -z axis
+    return m
