@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,7 +27,7 @@ import numpy as np
 from agentmem.errors import BadInputError
 from agentmem.spatial.camera import Intrinsics, check_pose
 from agentmem.spatial.frames import Frame
-from agentmem.spatial.render import Rendered, Source, forward_warp
+from agentmem.spatial.render import Prepared, Rendered, Source, forward_warp, prepare
 from agentmem.spatial.world import SpatialMemory
 from generators.conditioning import TraceItem
 from generators.world import ContextFrame, PathCamera, WorldClip, WorldEntity, WorldPlan
@@ -122,7 +123,7 @@ class WorldLoop:
         """The :class:`WorldPlan` of a chunk (step 2 of :meth:`step`); writes nothing."""
         t = float(path.times[0]) - 1e-9  # memory as of the chunk: nothing from the chunk itself
         chosen, sources = self._with_pixels(self._context(path, t))
-        renders = [forward_warp(sources, path.k, m) for m in path.c2w] if sources else []
+        renders = _render_all(prepare(sources), path) if sources else []
         guidance = _stack(renders, path)
         window = self._window(t)
         anchor = self._anchor_frame()
@@ -132,7 +133,7 @@ class WorldLoop:
             camera=PathCamera(path.k.fx, path.k.fy, path.k.cx, path.k.cy, path.k.w, path.k.h), action=action,
             prompt=prompt or action, guidance_rgb=guidance[0], guidance_depth=guidance[1], guidance_mask=guidance[2],
             context=chosen, window=window[0], window_ids=window[1], anchor=anchor[0], anchor_id=anchor[1],
-            entities=[self._entity(e, t) for e in entities], memory_trace=trace, seed=self.seed,
+            entities=[self._entity(e, float(path.times[0])) for e in entities], memory_trace=trace, seed=self.seed,
         )  # fmt: skip
 
     # -- planning helpers -------------------------------------------------------------------
@@ -191,6 +192,12 @@ class WorldLoop:
 
     # -- write-back -------------------------------------------------------------------------
     def _write_back(self, path: CameraPath, plan: WorldPlan, clip: WorldClip, action: str) -> int:
+        n, size = len(path.c2w), (path.k.h, path.k.w)
+        if clip.frames.shape != (n, *size, 3) or (clip.depth is not None and clip.depth.shape != (n, *size)):
+            raise BadInputError(
+                f"step {plan.step}: clip: the back end returned frames {list(clip.frames.shape)} (depth "
+                f"{None if clip.depth is None else list(clip.depth.shape)}) for {n} poses at {size[1]}x{size[0]}"
+            )
         depth = clip.depth
         if depth is None and self.depth_estimator is not None:
             depth = np.stack([self.depth_estimator(f) for f in clip.frames]).astype(np.float32)
@@ -203,6 +210,13 @@ class WorldLoop:
         if self._anchor is None:
             self._anchor = frames[0].id
         return len(frames)
+
+
+def _render_all(prepared: list[Prepared], path: CameraPath) -> list[Rendered]:
+    """Memory rendered into every pose of the path, two poses at a time (numpy leaves the GIL in its loops, so
+    two threads use both cores of a small machine)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda m: forward_warp(prepared, path.k, m), path.c2w))
 
 
 def _stack(renders: list[Rendered], path: CameraPath) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -13,6 +13,7 @@ condition on: RGB, z-depth and a mask of the pixels memory covers. Steps:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,18 +62,46 @@ def edge_mask(depth: np.ndarray, tol: float = 0.02) -> np.ndarray:
     return (bend > tol * inv) | (depth <= 0)
 
 
-def forward_warp(sources: list[Source], k: Intrinsics, c2w: np.ndarray, *, edge_tol: float = 0.02,
+@dataclass(frozen=True)
+class Prepared:
+    """A source with what every warp of it needs, whatever the target: its kept pixels (not on a depth edge),
+    their world points (h * w, 3), its inverse depth and that depth's gradients along rows and columns."""
+
+    source: Source
+    keep: np.ndarray
+    world: np.ndarray
+    inv: np.ndarray
+    g_r: np.ndarray
+    g_c: np.ndarray
+
+
+def prepare(sources: Sequence[Source | Prepared], edge_tol: float = 0.02) -> list[Prepared]:
+    """The target-independent part of warping ``sources``, done once for many targets (a chunk's poses)."""
+    out = []
+    for s in sources:
+        if isinstance(s, Prepared):
+            out.append(s)
+            continue
+        inv = np.where(s.depth > 0, 1.0 / np.maximum(s.depth, 1e-9), 0.0)
+        g_r, g_c = _gradient(inv)
+        world = unproject(s.depth.astype(np.float64), s.k, s.c2w).reshape(-1, 3)
+        out.append(Prepared(s, ~edge_mask(s.depth, edge_tol), world, inv, g_r, g_c))
+    return out
+
+
+def forward_warp(sources: Sequence[Source | Prepared], k: Intrinsics, c2w: np.ndarray, *, edge_tol: float = 0.02,
                  max_splat: int = 3) -> Rendered:  # fmt: skip
     """Warp ``sources`` into the view ``c2w`` with camera ``k``; the nearest surface wins each pixel."""
     rgb = np.zeros((k.h, k.w, 3), np.uint8)
     depth = np.zeros((k.h, k.w), np.float32)
-    pts = _warp_points(sources, k, c2w, edge_tol, max_splat)
+    prepared = prepare(sources, edge_tol)
+    pts = _warp_points(prepared, k, c2w, max_splat)
     if pts is None:
         return Rendered(rgb, depth, np.zeros((k.h, k.w), bool))
     pix, idx = _splat(pts, k)
     dc, dr, z, far = _at_centres(pts, pix, idx, k)
     win = _nearest_then_sharpest(pix, z, pts.stretch[idx], far, k.w * k.h)
-    rgb.reshape(-1, 3)[pix[win]] = _colours(pts, sources, idx[win], dc[win], dr[win])
+    rgb.reshape(-1, 3)[pix[win]] = _colours(pts, prepared, idx[win], dc[win], dr[win])
     depth.reshape(-1)[pix[win]] = z[win]
     return Rendered(rgb, depth, depth > 0)
 
@@ -96,12 +125,11 @@ class _Points:
     size: np.ndarray
 
 
-def _warp_points(sources: list[Source], k: Intrinsics, c2w: np.ndarray, edge_tol: float, max_splat: int):
+def _warp_points(prepared: list[Prepared], k: Intrinsics, c2w: np.ndarray, max_splat: int):
     parts: list[list[np.ndarray]] = []
-    for n, s in enumerate(sources):
-        ok = ~edge_mask(s.depth, edge_tol)
-        world = unproject(s.depth.astype(np.float64), s.k, s.c2w)
-        u, v, z = (a.reshape(s.depth.shape) for a in project(world.reshape(-1, 3), k, c2w))
+    for n, p in enumerate(prepared):
+        ok = p.keep.copy()
+        u, v, z = (a.reshape(p.keep.shape) for a in project(p.world, k, c2w))
         ok &= z > 1e-3
         iz = 1.0 / np.where(z > 1e-3, z, 1.0)
         # The first-order map between source and target pixels: exact on planes up to perspective.
@@ -143,7 +171,7 @@ def _at_centres(pts: _Points, pix: np.ndarray, idx: np.ndarray, k: Intrinsics):
     return dc, dr, z, far
 
 
-def _colours(pts: _Points, sources: list[Source], idx: np.ndarray, dc: np.ndarray, dr: np.ndarray) -> np.ndarray:
+def _colours(pts: _Points, sources: list[Prepared], idx: np.ndarray, dc: np.ndarray, dr: np.ndarray) -> np.ndarray:
     """Colour read back at each winning sample's spot: bilinear over the four source pixels around it, each only
     if it lies on the same surface."""
     col = np.zeros((len(idx), 3), np.uint8)
@@ -154,12 +182,11 @@ def _colours(pts: _Points, sources: list[Source], idx: np.ndarray, dc: np.ndarra
     return col
 
 
-def _bilinear(s: Source, c0: np.ndarray, r0: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Colour of ``s`` at fractional pixel (c, r), from the neighbours on the same surface as pixel (c0, r0)
+def _bilinear(p: Prepared, c0: np.ndarray, r0: np.ndarray, c: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Colour of the source at fractional pixel (c, r), from the neighbours on the same surface as pixel (c0, r0)
     (their inverse depth within 2% of that surface's plane through it); the pixel (c0, r0) itself when none is."""
-    inv = np.where(s.depth > 0, 1.0 / np.maximum(s.depth, 1e-9), 0.0)
-    g_r, g_c = _gradient(inv)
-    iz0, gc, gr = inv[r0, c0], g_c[r0, c0], g_r[r0, c0]
+    s, inv = p.source, p.inv
+    iz0, gc, gr = inv[r0, c0], p.g_c[r0, c0], p.g_r[r0, c0]
     fc, fr = np.floor(c).astype(np.int64), np.floor(r).astype(np.int64)
     acc = np.zeros((len(c), 3))
     total = np.zeros(len(c))
