@@ -9,7 +9,8 @@ end three times: ``memory`` (context chosen by the spatial memory, memory render
   against that reprojection, over the covered pixels. The judge is the same for every mode: the frames the run
   generated, with the depth the back end gave, whatever the mode let the back end see;
 - **invented share on revisits**: the share of a revisiting frame's pixels the back end had to invent;
-- memory size (frames, map voxels) and planning latency per step.
+- memory size (frames, map voxels), planning latency per step, and the write-back rate (frames per second of
+  :meth:`SpatialMemory.add`, the map update included).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ModeScores:
     map_voxels: int
     plan_ms_p50: float
     plan_ms_p95: float
+    write_fps: float
     memory_frames_per_step: list[int] = field(default_factory=list)
 
 
@@ -90,6 +92,7 @@ def run_mode(walk: Walk, mode: str, directory: Path) -> ModeScores:
     return ModeScores(
         float(np.mean(psnr)) if psnr else float("nan"), float(np.mean(share)) if share else float("nan"),
         len(psnr), len(frames), voxels, float(np.percentile(plan_ms, 50)), float(np.percentile(plan_ms, 95)),
+        sum(r.stored for r in records) / max(sum(r.write_s for r in records), 1e-9),
         list(np.cumsum([r.stored for r in records]).tolist()),
     )  # fmt: skip
 
@@ -114,6 +117,7 @@ def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = N
             / max(n, 1),
             "revisit_frames": n,
             "plan_ms_p95": max(s.plan_ms_p95 for s in scores),
+            "write_fps": min(s.write_fps for s in scores),
         }
     return {"modes": modes, "walks": {w: {m: s.__dict__ for m, s in per.items()} for w, per in per_walk.items()}}
 

@@ -165,10 +165,10 @@ def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], out: str, as_jso
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
-    click.echo("mode      revisit PSNR dB  invented share on revisits  revisiting frames  plan p95 ms")
+    click.echo("mode      revisit PSNR dB  invented share on revisits  revisiting frames  plan p95 ms  write fps")
     for mode, m in res["modes"].items():
         click.echo(f"{mode:<9} {m['revisit_psnr_db']:>15.2f} {m['invented_share_on_revisit']:>27.1%}"
-                   f" {m['revisit_frames']:>18} {m['plan_ms_p95']:>12.1f}")  # fmt: skip
+                   f" {m['revisit_frames']:>18} {m['plan_ms_p95']:>12.1f} {m['write_fps']:>10.0f}")  # fmt: skip
     for row in res.get("planning", []):
         click.echo(f"planning a 16-frame chunk with {row['frames']:,} frames stored: p50 {row['plan_ms_p50']:.0f} ms, "
                    f"p95 {row['plan_ms_p95']:.0f} ms")  # fmt: skip
