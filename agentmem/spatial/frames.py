@@ -167,13 +167,19 @@ class FrameSet:
 
     def map_frame(self, i: int, frame: Frame) -> int:
         """Put the frame's static surface points into the map; returns the number of new voxels."""
-        if frame.depth is None or frame.rgb is None:
-            return 0
-        self._reach[i] = reach_of(frame.depth)
-        pts = unproject(frame.depth.astype(np.float64), frame.k, frame.c2w)
-        ok = (frame.depth > 0) & (frame.depth < self.map.config.max_depth)
-        ok &= ~moving(frame)
-        normals = depth_normals(pts)
-        scores = observation_scores(pts[ok], normals[ok], frame.c2w[:3, 3])
-        colors = frame.rgb[ok].astype(np.float32) / 255.0
-        return self.map.observe(i, pts[ok], colors, scores)
+        return self.map_frames([(i, frame)])
+
+    def map_frames(self, frames: list[tuple[int, Frame]]) -> int:
+        """:meth:`map_frame` for several frames (numbers and frames, in order) with one map insertion."""
+        batch = []
+        for i, frame in frames:
+            if frame.depth is None or frame.rgb is None:
+                continue
+            self._reach[i] = reach_of(frame.depth)
+            pts = unproject(frame.depth.astype(np.float64), frame.k, frame.c2w)
+            ok = (frame.depth > 0) & (frame.depth < self.map.config.max_depth)
+            ok &= ~moving(frame)
+            normals = depth_normals(pts)
+            scores = observation_scores(pts[ok], normals[ok], frame.c2w[:3, 3])
+            batch.append((i, pts[ok], frame.rgb[ok].astype(np.float32) / 255.0, scores))
+        return self.map.observe_many(batch)

@@ -76,20 +76,21 @@ class VoxelMap:
     def observe(self, frame: int, points: np.ndarray, colors: np.ndarray, scores: np.ndarray) -> int:
         """Add one frame's surface ``points`` (n, 3) with ``colors`` (n, 3) in [0, 1] and per-point observation
         ``scores``; returns how many voxels are new."""
-        if not len(points):
+        return self.observe_many([(frame, points, colors, scores)])
+
+    def observe_many(self, observations: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> int:
+        """:meth:`observe` for several frames, in order, with one insertion of all their new voxels (the arrays
+        are copied once per batch, not once per frame); the result is the same as observing them one by one."""
+        per_frame = [(f, *_best_per_voxel(self, p, c, sc)) for f, p, c, sc in observations if len(p)]
+        if not per_frame:
             return 0
-        keys = pack(np.floor(points / self.config.voxel).astype(np.int64))
-        # One observation per voxel and frame: its best-scored point.
-        order = np.lexsort((-scores, keys))
-        keys, colors, scores = keys[order], colors[order], scores[order]
-        first = np.r_[True, keys[1:] != keys[:-1]]
-        ukeys, ucol, uscore = keys[first], colors[first], scores[first]
-        new = self._insert_missing(ukeys)
-        idx = np.searchsorted(self.keys, ukeys)
-        n = self.hits[idx]
-        self.color[idx] = (self.color[idx] * n[:, None] + ucol) / (n[:, None] + 1)
-        self.hits[idx] = n + 1
-        self._record(idx, frame, uscore)
+        new = self._insert_missing(np.unique(np.concatenate([k for _, k, _, _ in per_frame])))
+        for frame, ukeys, ucol, uscore in per_frame:
+            idx = np.searchsorted(self.keys, ukeys)
+            n = self.hits[idx]
+            self.color[idx] = (self.color[idx] * n[:, None] + ucol) / (n[:, None] + 1)
+            self.hits[idx] = n + 1
+            self._record(idx, frame, uscore)
         return new
 
     def _insert_missing(self, ukeys: np.ndarray) -> int:
@@ -172,6 +173,15 @@ def _rect_cells(x0, x1, y0, y1, gw: int, value: np.ndarray) -> tuple[np.ndarray,
     local = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     dy, dx = np.divmod(local, nx[owner])
     return (y0[owner] + dy) * gw + x0[owner] + dx, value[owner]
+
+
+def _best_per_voxel(vm: VoxelMap, points: np.ndarray, colors: np.ndarray, scores: np.ndarray):
+    """One observation per voxel and frame: the voxel keys, and the colour and score of each voxel's best point."""
+    keys = pack(np.floor(points / vm.config.voxel).astype(np.int64))
+    order = np.lexsort((-scores, keys))
+    keys, colors, scores = keys[order], colors[order], scores[order]
+    first = np.r_[True, keys[1:] != keys[:-1]]
+    return keys[first], colors[first], scores[first]
 
 
 def observation_scores(points: np.ndarray, normals: np.ndarray, cam_pos: np.ndarray) -> np.ndarray:

@@ -99,25 +99,34 @@ class SpatialMemory:
         """Append every frame stored after the last one this process knows, in storage order (other processes'
         too), and map those the checkpoint lacks; ``mine`` gives frames whose pixels are in memory. Returns
         stored id (fid) -> frame number."""
-        out = {}
+        out: dict[int, int] = {}
+        to_map: list[tuple[int, Frame]] = []
+        flags: list[bool] = []
         for r in tables.frame_rows(self.store.conn, self._last_fid):
             frame = mine.get(r[1]) or _frame_of(r)
             self._remember(r[5], r[6], r[7], r[8])
-            self.archived = np.r_[self.archived, bool(r[10])]
+            flags.append(bool(r[10]))
             i = self.frames.add(
                 Frame(frame.id, frame.t, frame.c2w, frame.k, file_path=frame.file_path), has_depth=r[6] is not None
             )
             if r[11] is not None:
                 self.frames.set_reach(i, np.frombuffer(r[11], "<f2").reshape(REACH_GRID).astype(np.float32))
             if r[0] > mapped_upto and r[6] is not None:
-                pixels = frame if frame.depth is not None else self._pixels_of(i, frame)
-                self.frames.map_frame(i, pixels)
-                self._unsaved += 1
+                to_map.append((i, frame if frame.depth is not None else self._pixels_of(i, frame)))
             self._last_fid = r[0]
             self._fids.append(r[0])
             self._numbers[r[1]] = i
             out[r[0]] = i
+            if len(to_map) == 256:  # a bounded batch: pixels of many frames are not all held at once
+                self._map(to_map)
+        self._map(to_map)
+        self.archived = np.concatenate([self.archived, np.array(flags, bool)])
         return out
+
+    def _map(self, batch: list[tuple[int, Frame]]) -> None:
+        self.frames.map_frames(batch)
+        self._unsaved += len(batch)
+        batch.clear()
 
     def _remember(self, rgb_path: str, depth_path: str | None, scale: float, mask_path: str | None) -> None:
         self._rgb.append(rgb_path)
@@ -207,7 +216,7 @@ class SpatialMemory:
         folder.mkdir(parents=True, exist_ok=True)
         stem = uuid.uuid4().hex  # unique across processes writing to one memory
         rgb = folder / f"{stem}.png"
-        Image.fromarray(f.rgb).save(rgb)
+        Image.fromarray(f.rgb).save(rgb, compress_level=1)  # fast to write; PNG stays lossless
         depth = None
         if f.depth is not None:
             depth = folder / f"{stem}.depth.npy"
