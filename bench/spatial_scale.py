@@ -77,7 +77,7 @@ def _read(walk: Walk, paths: list[tuple[str, str]], n: int) -> Frame:
     return Frame(f"replay-{n:06d}", float(n), walk.poses[i], walk.k, rgb, depth)
 
 
-def _ingest(sm: SpatialMemory, walk: Walk, paths: list[tuple[str, str]], start: int, stop: int) -> float:
+def ingest_replay(sm: SpatialMemory, walk: Walk, paths: list[tuple[str, str]], start: int, stop: int) -> float:
     """Frames ``start`` to ``stop`` of the replay, in batches; returns frames per second."""
     t0 = time.perf_counter()
     for b in range(start, stop, BATCH):
@@ -154,7 +154,7 @@ def run_scale(directory: str | Path, sizes: Sequence[int] = (1000, 10_000, 100_0
     with SpatialMemory(directory / "memory") as sm:
         for size in sorted(sizes):
             say(f"ingesting to {size:,} frames")
-            fps = _ingest(sm, walk, paths, done, size)
+            fps = ingest_replay(sm, walk, paths, done, size)
             done = size
             lat = _latencies(sm, walk, views, float(size))
             res.rows.append(ScaleRow(size, len(sm.frames.map), fps, float(np.percentile(lat, 50)),

@@ -127,7 +127,7 @@ def time_planning(sizes: list[int], *, pool: int = 600, chunk: int = 16, queries
     """Planning latency (retrieval plus the guidance render of a ``chunk``-frame path at 160x120) with memories of
     ``sizes`` frames: the town pool of :mod:`bench.spatial_scale`, replayed."""
     from bench.spatial import make_walk, revisit_targets
-    from bench.spatial_scale import _ingest, write_pool
+    from bench.spatial_scale import ingest_replay, write_pool
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -140,7 +140,7 @@ def time_planning(sizes: list[int], *, pool: int = 600, chunk: int = 16, queries
             for size in sorted(sizes):
                 if progress:
                     progress(f"planning with {size:,} frames stored")
-                _ingest(spatial, town, paths, done, size)
+                ingest_replay(spatial, town, paths, done, size)
                 done = size
                 ms = []
                 for c2w in views:

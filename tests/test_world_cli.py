@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from agentmem.cli.main import cli
+from agentmem.errors import BadInputError
 from agentmem.formats.transforms import write_transforms
 from agentmem.spatial.camera import Intrinsics, look_at
 from agentmem.spatial.frames import Frame
@@ -198,3 +199,35 @@ def test_copy_stores_byte_copies_inside_the_memory(dataset, tmp_path):
     assert np.array_equal(rgb, np.asarray(Image.open(source).convert("RGB")))
     assert any(p.read_bytes() == source.read_bytes() for p in stored)
     assert depth is not None and depth.shape == (K.h, K.w)
+
+
+def test_views_may_give_story_poses_and_a_field_of_view(dataset, tmp_path):
+    from agentmem.formats.transforms import load_views
+    from agentmem.spatial.camera import pose_from_story
+
+    path = tmp_path / "story_views.json"
+    path.write_text(json.dumps({"w": 48, "h": 36, "fov": 70, "frames": [
+        {"file_path": "a.png", "pose": [1.0, 2.0, 1.6, 90.0, 0.0], "time": 3.0},
+        {"file_path": "b.png", "pose": [1.0, 2.0], "time": 3.0},
+    ]}))  # fmt: skip
+    with pytest.raises(BadInputError, match=r"view 'b.png': pose: must be \[x, y, z, yaw_deg, pitch_deg\]"):
+        load_views(path)
+    data = json.loads(path.read_text())
+    data["frames"].pop()
+    path.write_text(json.dumps(data))
+    (view,) = load_views(path)
+    assert np.allclose(view.c2w, pose_from_story(1.0, 2.0, 1.6, 90.0, 0.0)) and view.k == K
+
+
+def test_frames_are_listed_by_entity_and_time_from_the_cli(tmp_path):
+    dataset, _ = _cart_dataset(tmp_path / "scene")
+    db = tmp_path / "mem"
+    people = tmp_path / "people.jsonl"
+    people.write_text('{"type": "entity", "id": "cart", "kind": "object", "name": "Cart"}\n')
+    assert _run("ingest", str(people), "--db", str(db)).exit_code == 0
+    assert _run("world", "ingest", str(dataset), "--db", str(db)).exit_code == 0
+    res = _run("world", "frames", "--db", str(db), "--entity", "cart", "--from", "3", "--to", "5", "--json")
+    assert res.exit_code == 0, res.output
+    assert [f["id"] for f in json.loads(res.output)["frames"]] == [f"images/0000{i}.png" for i in (3, 4, 5)]
+    res = _run("world", "frames", "--db", str(db), "--entity", "nobody")
+    assert res.exit_code == 1 and "frames: entity: unknown entity 'nobody'" in res.output

@@ -184,3 +184,11 @@ def test_a_depth_model_without_weights_is_a_clear_error(tmp_path):
     estimator = DepthEstimator(str(tmp_path / "no-such-model"))
     with pytest.raises(ModelUnavailableError, match="weights not found.*huggingface-cli download"):
         estimator(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_planning_is_timed_against_memory_size():
+    from bench.world import time_planning
+
+    rows = time_planning([30, 60], pool=30, queries=2, chunk=4)
+    assert [r["frames"] for r in rows] == [30, 60]
+    assert all(0 < r["plan_ms_p50"] <= r["plan_ms_p95"] for r in rows)

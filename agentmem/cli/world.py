@@ -241,6 +241,37 @@ def world_track(entity: str, db: str, t0: float | None, t1: float | None, at: fl
         click.echo(f"t={s.t:g}  ({x:.2f}, {y:.2f}, {z:.2f})  {s.pixels} px  {s.frame}")
 
 
+@world_group.command("frames")
+@db_option
+@click.option("--entity", default=None, help="Only frames whose instance maps show this entity (an id).")
+@click.option("--from", "t0", type=float, default=None, help="Earliest story time (seconds).")
+@click.option("--to", "t1", type=float, default=None, help="Latest story time (seconds).")
+@click.option("--include-archive", is_flag=True, help="Also list archived frames.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@clean_errors
+def world_frames(db: str, entity: str | None, t0: float | None, t1: float | None, include_archive: bool,
+                 as_json: bool) -> None:  # fmt: skip
+    """Stored frames by entity and time range, by time (story keyframes name their event in `source`).
+
+    Example: agentmem world frames --db mem --entity cart --from 0 --to 20
+    """
+    import math
+
+    from agentmem.spatial.world import SpatialMemory
+
+    require_db(db)
+    with SpatialMemory(db) as sm:
+        found = sm.find(entity=entity, t0=-math.inf if t0 is None else t0, t1=math.inf if t1 is None else t1,
+                        include_archive=include_archive)  # fmt: skip
+    if as_json:
+        echo_json({"frames": [{"id": i, "time": t, "source": src} for i, t, src in found]})
+        return
+    for i, t, src in found:
+        click.echo(f"t={t:g}  {i}" + (f"  {src}" if src else ""))
+    if not found:
+        click.echo("no frames")
+
+
 @world_group.command("run")
 @click.argument("walk")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="A new folder for the outputs.")

@@ -6,6 +6,9 @@ top level (each frame may override them), ``depth_unit_scale_factor`` (default
 ``transform_matrix`` (camera-to-world, OpenGL axes), optional
 ``depth_file_path`` (a uint16 PNG scaled by the factor, or ``.npy`` metres),
 optional ``mask_path`` (non-zero = dynamic: kept out of the static map),
+a story pose ``pose: [x, y, z, yaw, pitch]`` (degrees, z up) in place of
+``transform_matrix`` and ``fov`` (horizontal, degrees, with ``w`` and ``h``) in
+place of the focal lengths, as stories give cameras,
 optional ``instances_path`` (a PNG of integer instance labels, 0 = none) with
 ``instance_ids`` (label -> entity id: those pixels give the entity a 3D
 position and stay out of the static map), and optional ``time`` in seconds
@@ -28,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from agentmem.errors import BadInputError, MediaNotFoundError
-from agentmem.spatial.camera import Intrinsics, check_pose
+from agentmem.spatial.camera import Intrinsics, check_pose, pose_from_story
 from agentmem.spatial.frames import Frame
 
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
@@ -59,7 +62,30 @@ def _number(d: dict, key: str, where: str) -> float:
     return float(v)
 
 
+def _pose(frame: dict, where: str) -> np.ndarray:
+    """``transform_matrix``, or a story pose ``pose: [x, y, z, yaw, pitch]`` (degrees; z up, as stories use)."""
+    if "transform_matrix" in frame or "pose" not in frame:
+        return check_pose(frame.get("transform_matrix"), where)
+    pose = frame["pose"]
+    if not isinstance(pose, list) or len(pose) != 5 or not all(_finite(v) for v in pose):
+        raise BadInputError(f"{where}: pose: must be [x, y, z, yaw_deg, pitch_deg], got {pose!r}")
+    return pose_from_story(*pose)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _intrinsics(top: dict, frame: dict, where: str) -> Intrinsics:
+    fov: Any = frame.get("fov", top.get("fov"))
+    if fov is not None and frame.get("fl_x", top.get("fl_x")) is None:  # a story camera: horizontal fov in degrees
+        if not _finite(fov) or not 0 < fov < 180:
+            raise BadInputError(f"{where}: fov: must be a horizontal field of view in (0, 180) degrees, got {fov!r}")
+        w: Any = frame.get("w", top.get("w"))
+        h: Any = frame.get("h", top.get("h"))
+        if not (_finite(w) and _finite(h) and w >= 1 and h >= 1):
+            raise BadInputError(f"{where}: w: a camera given by fov needs the image size w and h")
+        return Intrinsics.from_fov(float(fov), int(w), int(h))
     merged = {k: frame.get(k, top.get(k)) for k in INTRINSIC_KEYS}
     missing = [k for k, v in merged.items() if v is None]
     if missing:
@@ -126,7 +152,7 @@ def load_transforms(path: str | Path, *, allow_outside: bool = False) -> list[Po
         if fid in seen:
             raise BadInputError(f"{where}: file_path: appears twice")
         seen.add(str(fid))
-        c2w = check_pose(f.get("transform_matrix"), where)
+        c2w = _pose(f, where)
         t = _number(f, "time", where) if "time" in f else float(i)
         depth = f.get("depth_file_path")
         mask = f.get("mask_path")
@@ -236,9 +262,7 @@ def load_views(path: str | Path) -> list[ViewSpec]:
             raise BadInputError(f"{where}: file_path: must be a non-empty string")
         where = f"{path}: view {f['file_path']!r}"
         t = _number(f, "time", where) if "time" in f else math.inf
-        out.append(
-            ViewSpec(f["file_path"], check_pose(f.get("transform_matrix"), where), _intrinsics(data, f, where), t)
-        )
+        out.append(ViewSpec(f["file_path"], _pose(f, where), _intrinsics(data, f, where), t))
     return out
 
 
