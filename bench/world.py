@@ -157,3 +157,33 @@ def _step_forward(d: float) -> np.ndarray:
     m = np.eye(4)
     m[2, 3] = -d  # the camera looks down its -z axis
     return m
+
+
+def circle_town(steps: int, *, chunk: int = 4, width: int = 80, height: int = 60, every: int = 100,
+                progress: Callable[[str], None] | None = None) -> list[dict]:  # fmt: skip
+    """Map size while the loop (memory mode, preview back end) circles a 12 m square ``steps`` times ``chunk``
+    frames, 0.375 m a frame (a lap is 128 frames): frames stored and map voxels every ``every`` steps."""
+    from agentmem.spatial.camera import Intrinsics, look_at
+
+    k = Intrinsics.from_fov(70.0, width, height)
+    corners = np.array([[0.0, 0.0], [12.0, 0.0], [12.0, 12.0], [0.0, 12.0]])
+
+    def pose(n: int) -> np.ndarray:
+        s = (n * 0.375) % 48.0
+        side = int(s // 12)
+        a, b = corners[side], corners[(side + 1) % 4]
+        p = a + (b - a) * (s - 12 * side) / 12.0
+        d = (b - a) / 12.0
+        return look_at([p[0], 1.6, p[1]], [p[0] + d[0], 1.5, p[1] + d[1]])
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp, SpatialMemory(Path(tmp) / "memory") as spatial:
+        loop = WorldLoop(spatial, PreviewWorldGenerator())
+        for step in range(steps):
+            frames = range(step * chunk, (step + 1) * chunk)
+            loop.step(CameraPath(np.stack([pose(n) for n in frames]), k, [float(n) for n in frames]), "circle")
+            if (step + 1) % every == 0 or step + 1 == steps:
+                out.append({"step": step + 1, "frames": len(spatial.frames), "map_voxels": len(spatial.frames.map)})
+                if progress:
+                    progress(f"step {step + 1:,}: {out[-1]['map_voxels']:,} voxels")
+    return out

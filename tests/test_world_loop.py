@@ -192,3 +192,11 @@ def test_planning_is_timed_against_memory_size():
     rows = time_planning([30, 60], pool=30, queries=2, chunk=4)
     assert [r["frames"] for r in rows] == [30, 60]
     assert all(0 < r["plan_ms_p50"] <= r["plan_ms_p95"] for r in rows)
+
+
+def test_circling_one_square_stops_growing_the_map_once_it_is_seen():
+    from bench.world import circle_town
+
+    rows = circle_town(96, every=32)  # three laps of 32 steps
+    assert [r["frames"] for r in rows] == [128, 256, 384]
+    assert rows[2]["map_voxels"] <= rows[1]["map_voxels"] * 1.01 < rows[0]["map_voxels"] * 1.2

@@ -133,10 +133,11 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
 @bench.command("world")
 @click.option("--walk", "walks", multiple=True, help="Bundled walks or walk files (default: every bundled walk).")
 @click.option("--scale", "sizes", multiple=True, type=int, help="Memory sizes to time planning at, e.g. --scale 1000.")
+@click.option("--circle", "circle", type=int, default=0, help="Also circle one square this many steps (map size).")
 @click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @clean_errors
-def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], out: str, as_json: bool) -> None:
+def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], circle: int, out: str, as_json: bool) -> None:
     """Revisit consistency of the world loop with full memory, a sliding window, and no memory, in one run.
 
     Prints (with --json) {"modes": {"memory": {...}, "window": {...}, "none": {...}}}, each mode with
@@ -147,7 +148,7 @@ def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], out: str, as_jso
     from agentmem.cli.common import progress_note
     from agentmem.errors import BadInputError
     from agentmem.interactive.walks import bundled_walks, load_walk
-    from bench.world import run_world, time_planning
+    from bench.world import circle_town, run_world, time_planning
 
     bundled = bundled_walks()
     chosen = {}
@@ -159,6 +160,8 @@ def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], out: str, as_jso
     res = run_world(chosen, progress_note)
     if sizes:
         res["planning"] = time_planning(list(sizes), progress=progress_note)
+    if circle:
+        res["circle"] = circle_town(circle, progress=progress_note)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "world.json").write_text(json.dumps(res, indent=2))
@@ -169,6 +172,8 @@ def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], out: str, as_jso
     for mode, m in res["modes"].items():
         click.echo(f"{mode:<9} {m['revisit_psnr_db']:>15.2f} {m['invented_share_on_revisit']:>27.1%}"
                    f" {m['revisit_frames']:>18} {m['plan_ms_p95']:>12.1f} {m['write_fps']:>10.0f}")  # fmt: skip
+    for row in res.get("circle", [])[-3:]:
+        click.echo(f"circling one square: step {row['step']:,}, {row['frames']:,} frames, {row['map_voxels']:,} voxels")
     for row in res.get("planning", []):
         click.echo(f"planning a 16-frame chunk with {row['frames']:,} frames stored: p50 {row['plan_ms_p50']:.0f} ms, "
                    f"p95 {row['plan_ms_p95']:.0f} ms")  # fmt: skip
