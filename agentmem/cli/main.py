@@ -392,8 +392,10 @@ def wall_time(epoch: float) -> str:
 def demo(out: str) -> None:
     """Run the main job on the bundled example, in a new folder of its own.
 
-    Writes OUT/memory (the memory of the bundled events) and OUT/story (a story
-    generated with memory in the loop). It never writes into an existing folder.
+    Writes OUT/memory (the memory of the bundled events), OUT/story (a story
+    generated with memory in the loop) and OUT/world (a bundled walk through the
+    world loop, with its side-by-side video). It never writes into an existing
+    folder.
 
     Example: agentmem demo --out my-demo
     """
