@@ -15,7 +15,7 @@ down -z); depth is z-depth in metres, 0 where unknown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -114,6 +114,15 @@ class WorldClip:
     depth: np.ndarray | None
     invented: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class WorldGenerator(Protocol):
+    """What the world loop needs from a back end: ``generate_world(plan) -> WorldClip``."""
+
+    name: str
+
+    def generate_world(self, plan: WorldPlan) -> WorldClip: ...
 
 
 def plucker_rays(c2w: np.ndarray, camera: PathCamera) -> np.ndarray:

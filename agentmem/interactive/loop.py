@@ -30,7 +30,7 @@ from agentmem.spatial.frames import Frame
 from agentmem.spatial.render import Prepared, Rendered, Source, forward_warp, prepare
 from agentmem.spatial.world import SpatialMemory
 from generators.conditioning import TraceItem
-from generators.world import ContextFrame, PathCamera, WorldClip, WorldEntity, WorldPlan
+from generators.world import ContextFrame, PathCamera, WorldClip, WorldEntity, WorldGenerator, WorldPlan
 
 MODES = ("memory", "window", "none")
 
@@ -70,7 +70,7 @@ class WorldLoop:
     """Drive a back end chunk by chunk with a :class:`SpatialMemory` in the loop (see the module docstring)."""
 
     spatial: SpatialMemory
-    generator: object
+    generator: WorldGenerator
     config: LoopConfig = field(default_factory=LoopConfig)
     seed: int = 0
     depth_estimator: Callable[[np.ndarray], np.ndarray] | None = None
@@ -93,7 +93,7 @@ class WorldLoop:
         plan = self.plan(path, action, prompt=prompt, entities=entities)
         t1 = time.perf_counter()
         # 3. Generate.
-        clip = self.generator.generate_world(plan)  # type: ignore[attr-defined]
+        clip = self.generator.generate_world(plan)
         t2 = time.perf_counter()
         # 4. Write the chunk back, whole or not at all.
         stored = self._write_back(path, plan, clip, action)

@@ -24,7 +24,7 @@ from agentmem.interactive.walks import Walk
 from agentmem.spatial.world import SpatialMemory
 from generators.conditioning import Clip
 from generators.media import VideoFile, write_video
-from generators.world import WorldClip, WorldPlan
+from generators.world import WorldClip, WorldGenerator, WorldPlan
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def declare_entities(spatial: SpatialMemory, walk: Walk) -> None:
                 store.set_attribute(e["id"], "appearance", str(e["appearance"]), walk.keyframes[0].t, "walk")
 
 
-def run_walk(walk: Walk, memory_dir: str | Path, out: str | Path, *, generator: object, mode: str = "memory",
+def run_walk(walk: Walk, memory_dir: str | Path, out: str | Path, *, generator: WorldGenerator, mode: str = "memory",
              progress: Callable[[int, int], None] | None = None) -> WalkRun:  # fmt: skip
     """Drive ``walk`` through the loop with ``generator`` and write the outputs under ``out`` (see the module)."""
     out = Path(out)
