@@ -27,6 +27,7 @@ import numpy as np
 from agentmem.interactive.loop import CameraPath, LoopConfig, WorldLoop
 from agentmem.interactive.produce import declare_entities
 from agentmem.interactive.walks import Walk
+from agentmem.spatial.camera import view_distance
 from agentmem.spatial.render import Source, forward_warp
 from agentmem.spatial.world import SpatialMemory
 from generators.world_preview import PreviewWorldGenerator
@@ -49,20 +50,17 @@ class ModeScores:
     memory_frames_per_step: list[int] = field(default_factory=list)
 
 
-def _pose_gap(a: np.ndarray, b: np.ndarray) -> float:
-    cos = float(np.clip(-a[:3, 2] @ -b[:3, 2], -1.0, 1.0))
-    return float(np.linalg.norm(a[:3, 3] - b[:3, 3])) + 5.0 * math.acos(cos)
-
-
 def judge(walk: Walk, frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], invented: list[np.ndarray]
           ) -> tuple[list[float], list[float]]:  # fmt: skip
     """Revisit PSNRs and invented shares of the revisiting frames; ``frames`` is (step, c2w, rgb, depth) in order."""
     psnr, share = [], []
     for i, (step, c2w, rgb, _) in enumerate(frames):
         earlier = [j for j, f in enumerate(frames[:i]) if f[0] <= step - GAP_STEPS]
-        earlier = sorted(earlier, key=lambda j: _pose_gap(frames[j][1], c2w))[:4]
         if not earlier:
             continue
+        gap = view_distance(np.stack([frames[j][1][:3, 3] for j in earlier]),
+                            np.stack([-frames[j][1][:3, 2] for j in earlier]), c2w)  # fmt: skip
+        earlier = [earlier[j] for j in np.argsort(gap, kind="stable")[:4]]
         r = forward_warp([Source(frames[j][2], frames[j][3], walk.k, frames[j][1]) for j in earlier], walk.k, c2w)
         if r.mask.mean() < MIN_OVERLAP:
             continue

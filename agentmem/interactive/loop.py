@@ -76,7 +76,7 @@ class WorldLoop:
     depth_estimator: Callable[[np.ndarray], np.ndarray] | None = None
     steps: int = 0
     records: list[StepRecord] = field(default_factory=list)
-    _anchor: str | None = None
+    _anchor: tuple[str, np.ndarray] | None = None  # the loop's first frame (id, pixels), kept in memory
 
     def __post_init__(self) -> None:
         if self.config.mode not in MODES:
@@ -149,18 +149,15 @@ class WorldLoop:
         for i in dict.fromkeys((0, n // 2, n - 1)):
             for r in self.spatial.retrieve(path.c2w[i], path.k, t, budget=budget, policy=policy):
                 if r.id not in picks or picks[r.id].score < r.score:
-                    c2w = self.spatial.frames.c2w[self._number(r.id)]
+                    c2w = self.spatial.frames.c2w[self.spatial.number_of(r.id)]
                     picks[r.id] = ContextFrame(r.id, r.time, c2w, r.score, r.reason)
         return sorted(picks.values(), key=lambda c: -c.score)[:budget]
-
-    def _number(self, frame_id: str) -> int:
-        return self.spatial.number_of(frame_id)
 
     def _with_pixels(self, chosen: list[ContextFrame]) -> tuple[list[ContextFrame], list[Source]]:
         """The chosen frames with their images, and those with depth as warp sources."""
         frames, sources = [], []
         for c in chosen:
-            i = self._number(c.id)
+            i = self.spatial.number_of(c.id)
             rgb, depth = self.spatial.pixels(i)
             frames.append(replace(c, rgb=rgb))
             if depth is not None:
@@ -180,14 +177,13 @@ class WorldLoop:
         """StreamingT2V's anchor: the first frame of the loop, kept for every later chunk."""
         if self.config.mode != "memory" or self._anchor is None:
             return None, None
-        return self.spatial.pixels(self._number(self._anchor))[0], self._anchor
+        return self._anchor[1], self._anchor[0]
 
     def _entity(self, entity: str, t: float) -> WorldEntity:
-        store = self.spatial.store
-        current = [a for a in store.attributes([entity]) if a.t_from <= t and (a.t_to is None or t < a.t_to)]
-        appearance = "; ".join(f"{a.key}: {a.value}" for a in current)
+        slot = self.spatial.store.entity_slot(entity)
+        appearance = "; ".join(f"{key}: {value}" for key, value in slot.state_at(t).items())
         seen = self.spatial.position_at(entity, t)
-        return WorldEntity(entity, store.entity_name(entity), appearance,
+        return WorldEntity(entity, slot.name, appearance,
                            None if seen is None else seen.position, None if seen is None else seen.t)  # fmt: skip
 
     # -- write-back -------------------------------------------------------------------------
@@ -208,7 +204,7 @@ class WorldLoop:
         ]  # fmt: skip
         self.spatial.add(frames)
         if self._anchor is None:
-            self._anchor = frames[0].id
+            self._anchor = (frames[0].id, clip.frames[0])
         return len(frames)
 
 

@@ -127,6 +127,24 @@ def pose_from_story(x: float, y: float, z: float, yaw: float = 0.0, pitch: float
     return m
 
 
+VIEW_M_PER_RAD = 5.0
+"""How many metres of camera distance one radian between viewing directions counts as, in :func:`view_distance`."""
+
+
+def view_distance(positions: np.ndarray, forwards: np.ndarray, c2w: np.ndarray) -> np.ndarray:
+    """How far each view (camera positions (n, 3), unit viewing directions (n, 3)) is from the view ``c2w``:
+    camera distance in metres plus :data:`VIEW_M_PER_RAD` metres per radian between the viewing directions.
+
+    Examples
+    --------
+    >>> m = look_at([0, 0, 0], [0, 0, -1])
+    >>> view_distance(np.array([[3.0, 0, 0], [0.0, 0, 0]]), np.array([[0.0, 0, -1], [0.0, 0, 1]]), m).round(4).tolist()
+    [3.0, 15.708]
+    """
+    cos = np.clip(np.asarray(forwards) @ -c2w[:3, 2], -1.0, 1.0)
+    return np.linalg.norm(np.asarray(positions) - c2w[:3, 3], axis=1) + VIEW_M_PER_RAD * np.arccos(cos)
+
+
 def pixel_rays(k: Intrinsics) -> np.ndarray:
     """(h, w, 3) camera-space directions with z = -1, one per pixel centre."""
     u, v = np.meshgrid(np.arange(k.w) + 0.5, np.arange(k.h) + 0.5)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agentmem.spatial.camera import view_distance
 from agentmem.spatial.frames import FrameSet
 
 
@@ -54,9 +55,7 @@ def keyframes(fs: FrameSet, key_change: float = 10.0) -> np.ndarray:
     for i in order:
         if keys:
             k = np.array(keys)
-            cos = np.clip(fwd[k] @ fwd[i], -1.0, 1.0)
-            change = np.linalg.norm(pos[k] - pos[i], axis=1) + 5.0 * np.arccos(cos)
-            if change.min() <= key_change:
+            if view_distance(pos[k], fwd[k], fs.c2w[i]).min() <= key_change:
                 continue
         keys.append(int(i))
     return np.array(keys, np.int64)

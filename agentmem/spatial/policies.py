@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentmem.spatial.camera import Intrinsics
+from agentmem.spatial.camera import VIEW_M_PER_RAD, Intrinsics, view_distance
 from agentmem.spatial.frames import FrameSet
 
 
@@ -74,9 +74,7 @@ def recent(fs: FrameSet, target: Target, k: int) -> list[Choice]:
 
 
 def _pose_distance(fs: FrameSet, idx: np.ndarray, c2w: np.ndarray) -> np.ndarray:
-    d = np.linalg.norm(fs.positions[idx] - c2w[:3, 3], axis=1)
-    cos = np.clip(fs.forwards[idx] @ -c2w[:3, 2], -1.0, 1.0)
-    return d + 5.0 * np.arccos(cos)
+    return view_distance(fs.positions[idx], fs.forwards[idx], c2w)
 
 
 def pose(fs: FrameSet, target: Target, k: int, *, suppress: float = 1.0) -> list[Choice]:
@@ -119,12 +117,16 @@ def _project_many(fs: FrameSet, idx: np.ndarray, pts: np.ndarray) -> tuple[np.nd
     return u, v, z, w, h
 
 
+def _inside(u: np.ndarray, v: np.ndarray, z: np.ndarray, w: np.ndarray, h: np.ndarray, far: float) -> np.ndarray:
+    return (z > 0.1) & (z < far) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+
+
 def _in_frustum(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> np.ndarray:
     """(len(idx), n) whether each sample lies inside each frame's frustum (no occlusion test: no depth needed)."""
     if not len(idx):
         return np.zeros((0, len(pts)), bool)
     u, v, z, w, h = _project_many(fs, idx, pts)
-    return (z > 0.1) & (z < far) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    return _inside(u, v, z, w, h, far)
 
 
 def _sees(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> np.ndarray:
@@ -133,7 +135,7 @@ def _sees(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> 
     if not len(idx):
         return np.zeros((0, len(pts)), bool)
     u, v, z, w, h = _project_many(fs, idx, pts)
-    inside = (z > 0.1) & (z < far) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    inside = _inside(u, v, z, w, h, far)
     gh, gw = fs.reach.shape[1:]
     cu = np.clip(np.nan_to_num(u * gw / w), 0, gw - 1).astype(np.int64)
     cv = np.clip(np.nan_to_num(v * gh / h), 0, gh - 1).astype(np.int64)
@@ -198,7 +200,8 @@ def _distinct(fs: FrameSet, ranked: np.ndarray, keep: int, *, apart: float = 0.2
     """The first ``keep`` of ``ranked`` frames, skipping any within ``apart`` (metres plus 5 m per radian) of one
     already kept: a place walked a hundred times must not fill the shortlist with copies of one view."""
     pos, fwd = fs.positions[ranked], fs.forwards[ranked]
-    near = np.linalg.norm(pos[:, None] - pos[None], axis=2) + 5.0 * np.arccos(np.clip(fwd @ fwd.T, -1.0, 1.0))
+    cos = np.clip(fwd @ fwd.T, -1.0, 1.0)
+    near = np.linalg.norm(pos[:, None] - pos[None], axis=2) + VIEW_M_PER_RAD * np.arccos(cos)  # view_distance, pairwise
     near = near < apart
     blocked = np.zeros(len(ranked), bool)
     out: list[int] = []
