@@ -14,6 +14,8 @@ Two memories are measured in the same run:
   reference-frame selection has real work; the others involve the stories'
   characters and 200 other entities. They all precede the earliest shot, so every
   planned shot has all of them in its past (the worst case for filters and retrieval).
+  The posed frame events are also frames of the memory's frame store, tagged with
+  their location, so that a posed shot's reference views are searched among them.
 - ``empty`` (the baseline): the same stories with nothing else in memory.
 
 Both embed each shot's action with the real MiniLM for long-term retrieval.
@@ -59,6 +61,7 @@ class PlanningResult:
     samples: int
     ms: dict[str, dict[str, float]] = field(default_factory=dict)
     ingest_seconds: float = 0.0
+    posed_frames: int = 0
 
     @property
     def ratio_p50(self) -> float:
@@ -102,6 +105,31 @@ def synthetic_events(stories, n: int, rng: np.random.Generator) -> list[dict]:
             d["provenance"] = {"shot": f"x{i}", "frame_index": 3, "role": "middle"}
         out.append(d)
     return out
+
+
+def add_posed_frames(mem, events: list[dict], directory: Path) -> int:
+    """The synthetic frame events with a camera pose, also stored as frames of the memory's frame store (one
+    shared 8x8 image), tagged with their location as a Director's story keyframes are: the planner's spatial path
+    then has them all to search. Returns how many."""
+    from PIL import Image
+
+    from agentmem.spatial.camera import Intrinsics, pose_from_story
+    from agentmem.spatial.frames import Frame
+    from agentmem.spatial.world import SpatialMemory
+
+    png = directory / "synthetic-frame.png"
+    Image.new("RGB", (8, 8)).save(png)
+    k = Intrinsics.from_fov(60.0, 8, 8)
+    frames = [
+        Frame(e["id"], e["t_start"], pose_from_story(*e["camera"]["pose"]), k, file_path=str(png),
+              source={"event": e["id"], "shot": e["provenance"]["shot"], "location": e["location"]})
+        for e in events
+        if "camera" in e
+    ]  # fmt: skip
+    spatial = SpatialMemory(mem.dir, store=mem.store)
+    spatial.add(frames, paths=[(str(png), None, 1.0, None)] * len(frames))
+    spatial.close()
+    return len(frames)
 
 
 def _plan_stories(
@@ -188,6 +216,7 @@ def run_planning(
             bar = tqdm(total=n_events, desc="ingest", unit="ev", disable=not (progress and sys.stderr.isatty()))
             t0 = time.perf_counter()
             mem.add_events(evs, embeddings=vecs, batch_size=5000, progress=bar.update)
+            res.posed_frames = add_posed_frames(mem, evs, root)
             res.ingest_seconds = round(time.perf_counter() - t0, 1)
             bar.close()
             # The stories' entities were inserted bare above; declare() below adds their names and attributes.
@@ -208,7 +237,7 @@ def format_result(r: PlanningResult) -> str:
         [
             f"planning: {r.shots} shots of the bundled stories x {r.samples // max(r.shots, 1)} repeats",
             f"memory with {r.events:,} events: p50 {lg['p50']} ms/shot  p95 {lg['p95']} ms/shot  "
-            f"(ingest {r.ingest_seconds}s)",
+            f"(ingest {r.ingest_seconds}s; {r.posed_frames:,} of them posed frames in the frame store)",
             f"baseline, empty memory:        p50 {em['p50']} ms/shot  p95 {em['p95']} ms/shot",
             f"  the action's MiniLM embedding, on the memory's worker thread while the planner reads: "
             f"p50 {r.ms['large_embed']['p50']} ms (large), {r.ms['empty_embed']['p50']} ms (empty)",

@@ -9,6 +9,7 @@ from agentmem.errors import BadInputError, UnknownEntityError
 from agentmem.spatial.camera import pose_from_story
 from agentmem.story.director import Director, RenderOptions
 from agentmem.story.frames import frame_media
+from agentmem.story.planner import Planner
 from generators import StoryboardGenerator
 
 ENTITIES = [
@@ -112,3 +113,24 @@ def test_bad_shot_is_rejected_before_any_write(director):
         director.step({"id": "a", "t": 9, "duration": 2, "characters": ["mara"]})
     assert mem.stats()["events"] == before
     assert mem.state_at("mara", 10)["appearance"] == "silver hair, yellow raincoat"
+
+
+def test_a_place_revisited_after_many_shots_gets_its_old_view_from_the_spatial_memory(director):
+    # 70 shots walk east along the quay, 3 m apart, looking north: the 64 most recent frames no longer hold w00.
+    for i in range(70):
+        director.step({"id": f"w{i:02d}", "t": 2 * i, "duration": 2, "location": "quay", "characters": ["mara"],
+                       "camera": {"move": "static", "pose": [3 * i, 0, 1.6, 90, 0]}})  # fmt: skip
+    back = {"id": "back", "t": 200, "duration": 2, "location": "quay", "characters": ["mara"],
+            "camera": {"move": "static", "pose": [0.5, 0, 1.6, 90, 0]}}  # fmt: skip
+    # Without the frame store the planner offers the most recent frames, which show other stretches of the quay.
+    shot = director.check_inputs(back)
+    plain = Planner(director.mem)(shot, director.history[-1].shot)
+    assert [(f.shot_id, f.frame_index) for f in plain.static.location.reference_frames] == [("w69", 3)]
+    # The Director's planner asks the spatial memory for the views near the pose, however old: w00, then w01.
+    plan, _ = director.step(back)
+    refs = [(f.shot_id, f.frame_index) for f in plan.static.location.reference_frames]
+    assert refs[:2] == [("w00", 3), ("w01", 3)]
+    reason = next(t.reason for t in plan.memory_trace if t.id == "quay")
+    assert (
+        reason == "location of the shot; references chosen among 21 views near the shot's pose, from the spatial memory"
+    )

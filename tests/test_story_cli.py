@@ -4,10 +4,13 @@ import json
 import traceback
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from agentmem.cli.main import cli
+from agentmem.story.format import bundled_stories, load_story
+from bench.planning import synthetic_events
 
 SMALL = ["--width", "96", "--height", "64", "--frames", "8", "--text-embedder", "none"]
 
@@ -95,4 +98,8 @@ def test_bench_planning_small(tmp_path):
     assert "ms/shot" in output and "ratio" in output
     res = json.loads((tmp_path / "planning.json").read_text())
     assert res["shots"] == 14 and res["samples"] == 14 and res["ms"]["large"]["p50"] > 0
+    # The synthetic frame events with a pose are in the frame store too, for the posed shots' reference search.
+    stories = [load_story(p) for p in bundled_stories() if p.stem == "lighthouse"]
+    posed = [e for e in synthetic_events(stories, 300, np.random.default_rng(0)) if "camera" in e]
+    assert res["posed_frames"] == len(posed) > 50
     assert Path(tmp_path / "planning.json").exists()

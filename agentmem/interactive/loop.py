@@ -27,7 +27,7 @@ import numpy as np
 from agentmem.errors import BadInputError
 from agentmem.spatial.camera import Intrinsics, check_pose
 from agentmem.spatial.frames import Frame
-from agentmem.spatial.render import Prepared, Rendered, Source, forward_warp, prepare
+from agentmem.spatial.render import Prepared, Rendered, Source, forward_warp_path, prepare
 from agentmem.spatial.world import SpatialMemory
 from generators.conditioning import TraceItem
 from generators.world import ContextFrame, PathCamera, WorldClip, WorldEntity, WorldGenerator, WorldPlan
@@ -146,8 +146,11 @@ class WorldLoop:
         policy = "recent" if mode == "window" else None
         picks: dict[str, ContextFrame] = {}
         n = len(path.c2w)
-        for i in dict.fromkeys((0, n // 2, n - 1)):
-            for r in self.spatial.retrieve(path.c2w[i], path.k, t, budget=budget, policy=policy):
+        with ThreadPoolExecutor(max_workers=2) as pool:  # retrieval is numpy too: both cores
+            found = pool.map(lambda i: self.spatial.retrieve(path.c2w[i], path.k, t, budget=budget, policy=policy),
+                             dict.fromkeys((0, n // 2, n - 1)))  # fmt: skip
+        for results in found:
+            for r in results:
                 if r.id not in picks or picks[r.id].score < r.score:
                     c2w = self.spatial.frames.c2w[self.spatial.number_of(r.id)]
                     picks[r.id] = ContextFrame(r.id, r.time, c2w, r.score, r.reason)
@@ -208,11 +211,13 @@ class WorldLoop:
         return len(frames)
 
 
-def _render_all(prepared: list[Prepared], path: CameraPath) -> list[Rendered]:
-    """Memory rendered into every pose of the path, two poses at a time (numpy leaves the GIL in its loops, so
-    two threads use both cores of a small machine)."""
+def _render_all(prepared: Prepared, path: CameraPath) -> list[Rendered]:
+    """Memory rendered into every pose of the path, four poses to a pass and two passes at a time (numpy leaves
+    the GIL in its loops, so two threads use both cores of a small machine; four poses keep a pass's arrays in
+    cache)."""
+    batches = [path.c2w[i : i + 4] for i in range(0, len(path.c2w), 4)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda m: forward_warp(prepared, path.k, m), path.c2w))
+        return [r for rs in pool.map(lambda m: forward_warp_path(prepared, path.k, m), batches) for r in rs]
 
 
 def _stack(renders: list[Rendered], path: CameraPath) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -143,8 +143,23 @@ def _sees(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> 
     return inside & (z <= fs.reach[rows, cv, cu] + fs.map.config.voxel)
 
 
-def _prefilter(fs: FrameSet, idx: np.ndarray, target: Target, keep: int = 256) -> np.ndarray:
-    """The frames whose camera can see near the target at all, nearest pose first (bounds the per-frame work)."""
+def nearby(fs: FrameSet, target: Target, keep: int = 256) -> np.ndarray:
+    """Numbers of the eligible frames (at or before the view's time, allowed) whose camera can see near the
+    target at all: facing within about 100 degrees of it and within 60 m, nearest pose first, at most ``keep``
+    (this bounds every policy's per-frame work).
+
+    Examples
+    --------
+    >>> from agentmem.spatial.camera import look_at
+    >>> from agentmem.spatial.frames import Frame
+    >>> fs = FrameSet()
+    >>> k = Intrinsics.from_fov(60.0, 8, 6)
+    >>> for i, x in enumerate((0.0, 5.0, 100.0)):  # two near, one 100 m away
+    ...     _ = fs.add(Frame(f"f{i}", float(i), look_at([x, 1, 0], [x, 1, -1]), k))
+    >>> nearby(fs, Target(look_at([4, 1, 0], [4, 1, -1]), k, 10.0)).tolist()
+    [1, 0]
+    """
+    idx = _eligible(fs, target)
     fwd = fs.forwards[idx]
     facing = fwd @ -target.c2w[:3, 2] > -0.2
     near = np.linalg.norm(fs.positions[idx] - target.c2w[:3, 3], axis=1) < 60.0
@@ -168,7 +183,7 @@ def _greedy(cover: np.ndarray, weights: np.ndarray, k: int) -> list[tuple[int, i
 
 def fov(fs: FrameSet, target: Target, k: int, *, age_penalty: float = 0.02) -> list[Choice]:
     """WorldMem: greedy coverage of frustum samples; a frame's gain is discounted by ``age_penalty`` per hour."""
-    idx = _prefilter(fs, _eligible(fs, target), target)
+    idx = nearby(fs, target)
     pts = frustum_samples(target)
     cover = _in_frustum(fs, idx, pts)
     age_h = (target.t - fs.times[idx]) / 3600.0
@@ -180,7 +195,7 @@ def fov(fs: FrameSet, target: Target, k: int, *, age_penalty: float = 0.02) -> l
 def overlap(fs: FrameSet, target: Target, k: int, *, threshold: float = 0.2, dedup_s: float = 2.0) -> list[Choice]:
     """Context-as-Memory: frustum overlap at least ``threshold``, best first, skipping frames near a chosen one
     in time."""
-    idx = _prefilter(fs, _eligible(fs, target), target)
+    idx = nearby(fs, target)
     pts = frustum_samples(target)
     share = _in_frustum(fs, idx, pts).mean(axis=1) if len(idx) else np.zeros(0)
     out: list[Choice] = []

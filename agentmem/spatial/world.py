@@ -24,7 +24,7 @@ from agentmem.errors import BadInputError
 from agentmem.spatial.camera import Intrinsics
 from agentmem.spatial.compress import CompressionPlan, plan_compression
 from agentmem.spatial.frames import REACH_GRID, Frame, FrameSet, entity_samples, moving, reach_of
-from agentmem.spatial.policies import POLICIES, Choice, Target, choose
+from agentmem.spatial.policies import POLICIES, Choice, Target, choose, nearby
 from agentmem.spatial.render import Rendered, Source, forward_warp
 from agentmem.spatial.voxmap import MapConfig
 from agentmem.storage import frames as tables
@@ -68,6 +68,7 @@ class SpatialMemory:
         self._mask: list[str | None] = []
         self._fids: list[int] = []
         self._numbers: dict[str, int] = {}
+        self._places: dict[str, list[int]] = {}  # source["location"] -> frame numbers (story keyframes)
         self.archived = np.zeros(0, bool)
         self._unsaved = 0
         self._last_fid = 0
@@ -116,6 +117,8 @@ class SpatialMemory:
             self._last_fid = r[0]
             self._fids.append(r[0])
             self._numbers[r[1]] = i
+            if '"location"' in r[9]:
+                self._places.setdefault(str(json.loads(r[9])["location"]), []).append(i)
             out[r[0]] = i
             if len(to_map) == 256:  # a bounded batch: pixels of many frames are not all held at once
                 self._map(to_map)
@@ -277,6 +280,25 @@ class SpatialMemory:
         if not include_archive and self.archived.any():
             target = Target(target.c2w, target.k, target.t, ~self.archived)
         return choose(self.frames, target, budget, policy)
+
+    def nearby(self, c2w: np.ndarray, k: Intrinsics, t: float, *, places: Sequence[str] | None = None,
+               keep: int = 256) -> list[str]:  # fmt: skip
+        """Ids of the active frames whose camera can see near the view (facing it, within 60 m), at or before
+        ``t``, nearest pose first, at most ``keep``; with ``places``, only frames whose source names one of them
+        as its ``location`` (as the story Director's keyframes do)."""
+        if not len(self.frames):
+            return []
+        allowed = ~self.archived
+        if places is not None:
+            tagged = np.zeros(len(self.frames), bool)
+            for place in places:
+                tagged[self._places.get(place, [])] = True
+            allowed &= tagged
+        return [self.frames.ids[i] for i in nearby(self.frames, Target(c2w, k, t, allowed), keep)]
+
+    def has_place(self, places: Sequence[str]) -> bool:
+        """Whether any frame's source names one of ``places`` as its location."""
+        return any(p in self._places for p in places)
 
     def render(self, c2w: np.ndarray, k: Intrinsics, t: float, *, budget: int = 4, policy: str | None = None
                ) -> Rendered:  # fmt: skip

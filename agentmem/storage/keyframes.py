@@ -42,6 +42,18 @@ def latest_keyframe_from(conn: sqlite3.Connection, camera: str, location_ids: Se
     ).fetchall()
 
 
+def middle_keyframes_among(conn: sqlite3.Connection, event_ids: Sequence[str]) -> list:
+    """The active middle (or role-less) keyframes among ``event_ids``."""
+    return list(
+        rows_in(
+            conn,
+            f"SELECT {_COLS} FROM events e WHERE e.id IN ({{in}}) AND e.archived=0 AND {_KEYFRAME} "
+            'AND (e.provenance LIKE \'%"role": "middle"%\' OR e.provenance NOT LIKE \'%"role"%\')',
+            list(event_ids),
+        )
+    )
+
+
 def keyframes_in_id_range(conn: sqlite3.Connection, lo: str, hi: str) -> list:
     """Active events with ``lo <= id < hi`` (an index range)."""
     return conn.execute(

@@ -111,7 +111,9 @@ class Director:
         self.generator = generator
         self.frames_dir = os.path.abspath(frames_dir)
         self.render = render or RenderOptions()
-        self.planner: Callable[[Shot, Shot | None], ShotPlan] = Planner(mem, planner_config, seed=seed)
+        self.planner: Callable[[Shot, Shot | None], ShotPlan] = Planner(
+            mem, planner_config, seed=seed, frame_store=lambda: self.spatial
+        )
         self.t_origin = t_origin
         self.entities: dict[str, StoryEntity] = {}
         self.history: list[ShotResult] = []
@@ -162,7 +164,8 @@ class Director:
         previous = self.history[-1].shot if self.history else None
         # 2. Store the shot's own declared state (changes, facts) at its t.
         self.apply_shot_state(shot)
-        # 3. Plan from memory as of t.
+        # 3. Plan from memory as of t (a shot with a pose reads the frame store for its location references).
+        self._spatial(shot)
         plan = self.planner(shot, previous)
         # 4. Generate.
         clip = self.generator.generate(

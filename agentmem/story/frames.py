@@ -13,11 +13,12 @@ middle and last frame), so later shots retrieve what was actually shown:
 Keyframes of a shot with a camera pose also become posed frames of the spatial
 memory (:class:`~agentmem.spatial.world.SpatialMemory`, same memory directory):
 id = the event id, pose from the story camera, no depth, the same PNG, and
-``source = {"event": id, "shot": shot_id}``. One frame store serves the story
-and the world loop.
+``source = {"event": id, "shot": shot_id, "location": location}``. One frame
+store serves the story and the world loop.
 
-The planner reads them back with :func:`location_frames` (earlier frames of a
-place), :func:`frame_media` and :func:`recent_events`.
+The planner reads them back with :func:`reference_pool` (earlier frames of a
+place: near the shot's pose from the spatial memory when it has one, else the
+most recent), :func:`frame_media` and :func:`recent_events`.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def posed_frames(shot, keyframes: Sequence[Keyframe], n_frames: int, size: tuple
     k = Intrinsics.from_fov(shot.camera.fov, *size)
     return [
         Frame(kf.event_id, shot.t + shot.duration * kf.frame_index / n_frames, c2w, k, file_path=kf.path,
-              source={"event": kf.event_id, "shot": shot.id})
+              source={"event": kf.event_id, "shot": shot.id, **({"location": shot.location} if shot.location else {})})
         for kf in keyframes
     ]  # fmt: skip
 
@@ -183,6 +184,30 @@ def _frame_rows(rows) -> list[FrameRow]:
     return out
 
 
+def reference_pool(mem: Memory, spatial: SpatialMemory | None, shot) -> tuple[list[FrameRow], str]:
+    """Frames of earlier shots at ``shot``'s location (or a place inside it) to choose its references from, and
+    where they came from.
+
+    A shot with a camera pose, when the spatial memory holds keyframes of the location, gets the views near its
+    pose among *all* of them, however old (:meth:`SpatialMemory.nearby`: facing it, within 60 m, nearest pose
+    first, at most 256). Otherwise, and when none of those is near, the most recent frames at the location
+    (:func:`location_frames`).
+    """
+    members = mem.store.member_ids(shot.location)
+    if shot.camera.pose is not None and spatial is not None and spatial.has_place(members):
+        before = float(np.nextafter(shot.t, -np.inf))
+        k = Intrinsics.from_fov(shot.camera.fov, 64, 40)
+        near = spatial.nearby(pose_from_story(*shot.camera.pose), k, before, places=members)
+        rows = frames_by_id(mem, near)
+        if rows:
+            return rows, f"{len(rows)} views near the shot's pose, from the spatial memory"
+    pose = None
+    if shot.camera.pose is not None:
+        x, y, z, yaw, pitch = shot.camera.pose
+        pose = CameraPose(x, y, z, yaw, pitch, fov=shot.camera.fov)
+    return location_frames(mem, shot.location, before=shot.t, pose=pose), "the most recent frames at the location"
+
+
 def location_frames(
     mem, location: str, before: float, *, limit: int = 64, pose: CameraPose | None = None
 ) -> list[FrameRow]:
@@ -200,6 +225,13 @@ def location_frames(
     if cam is not None and len(rows) == limit and not any(r[3] == cam for r in rows):
         # Older than the window: look further back for the most recent frame from exactly this pose.
         rows += keyframes.latest_keyframe_from(mem.store.conn, cam, members, before)
+    return _frame_rows(rows)
+
+
+def frames_by_id(mem: Memory, event_ids: Sequence[str]) -> list[FrameRow]:
+    """The middle (or role-less) keyframes among ``event_ids``, in the order given."""
+    rank = {eid: i for i, eid in enumerate(event_ids)}
+    rows = sorted(keyframes.middle_keyframes_among(mem.store.conn, event_ids), key=lambda r: rank[r[1]])
     return _frame_rows(rows)
 
 

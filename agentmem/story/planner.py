@@ -6,12 +6,12 @@ declares (who is present, its action and camera, and its ``changes`` and
 ``facts``, which the director stores at ``t`` before planning) is the shot's
 own state, not memory of the future.
 
-A plan is built in numbered steps (see :meth:`Planner.__call__`): check the
-inputs; condition each present entity (appearance as of ``t``, reference
-images and embeddings, a stable seed); condition the location with reference
-frames of earlier shots there (:mod:`agentmem.story.views`); decide continuity; read
-the short-term window and retrieve long-term events; read the facts valid at
-``t``; compose the prompt and negative prompt; and record a memory trace.
+A plan is built in numbered steps (see :meth:`Planner.__call__`): check the inputs; condition each present
+entity (appearance as of ``t``, reference images and embeddings, a stable seed); condition the location with
+reference frames of earlier shots there (offered by :func:`~agentmem.story.frames.reference_pool`, from the
+spatial memory near the shot's pose when it has one; chosen by :mod:`agentmem.story.views`); decide continuity;
+read the short-term window and retrieve long-term events; read the facts valid at ``t``; compose the prompt and
+negative prompt; and record a memory trace.
 
 :func:`plan_without_memory` is the memory-less baseline of the consistency
 evaluation: it sees the shot's text only.
@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agentmem.errors import BadInputError
 from agentmem.facts import fact_ends
-from agentmem.model import CameraPose, EntitySlot, Relation
+from agentmem.model import EntitySlot, Relation
 from agentmem.search.fusion import SearchPreset, preset_named
 from agentmem.story.format import Shot
-from agentmem.story.frames import FrameRow, frame_media, location_frames, recent_events, shot_frames, shot_of
+from agentmem.story.frames import FrameRow, frame_media, recent_events, reference_pool, shot_frames, shot_of
 from agentmem.story.views import ViewCandidate, select_views
 from generators.conditioning import (
     CameraConditioning,
@@ -43,6 +44,9 @@ from generators.conditioning import (
     TraceItem,
 )
 from generators.motion import motion_for
+
+if TYPE_CHECKING:
+    from agentmem.spatial.world import SpatialMemory
 
 # Long-term retrieval: dense cosine over the shot's entities' earlier events, read shallow. The entity filter has
 # already narrowed the candidates, and the deep lexical rankings of "hybrid" cost ~100 ms a query at 100k events.
@@ -128,12 +132,18 @@ class Planner:
         Knobs; see :class:`PlannerConfig`.
     seed : int
         Story seed; mixed into every per-entity and per-shot seed.
+    frame_store : callable, optional
+        Gives the spatial memory (or None), where a shot with a camera pose finds its location's views near it.
     """
 
-    def __init__(self, mem, config: PlannerConfig | None = None, *, seed: int = 0):
+    def __init__(
+        self, mem, config: PlannerConfig | None = None, *, seed: int = 0,
+        frame_store: Callable[[], SpatialMemory | None] | None = None,
+    ):  # fmt: skip
         self.mem = mem
         self.config = config or PlannerConfig()
         self.seed = seed
+        self.frame_store = frame_store or (lambda: None)
 
     def __call__(self, shot: Shot, previous: Shot | None = None) -> ShotPlan:
         """Plan ``shot``; ``previous`` is the shot before it in story order (for continuity)."""
@@ -145,9 +155,10 @@ class Planner:
         # 2. Static: each present entity as of t.
         entities = [self.entity_conditioning(slots[e], shot.t, trace) for e in shot.present]
         # 3. Static: the location and reference frames of earlier shots there.
-        pose = CameraPose(*shot.camera.pose, fov=shot.camera.fov) if shot.camera.pose is not None else None
-        frames = location_frames(self.mem, shot.location, before=shot.t, pose=pose) if shot.location else []
-        location = self.location_conditioning(slots[shot.location], shot, frames, trace) if shot.location else None
+        location = None
+        if shot.location:
+            frames, pool = reference_pool(self.mem, self.frame_store(), shot)
+            location = self.location_conditioning(slots[shot.location], shot, frames, pool, trace)
         # 4. Dynamic: continuity with the previous shot.
         continue_from = self.continuity(shot, previous, trace)
         # 5. Dynamic: short-term window and long-term retrieval.
@@ -209,12 +220,12 @@ class Planner:
         )
 
     def location_conditioning(
-        self, slot: EntitySlot, shot: Shot, frames: Sequence[FrameRow], trace: _Trace
+        self, slot: EntitySlot, shot: Shot, frames: Sequence[FrameRow], pool: str, trace: _Trace
     ) -> LocationConditioning:
         app = _valid(slot, "appearance", shot.t)
         cands = self.reference_candidates(frames)
         picks = select_views(shot.camera.pose, shot.camera.fov, cands, shot.t, k=self.config.max_reference_frames)
-        trace.add(slot.id, "entity", 1.0, "location of the shot")
+        trace.add(slot.id, "entity", 1.0, f"location of the shot; references chosen among {pool}")
         for p in picks:
             trace.add(p.candidate.key, "frame", p.score, f"location reference from {p.candidate.shot_id}: {p.reason}")
         refs = [FrameRef(p.candidate.shot_id, p.candidate.frame_index, p.candidate.path) for p in picks]
