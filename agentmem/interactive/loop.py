@@ -77,6 +77,9 @@ class WorldLoop:
     steps: int = 0
     records: list[StepRecord] = field(default_factory=list)
     _anchor: tuple[str, np.ndarray] | None = None  # the loop's first frame (id, pixels), kept in memory
+    # Planning is numpy, which leaves the GIL in its loops: two threads use both cores of a small machine. They
+    # live as long as the loop (threads started afresh each step cost more than their start: cold allocations).
+    _workers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
 
     def __post_init__(self) -> None:
         if self.config.mode not in MODES:
@@ -123,7 +126,7 @@ class WorldLoop:
         """The :class:`WorldPlan` of a chunk (step 2 of :meth:`step`); writes nothing."""
         t = float(path.times[0]) - 1e-9  # memory as of the chunk: nothing from the chunk itself
         chosen, sources = self._with_pixels(self._context(path, t))
-        renders = _render_all(prepare(sources), path) if sources else []
+        renders = _render_all(self._workers, prepare(sources), path) if sources else []
         guidance = _stack(renders, path)
         window = self._window(t)
         anchor = self._anchor_frame()
@@ -146,9 +149,8 @@ class WorldLoop:
         policy = "recent" if mode == "window" else None
         picks: dict[str, ContextFrame] = {}
         n = len(path.c2w)
-        with ThreadPoolExecutor(max_workers=2) as pool:  # retrieval is numpy too: both cores
-            found = pool.map(lambda i: self.spatial.retrieve(path.c2w[i], path.k, t, budget=budget, policy=policy),
-                             dict.fromkeys((0, n // 2, n - 1)))  # fmt: skip
+        found = self._workers.map(lambda i: self.spatial.retrieve(path.c2w[i], path.k, t, budget=budget, policy=policy),
+                                  dict.fromkeys((0, n // 2, n - 1)))  # fmt: skip
         for results in found:
             for r in results:
                 if r.id not in picks or picks[r.id].score < r.score:
@@ -211,13 +213,12 @@ class WorldLoop:
         return len(frames)
 
 
-def _render_all(prepared: Prepared, path: CameraPath) -> list[Rendered]:
+def _render_all(workers: ThreadPoolExecutor, prepared: Prepared, path: CameraPath) -> list[Rendered]:
     """Memory rendered into every pose of the path, four poses to a pass and two passes at a time (numpy leaves
     the GIL in its loops, so two threads use both cores of a small machine; four poses keep a pass's arrays in
     cache)."""
     batches = [path.c2w[i : i + 4] for i in range(0, len(path.c2w), 4)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return [r for rs in pool.map(lambda m: forward_warp_path(prepared, path.k, m), batches) for r in rs]
+    return [r for rs in workers.map(lambda m: forward_warp_path(prepared, path.k, m), batches) for r in rs]
 
 
 def _stack(renders: list[Rendered], path: CameraPath) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -126,8 +126,9 @@ def forward_warp_path(sources: Sequence[Source] | Prepared, k: Intrinsics, c2ws:
     if pts is not None:
         smp = _samples(pts, k, n_poses)
         win = _nearest_then_sharpest(smp, n_poses * hw)
-        rgb[:, smp.pix[win]] = _colours(pts, prepared, smp.idx[win], smp.dc[win], smp.dr[win])
-        depth[smp.pix[win]] = smp.z[win]
+        pix, idx = smp.pix[win], smp.idx[win]
+        rgb[:, pix] = _colours(pts, prepared, idx, *_offsets(pts, k, pix, idx))
+        depth[pix] = smp.z[win]
     images = np.moveaxis(rgb.reshape(3, n_poses, k.h, k.w), 0, -1)
     depths = depth.reshape(n_poses, k.h, k.w)
     return [Rendered(np.ascontiguousarray(images[t]), depths[t], depths[t] > 0) for t in range(n_poses)]
@@ -214,26 +215,24 @@ def _gradient(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class _Samples:
-    """Every (target pixel, point) pair of a point's square footprint: the pixel (``pix``, over all poses), the
-    point (``idx``), the offset in source pixels from the point to the pixel's centre through the point's local map
-    (``dc``, ``dr``, clipped to one pixel), the depth there (``z``; dead samples, outside the image or without depth,
-    have the pixel one past the last), whether the offset was
-    ``far`` (over 0.75 source pixels) and the point's ``stretch``."""
+    """Every (target pixel, point) pair of a point's square footprint: the pixel (``pix``, over all poses; dead
+    samples, outside the image or without depth, have the pixel one past the last), the point (``idx``), the
+    depth at the pixel's centre through the point's local map (``z``) and the sample's ``key`` for the z-buffer:
+    the point's stretch, plus a penalty above any stretch when the centre lies ``far`` (over 0.75 source pixels)
+    from the point, where the first-order local map is least trusted."""
 
     pix: np.ndarray
     idx: np.ndarray
-    dc: np.ndarray
-    dr: np.ndarray
     z: np.ndarray
-    far: np.ndarray
-    stretch: np.ndarray
+    key: np.ndarray
 
 
 def _samples(pts: _Points, k: Intrinsics, n_poses: int) -> _Samples:
     dead = n_poses * k.w * k.h  # the pixel index given to samples outside the image or without depth
+    penalty = np.float32(1.0) + pts.stretch.max()
     parts = []
     for s in range(1, int(pts.size.max()) + 1):
-        sel = np.flatnonzero(pts.size == s)
+        sel = np.flatnonzero(pts.size == s).astype(np.int32)
         if not len(sel):
             continue
         u, v, iz, stretch = pts.u[sel], pts.v[sel], pts.iz[sel], pts.stretch[sel]
@@ -244,18 +243,27 @@ def _samples(pts: _Points, k: Intrinsics, n_poses: int) -> _Samples:
         u0, v0 = pts.x0[sel], pts.y0[sel]
         du, dv = u0 + np.float32(0.5) - u, v0 + np.float32(0.5) - v
         dc0, dr0 = j0 * du + j1 * dv, j2 * du + j3 * dv
-        pix0 = pts.pose[sel].astype(np.int64) * (k.w * k.h) + (v0 * k.w + u0).astype(np.int64)
+        pix0 = pts.pose[sel] * (k.w * k.h) + (v0 * k.w + u0).astype(np.int32)
         cols = [(u0 >= -o) & (u0 < k.w - o) for o in range(s)]
         rows = [(v0 >= -o) & (v0 < k.h - o) for o in range(s)]
         for oy in range(s):
             for ox in range(s):
                 dc, dr = dc0 + (j0 * ox + j1 * oy), dr0 + (j2 * ox + j3 * oy)
                 far = np.maximum(np.abs(dc), np.abs(dr)) > 0.75
-                dc, dr = np.clip(dc, -1.0, 1.0), np.clip(dr, -1.0, 1.0)
-                at = iz + g0 * dc + g1 * dr
+                at = iz + g0 * np.clip(dc, -1.0, 1.0) + g1 * np.clip(dr, -1.0, 1.0)
                 pix = np.where(cols[ox] & rows[oy] & (at > 1e-9), pix0 + (oy * k.w + ox), dead)
-                parts.append((pix, sel, dc, dr, 1.0 / np.maximum(at, np.float32(1e-9)), far, stretch))
+                parts.append((pix, sel, 1.0 / np.maximum(at, np.float32(1e-9)), far * penalty + stretch))
     return _Samples(*(np.concatenate(a) for a in zip(*parts, strict=True)))
+
+
+def _offsets(pts: _Points, k: Intrinsics, pix: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For samples (target ``pix``, point ``idx``): the offset, in source pixels, from the point to the pixel's
+    centre through the point's local map, clipped to one pixel."""
+    at = pix % (k.w * k.h)
+    du = (at % k.w).astype(np.float32) + np.float32(0.5) - pts.u[idx]
+    dv = (at // k.w).astype(np.float32) + np.float32(0.5) - pts.v[idx]
+    j0, j1, j2, j3 = np.take(pts.jinv, idx, axis=1)
+    return np.clip(j0 * du + j1 * dv, -1.0, 1.0), np.clip(j2 * du + j3 * dv, -1.0, 1.0)
 
 
 def _colours(pts: _Points, prepared: Prepared, idx: np.ndarray, dc: np.ndarray, dr: np.ndarray) -> np.ndarray:
@@ -281,15 +289,15 @@ def _colours(pts: _Points, prepared: Prepared, idx: np.ndarray, dc: np.ndarray, 
 
 def _nearest_then_sharpest(smp: _Samples, n: int) -> np.ndarray:
     """Indices of the winning sample of each covered target pixel (of ``n``; samples at pixel ``n`` are dead):
-    among the samples on its nearest surface (within 2% of the nearest depth), one read close to its own source
-    pixel (not ``far``: the local map is first-order), from the least stretched source pixel (the sharpest view of
-    it); ties go to the first sample."""
+    among the samples on its nearest surface (within 2% of the nearest depth), the least key (one read close to
+    its own source pixel, from the least stretched source pixel: the sharpest view of it); ties go to the first
+    sample."""
     zmin = np.full(n + 1, np.inf, np.float32)
     np.minimum.at(zmin, smp.pix, smp.z)
     near = smp.z <= zmin[smp.pix] * 1.02 + 0.02
     # The least key, then the first sample, in one pass: a non-negative float32's bits order as its value does,
     # so the key goes in the high 32 bits and the sample's index in the low ones.
-    key = np.where(near, smp.far * (1.0 + smp.stretch.max(initial=0.0)) + smp.stretch, np.inf).astype(np.float32)
+    key = np.where(near, smp.key, np.inf).astype(np.float32)
     packed = (key.view(np.int32).astype(np.int64) << 32) | np.arange(len(key))
     best = np.full(n + 1, np.iinfo(np.int64).max)
     np.minimum.at(best, smp.pix, packed)
