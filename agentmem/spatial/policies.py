@@ -145,8 +145,8 @@ def _sees(fs: FrameSet, idx: np.ndarray, pts: np.ndarray, far: float = 40.0) -> 
 
 def nearby(fs: FrameSet, target: Target, keep: int = 256) -> np.ndarray:
     """Numbers of the eligible frames (at or before the view's time, allowed) whose camera can see near the
-    target at all: facing within about 100 degrees of it and within 60 m, nearest pose first, at most ``keep``
-    (this bounds every policy's per-frame work).
+    target at all: facing within about 100 degrees of it and within 60 m, nearest pose first (the latest first
+    among equals), at most ``keep`` (this bounds every policy's per-frame work).
 
     Examples
     --------
@@ -164,7 +164,7 @@ def nearby(fs: FrameSet, target: Target, keep: int = 256) -> np.ndarray:
     facing = fwd @ -target.c2w[:3, 2] > -0.2
     near = np.linalg.norm(fs.positions[idx] - target.c2w[:3, 3], axis=1) < 60.0
     cand = idx[facing & near]
-    return cand[np.argsort(_pose_distance(fs, cand, target.c2w), kind="stable")[:keep]]
+    return cand[np.lexsort((-fs.times[cand], _pose_distance(fs, cand, target.c2w)))[:keep]]  # ties: the latest
 
 
 def _greedy(cover: np.ndarray, weights: np.ndarray, k: int) -> list[tuple[int, int]]:

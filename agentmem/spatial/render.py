@@ -170,20 +170,21 @@ def _source_points(n: int, prepared: Prepared, k: Intrinsics, c2ws: np.ndarray, 
     reach the image (the rest cannot change the render, so they are dropped before the per-point work)."""
     h, w = prepared.sizes[n]
     u, v, z = (a.reshape(-1, h, w) for a in _project32(prepared.world[n], k, c2ws))
-    with np.errstate(invalid="ignore"):
+    # Points at or behind a target camera project to huge or undefined places; ``ok`` leaves them out.
+    with np.errstate(invalid="ignore", over="ignore"):
         ok = prepared.keep[n] & (z > 1e-3) & (u > -max_splat) & (u < k.w + max_splat)
         ok &= (v > -max_splat) & (v < k.h + max_splat)
-    iz = 1.0 / np.where(z > 1e-3, z, 1.0)
-    # The first-order map between source and target pixels: exact on planes up to perspective.
-    du_r, du_c = _gradient(u)
-    dv_r, dv_c = _gradient(v)
-    giz_r, giz_c = _gradient(iz)
-    det = du_c * dv_r - du_r * dv_c
-    ok &= np.abs(det) > 1e-6
+        iz = 1.0 / np.where(z > 1e-3, z, 1.0)
+        # The first-order map between source and target pixels: exact on planes up to perspective.
+        du_r, du_c = _gradient(u)
+        dv_r, dv_c = _gradient(v)
+        giz_r, giz_c = _gradient(iz)
+        det = du_c * dv_r - du_r * dv_c
+        ok &= np.abs(det) > 1e-6
+        size = np.clip(_footprint(u, v), 1, max_splat)[ok]
     det = det[ok]  # boolean selection is much cheaper than fancy indexing
     jinv = np.stack([dv_r[ok], -du_r[ok], -dv_c[ok], du_c[ok]]) / det
     pose = np.broadcast_to(np.arange(len(c2ws), dtype=np.int32)[:, None, None], ok.shape)[ok]
-    size = np.clip(_footprint(u, v), 1, max_splat)[ok]
     half = (size - 1) / 2
     return [pose, u[ok], v[ok], iz[ok], jinv, np.stack([giz_c[ok], giz_r[ok]]), np.full(len(pose), n, np.int32),
             np.broadcast_to(prepared.index[n], ok.shape)[ok], np.abs(det), np.floor(u[ok] - half),

@@ -9,8 +9,11 @@ views the more recent wins. A frame is recorded once per voxel (its best pixel).
 
 The map grows with the space explored, not with time: a revisit updates the
 voxels it sees and adds none. Pixels under a dynamic mask never reach it.
-Voxels live in flat numpy arrays keyed by their packed integer coordinates,
-kept sorted so that a frame's voxels are found by binary search.
+Voxels live in flat numpy arrays, one row per voxel in the order voxels were
+first seen, with spare capacity so that new voxels are appended, not inserted.
+A sorted index of their packed integer coordinates (keys, and each key's row)
+finds a frame's voxels by binary search; adding voxels inserts into that index
+only, 16 bytes a voxel, so a write costs little more as the map grows.
 """
 
 from __future__ import annotations
@@ -50,26 +53,57 @@ class MapConfig:
     max_depth: float = 80.0
 
 
+ARRAYS = ("keys", "color", "hits", "obs_frame", "obs_score")
+
+
 class VoxelMap:
-    """Sparse voxels with colour, hit count and their best observers (frame numbers and scores)."""
+    """Sparse voxels with colour, hit count and their best observers (frame numbers and scores).
+
+    ``keys``, ``color``, ``hits``, ``obs_frame`` and ``obs_score`` hold one row per voxel, in the order voxels
+    were first seen; :meth:`in_key_order` gives them sorted by key (the same map built in other batches gives
+    the same arrays there).
+    """
 
     def __init__(self, config: MapConfig | None = None):
         self.config = config or MapConfig()
         k = self.config.observers
-        self.keys = np.zeros(0, np.int64)
-        self.color = np.zeros((0, 3), np.float32)
-        self.hits = np.zeros(0, np.int64)
-        self.obs_frame = np.zeros((0, k), np.int64)
-        self.obs_score = np.zeros((0, k), np.float32)
+        self._n = 0
+        self._data: dict[str, np.ndarray] = {
+            "keys": np.zeros(0, np.int64),
+            "color": np.zeros((0, 3), np.float32),
+            "hits": np.zeros(0, np.int64),
+            "obs_frame": np.zeros((0, k), np.int64),
+            "obs_score": np.zeros((0, k), np.float32),
+        }
+        self._sorted = np.zeros(0, np.int64)  # every key, ascending
+        self._row = np.zeros(0, np.int64)  # the row of each sorted key
         self._centres: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return self._n
+
+    keys = property(lambda self: self._data["keys"][: self._n], doc="Packed voxel coordinates (n,), int64.")
+    color = property(lambda self: self._data["color"][: self._n], doc="Mean colour (n, 3) in [0, 1].")
+    hits = property(lambda self: self._data["hits"][: self._n], doc="Frames that saw each voxel (n,).")
+    obs_frame = property(lambda self: self._data["obs_frame"][: self._n], doc="Best observers (n, k); -1: free.")
+    obs_score = property(lambda self: self._data["obs_score"][: self._n], doc="Their scores (n, k); -inf: free.")
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take the map's arrays from a checkpoint (rows in any order) and rebuild the sorted index."""
+        self._data = {name: np.array(arrays[name]) for name in ARRAYS}
+        self._n = len(self._data["keys"])
+        self._row = np.argsort(self._data["keys"], kind="stable")
+        self._sorted = self._data["keys"][self._row]
+        self._centres = None
+
+    def in_key_order(self) -> dict[str, np.ndarray]:
+        """The map's arrays with rows sorted by key."""
+        return {name: getattr(self, name)[self._row] for name in ARRAYS}
 
     @property
     def centres(self) -> np.ndarray:
         """Voxel centres (n, 3), float64; cached until voxels are added."""
-        if self._centres is None or len(self._centres) != len(self.keys):  # len: keys may be set from a checkpoint
+        if self._centres is None:
             self._centres = (unpack(self.keys).astype(np.float64) + 0.5) * self.config.voxel
         return self._centres
 
@@ -79,14 +113,14 @@ class VoxelMap:
         return self.observe_many([(frame, points, colors, scores)])
 
     def observe_many(self, observations: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> int:
-        """:meth:`observe` for several frames, in order, with one insertion of all their new voxels (the arrays
-        are copied once per batch, not once per frame); the result is the same as observing them one by one."""
+        """:meth:`observe` for several frames, in order, with one insertion of all their new voxels; the result
+        is the same as observing them one by one."""
         per_frame = [(f, *_best_per_voxel(self, p, c, sc)) for f, p, c, sc in observations if len(p)]
         if not per_frame:
             return 0
         new = self._insert_missing(np.unique(np.concatenate([k for _, k, _, _ in per_frame])))
         for frame, ukeys, ucol, uscore in per_frame:
-            idx = np.searchsorted(self.keys, ukeys)
+            idx = self._row[np.searchsorted(self._sorted, ukeys)]
             n = self.hits[idx]
             self.color[idx] = (self.color[idx] * n[:, None] + ucol) / (n[:, None] + 1)
             self.hits[idx] = n + 1
@@ -94,23 +128,37 @@ class VoxelMap:
         return new
 
     def _insert_missing(self, ukeys: np.ndarray) -> int:
-        if len(self.keys):
-            pos = np.searchsorted(self.keys, ukeys)
-            known = (pos < len(self.keys)) & (self.keys[np.minimum(pos, len(self.keys) - 1)] == ukeys)
-            fresh = ukeys[~known]
+        """Append rows for the keys (sorted, unique) not yet in the map and index them."""
+        if self._n:
+            pos = np.minimum(np.searchsorted(self._sorted, ukeys), self._n - 1)
+            fresh = ukeys[self._sorted[pos] != ukeys]
         else:
             fresh = ukeys
         if not len(fresh):
             return 0
-        at = np.searchsorted(self.keys, fresh)
+        rows = np.arange(self._n, self._n + len(fresh))
+        self._grow(self._n + len(fresh))
         k = self.config.observers
-        self.keys = np.insert(self.keys, at, fresh)
+        d = self._data
+        d["keys"][rows], d["color"][rows], d["hits"][rows] = fresh, 0.0, 0
+        d["obs_frame"][rows], d["obs_score"][rows] = np.full(k, -1), np.full(k, -np.inf, np.float32)
+        at = np.searchsorted(self._sorted, fresh)
+        self._sorted = np.insert(self._sorted, at, fresh)
+        self._row = np.insert(self._row, at, rows)
+        self._n += len(fresh)
         self._centres = None
-        self.color = np.insert(self.color, at, np.zeros((len(fresh), 3), np.float32), axis=0)
-        self.hits = np.insert(self.hits, at, 0)
-        self.obs_frame = np.insert(self.obs_frame, at, np.full((len(fresh), k), -1, np.int64), axis=0)
-        self.obs_score = np.insert(self.obs_score, at, np.full((len(fresh), k), -np.inf, np.float32), axis=0)
         return len(fresh)
+
+    def _grow(self, need: int) -> None:
+        """Room for ``need`` rows: capacity doubles, so appending costs amortised constant time per voxel."""
+        have = len(self._data["keys"])
+        if need <= have:
+            return
+        cap = max(need, 2 * have, 1024)
+        for name, a in self._data.items():
+            bigger = np.empty((cap, *a.shape[1:]), a.dtype)
+            bigger[: self._n] = a[: self._n]
+            self._data[name] = bigger
 
     def _record(self, idx: np.ndarray, frame: int, score: np.ndarray) -> None:
         slot = np.argmin(self.obs_score[idx], axis=1)  # an empty slot scores -inf, so it is taken first

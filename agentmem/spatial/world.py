@@ -26,12 +26,11 @@ from agentmem.spatial.compress import CompressionPlan, plan_compression
 from agentmem.spatial.frames import REACH_GRID, Frame, FrameSet, entity_samples, moving, reach_of
 from agentmem.spatial.policies import POLICIES, Choice, Target, choose, nearby
 from agentmem.spatial.render import Rendered, Source, forward_warp
-from agentmem.spatial.voxmap import MapConfig
+from agentmem.spatial.voxmap import ARRAYS, MapConfig
 from agentmem.storage import frames as tables
 from agentmem.storage.store import Store
 
 CHECKPOINT_EVERY = 2000
-_MAP_ARRAYS = ("keys", "color", "hits", "obs_frame", "obs_score")
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,8 @@ class SpatialMemory:
     # -- loading ----------------------------------------------------------------------------
     def _load(self) -> None:
         arrays, upto = tables.load_map(self.store.conn)
-        if arrays and all(n in arrays for n in _MAP_ARRAYS):
-            for n in _MAP_ARRAYS:
-                setattr(self.frames.map, n, arrays[n])
+        if arrays and all(n in arrays for n in ARRAYS):
+            self.frames.map.restore(arrays)
         else:
             upto = 0
         self._catch_up(upto, {})
@@ -256,7 +254,7 @@ class SpatialMemory:
 
     def checkpoint(self) -> None:
         """Store the map's arrays, covering every frame so far, in one transaction."""
-        arrays = {n: getattr(self.frames.map, n) for n in _MAP_ARRAYS}
+        arrays = {n: getattr(self.frames.map, n) for n in ARRAYS}
         with self.store.transaction():
             tables.save_map(self.store.conn, arrays, self._last_fid)
         self._unsaved = 0
