@@ -11,6 +11,10 @@ end three times: ``memory`` (context chosen by the spatial memory, memory render
 - **invented share on revisits**: the share of a revisiting frame's pixels the back end had to invent;
 - memory size (frames, map voxels), planning latency per step, and the write-back rate (frames per second of
   :meth:`SpatialMemory.add`, the map update included).
+
+One run is chaotic in memory mode: retrieval breaks exact ties between frames, so a change of a millionth in one
+written-back depth can change later context choices, and the revisit PSNR of a walk by several dB. ``seeds``
+runs each walk with several seeds (other inventions in the holes) and reports the range beside the pooled mean.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -70,14 +74,15 @@ def judge(walk: Walk, frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray
     return psnr, share
 
 
-def run_mode(walk: Walk, mode: str, directory: Path) -> ModeScores:
-    """Drive ``walk`` in ``mode`` in a new memory under ``directory`` and score it."""
+def run_mode(walk: Walk, mode: str, directory: Path, steps: int | None = None) -> ModeScores:
+    """Drive ``walk`` (its first ``steps`` chunks, or all) in ``mode`` in a new memory under ``directory`` and
+    score it."""
     frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     invented: list[np.ndarray] = []
     with SpatialMemory(directory) as spatial:
         declare_entities(spatial, walk)
         loop = WorldLoop(spatial, PreviewWorldGenerator(), LoopConfig(mode=mode), seed=walk.seed)
-        for s in walk.steps():
+        for s in walk.steps()[:steps]:
             _, clip = loop.step(CameraPath(s.c2w, walk.k, s.times), s.action, entities=s.entities)
             assert clip.depth is not None
             for j in range(len(clip.frames)):
@@ -95,29 +100,36 @@ def run_mode(walk: Walk, mode: str, directory: Path) -> ModeScores:
     )  # fmt: skip
 
 
-def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = None) -> dict:
-    """Every walk in every mode; per mode, the scores pooled over walks (weighted by revisiting frames)."""
-    per_walk: dict[str, dict[str, ModeScores]] = {}
+def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = None, *, seeds: int = 1,
+              steps: int | None = None) -> dict:  # fmt: skip
+    """Every walk (its first ``steps`` chunks, or all), with ``seeds`` seeds (the walk's own, then the next ones),
+    in every mode; per mode, the scores pooled over runs (weighted by revisiting frames), and the lowest and
+    highest revisit PSNR of one run."""
+    runs: dict[str, dict[str, ModeScores]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, walk in walks.items():
-            per_walk[name] = {}
-            for mode in MODES:
-                if progress:
-                    progress(f"{name}: {mode}")
-                per_walk[name][mode] = run_mode(walk, mode, Path(tmp) / f"{name}-{mode}")
+            for seed in range(walk.seed, walk.seed + seeds):
+                run = name if seeds == 1 else f"{name} seed {seed}"
+                runs[run] = {}
+                for mode in MODES:
+                    if progress:
+                        progress(f"{run}: {mode}")
+                    where = Path(tmp) / f"{name}-{seed}-{mode}"
+                    runs[run][mode] = run_mode(replace(walk, seed=seed), mode, where, steps)
     modes = {}
     for mode in MODES:
-        scores = [per_walk[w][mode] for w in walks]
+        scores = [per[mode] for per in runs.values()]
         n = sum(s.revisit_frames for s in scores)
         modes[mode] = {
             "revisit_psnr_db": sum(s.revisit_psnr_db * s.revisit_frames for s in scores) / max(n, 1),
             "invented_share_on_revisit": sum(s.invented_share_on_revisit * s.revisit_frames for s in scores)
             / max(n, 1),
             "revisit_frames": n,
+            "revisit_psnr_db_range": [min(s.revisit_psnr_db for s in scores), max(s.revisit_psnr_db for s in scores)],
             "plan_ms_p95": max(s.plan_ms_p95 for s in scores),
             "write_fps": min(s.write_fps for s in scores),
         }
-    return {"modes": modes, "walks": {w: {m: s.__dict__ for m, s in per.items()} for w, per in per_walk.items()}}
+    return {"modes": modes, "walks": {w: {m: s.__dict__ for m, s in per.items()} for w, per in runs.items()}}
 
 
 def time_planning(sizes: list[int], *, pool: int = 600, chunk: int = 16, queries: int = 20,

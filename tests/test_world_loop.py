@@ -168,11 +168,24 @@ def test_world_run_writes_videos_plot_plans_and_report(tmp_path):
 def test_bench_world_prints_the_documented_json(tmp_path):
     walk = tmp_path / "tiny.json"
     walk.write_text(json.dumps(WALK))
-    res = CliRunner().invoke(cli, ["bench", "world", "--walk", str(walk), "--out", str(tmp_path / "b"), "--json"])
+    out = str(tmp_path / "b")
+    res = CliRunner().invoke(cli, ["bench", "world", "--walk", str(walk), "--seeds", "2", "--out", out, "--json"])
     assert res.exit_code == 0, res.output
-    modes = json.loads(res.output)["modes"]
+    report = json.loads(res.output)
+    modes = report["modes"]
     assert set(modes) == {"memory", "window", "none"}
     assert all({"revisit_psnr_db", "invented_share_on_revisit"} <= set(m) for m in modes.values())
+    # Two seeds: two runs per mode, pooled; the range holds each run's own revisit PSNR.
+    assert set(report["walks"]) == {"tiny seed 0", "tiny seed 1"}
+    runs = [report["walks"][w]["memory"]["revisit_psnr_db"] for w in sorted(report["walks"])]
+    assert modes["memory"]["revisit_psnr_db_range"] == [min(runs), max(runs)]
+    # --steps N drives the first N chunks only: one chunk of two frames revisits nothing.
+    res = CliRunner().invoke(cli, ["bench", "world", "--walk", str(walk), "--steps", "1", "--out", out, "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert {m: (r["frames"], r["revisit_frames"]) for m, r in report["walks"]["tiny"].items()} == {
+        "memory": (2, 0), "window": (2, 0), "none": (2, 0)
+    }  # fmt: skip
     assert modes["none"]["invented_share_on_revisit"] == 1.0
     assert modes["memory"]["revisit_psnr_db"] > modes["none"]["revisit_psnr_db"] + 10
 
