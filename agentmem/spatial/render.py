@@ -229,7 +229,9 @@ class _Samples:
 
 
 def _samples(pts: _Points, k: Intrinsics, n_poses: int) -> _Samples:
+    """The :class:`_Samples` of every point's splat, for :func:`_nearest_then_sharpest`."""
     dead = n_poses * k.w * k.h  # the pixel index given to samples outside the image or without depth
+    index = np.int32 if dead < 2**31 else np.int64
     penalty = np.float32(1.0) + pts.stretch.max()
     parts = []
     for s in range(1, int(pts.size.max()) + 1):
@@ -244,7 +246,7 @@ def _samples(pts: _Points, k: Intrinsics, n_poses: int) -> _Samples:
         u0, v0 = pts.x0[sel], pts.y0[sel]
         du, dv = u0 + np.float32(0.5) - u, v0 + np.float32(0.5) - v
         dc0, dr0 = j0 * du + j1 * dv, j2 * du + j3 * dv
-        pix0 = pts.pose[sel] * (k.w * k.h) + (v0 * k.w + u0).astype(np.int32)
+        pix0 = pts.pose[sel].astype(index) * (k.w * k.h) + (v0 * k.w + u0).astype(index)
         cols = [(u0 >= -o) & (u0 < k.w - o) for o in range(s)]
         rows = [(v0 >= -o) & (v0 < k.h - o) for o in range(s)]
         for oy in range(s):
