@@ -77,9 +77,11 @@ class WorldLoop:
     steps: int = 0
     records: list[StepRecord] = field(default_factory=list)
     _anchor: tuple[str, np.ndarray] | None = None  # the loop's first frame (id, pixels), kept in memory
-    # Planning is numpy, which leaves the GIL in its loops: two threads use both cores of a small machine. They
-    # live as long as the loop (threads started afresh each step cost more than their start: cold allocations).
-    _workers: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=2))
+    # Planning is numpy, which leaves the GIL in its loops: two threads use both cores of a small machine. The
+    # loop keeps them for its life rather than starting threads at every step.
+    _workers: ThreadPoolExecutor = field(
+        init=False, repr=False, compare=False, default_factory=lambda: ThreadPoolExecutor(max_workers=2)
+    )
 
     def __post_init__(self) -> None:
         if self.config.mode not in MODES:

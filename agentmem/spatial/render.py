@@ -9,6 +9,9 @@ condition on: RGB, z-depth and a mask of the pixels memory covers. Steps:
 3. splat it over the target pixels its footprint covers (the square spanned by
    where its neighbouring source pixels land), nearest surface winning (a z-buffer);
 4. the pixels no point reached are holes, exactly what a generator must invent.
+
+:func:`forward_warp_path` renders many target poses in one pass (a chunk of the world loop): every array
+operation then serves all of them, in float32, with channels first so that numpy runs along contiguous rows.
 """
 
 from __future__ import annotations
