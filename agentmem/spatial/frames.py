@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from agentmem.spatial.camera import Intrinsics, unproject
-from agentmem.spatial.voxmap import MapConfig, VoxelMap, depth_normals, observation_scores
+from agentmem.spatial.voxmap import MapConfig, VoxelMap, depth_normals, grown, observation_scores
 
 
 @dataclass
@@ -144,11 +144,8 @@ class FrameSet:
         if self._n < len(self._t):
             return
         cap = max(64, 2 * len(self._t))
-        self._c2w = np.concatenate([self._c2w, np.zeros((cap - len(self._t), 4, 4))])
-        self._t = np.concatenate([self._t, np.zeros(cap - len(self._t))])
-        self._depth = np.concatenate([self._depth, np.zeros(cap - len(self._depth), bool)])
-        more = np.full((cap - len(self._reach), *REACH_GRID), np.inf, np.float32)
-        self._reach = np.concatenate([self._reach, more])
+        self._c2w, self._t, self._depth = grown(self._c2w, cap), grown(self._t, cap), grown(self._depth, cap)
+        self._reach = grown(self._reach, cap, np.inf)
 
     def add(self, frame: Frame, *, has_depth: bool | None = None) -> int:
         """Append ``frame`` (validated by the caller) and map its static pixels when it carries them; returns its

@@ -152,13 +152,9 @@ class VoxelMap:
     def _grow(self, need: int) -> None:
         """Room for ``need`` rows: capacity doubles, so appending costs amortised constant time per voxel."""
         have = len(self._data["keys"])
-        if need <= have:
-            return
-        cap = max(need, 2 * have, 1024)
-        for name, a in self._data.items():
-            bigger = np.empty((cap, *a.shape[1:]), a.dtype)
-            bigger[: self._n] = a[: self._n]
-            self._data[name] = bigger
+        if need > have:
+            cap = max(need, 2 * have, 1024)
+            self._data = {name: grown(a[: self._n], cap) for name, a in self._data.items()}
 
     def _record(self, idx: np.ndarray, frame: int, score: np.ndarray) -> None:
         slot = np.argmin(self.obs_score[idx], axis=1)  # an empty slot scores -inf, so it is taken first
@@ -221,6 +217,20 @@ def _rect_cells(x0, x1, y0, y1, gw: int, value: np.ndarray) -> tuple[np.ndarray,
     local = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
     dy, dx = np.divmod(local, nx[owner])
     return (y0[owner] + dy) * gw + x0[owner] + dx, value[owner]
+
+
+def grown(a: np.ndarray, rows: int, fill: float = 0) -> np.ndarray:
+    """``a`` with room for ``rows`` rows, the new ones set to ``fill`` (growing arrays by doubling their capacity
+    keeps appends cheap).
+
+    Examples
+    --------
+    >>> grown(np.array([[1, 2]]), 3).tolist()
+    [[1, 2], [0, 0], [0, 0]]
+    """
+    out = np.full((rows, *a.shape[1:]), fill, a.dtype)
+    out[: len(a)] = a
+    return out
 
 
 def _best_per_voxel(vm: VoxelMap, points: np.ndarray, colors: np.ndarray, scores: np.ndarray):

@@ -193,14 +193,15 @@ def reference_pool(mem: Memory, spatial: SpatialMemory | None, shot) -> tuple[li
     first, at most 256). Otherwise, and when none of those is near, the most recent frames at the location
     (:func:`location_frames`).
     """
-    members = mem.store.member_ids(shot.location)
-    if shot.camera.pose is not None and spatial is not None and spatial.has_place(members):
-        before = float(np.nextafter(shot.t, -np.inf))
-        k = Intrinsics.from_fov(shot.camera.fov, 64, 40)
-        near = spatial.nearby(pose_from_story(*shot.camera.pose), k, before, places=members)
-        rows = frames_by_id(mem, near)
-        if rows:
-            return rows, f"{len(rows)} views near the shot's pose, from the spatial memory"
+    if shot.camera.pose is not None and spatial is not None:
+        members = mem.store.member_ids(shot.location)
+        if spatial.has_place(members):
+            before = float(np.nextafter(shot.t, -np.inf))
+            k = Intrinsics.from_fov(shot.camera.fov, 64, 40)
+            near = spatial.nearby(pose_from_story(*shot.camera.pose), k, before, places=members)
+            rows = frames_by_id(mem, near)
+            if rows:
+                return rows, f"{len(rows)} views near the shot's pose, from the spatial memory"
     pose = None
     if shot.camera.pose is not None:
         x, y, z, yaw, pitch = shot.camera.pose
