@@ -37,7 +37,6 @@ from agentmem.facts import store_fact
 from agentmem.formats.records import check_id, parse_event, search_text
 from agentmem.model import ENTITY_KINDS, EntityDecl, EntitySlot, Event, Hit, MediaRef, Merge, Relation
 from agentmem.search.entities import apply_entity
-from agentmem.search.resolution import normalize_name
 from agentmem.storage.context import rebuild_context, refresh_context
 from agentmem.storage.store import Store
 from agentmem.storage.vector_index import TOKEN_ENV, ChromaIndex, IndexConfig, SyncReport, rebuild, repair, sync
@@ -235,14 +234,7 @@ class Memory:
 
     def resolve_entity(self, ref: str) -> str:
         """Canonical id of an entity given by id, name or alias."""
-        if self.store.entity_exists(ref):
-            return self.store.canonical(ref)
-        ids = {self.store.canonical(e) for e in self.store.entity_ids_by_norm(normalize_name(ref))}
-        if len(ids) == 1:
-            return ids.pop()
-        if len(ids) > 1:
-            raise UnknownEntityError(f"entity {ref!r} is ambiguous: it names {sorted(ids)}; use an id")
-        raise UnknownEntityError(f"unknown entity {ref!r}: declare it first (see `agentmem entities`)")
+        return self.store.resolve_entity(ref)
 
     def stored_entity_id(self, ref: str, where: str) -> str:
         """The stored id a record should reference: the id itself if it exists, else the one ``ref`` resolves to.

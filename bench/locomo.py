@@ -80,9 +80,10 @@ def run_locomo(
     total_q = sum(1 for c in convs for q in c.questions if q.evidence)
     bar = tqdm(total=total_q * len(presets), desc="locomo", unit="q", disable=not (progress and sys.stderr.isatty()))
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        for conv in convs:
+        for n, conv in enumerate(convs):
             t0 = time.perf_counter()
-            mem = Memory(Path(tmp) / conv.sample_id, text_embedder=text_embedder)
+            # Named by position, not by the file's sample_id: an id from input never becomes a path.
+            mem = Memory(Path(tmp) / f"conversation-{n}", text_embedder=text_embedder)
             ingest_locomo(mem, [conv])
             if any(p.startswith(GRAPH_PREFIX) for p in presets):
                 from graph.build import update

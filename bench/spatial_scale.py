@@ -121,7 +121,7 @@ def _coverage(sm: SpatialMemory, walk: Walk, targets: list[tuple[np.ndarray, np.
     pool = len(walk.views)
     out = []
     for c2w, vis in targets:
-        chosen = [c.frame % pool for c in choose(sm.frames, Target(c2w, walk.k, t, allowed), 4)]
+        chosen = [c.frame % pool for c in choose(sm.frames, Target(sm.local(c2w), walk.k, t, allowed), 4)]
         held = vis.any(axis=0)
         out.append(float((vis[chosen].any(axis=0) & held).sum() / max(held.sum(), 1)))
     return float(np.mean(out))

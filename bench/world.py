@@ -107,14 +107,14 @@ def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = N
     highest revisit PSNR of one run."""
     runs: dict[str, dict[str, ModeScores]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, walk in walks.items():
+        for w, (name, walk) in enumerate(walks.items()):
             for seed in range(walk.seed, walk.seed + seeds):
                 run = name if seeds == 1 else f"{name} seed {seed}"
                 runs[run] = {}
                 for mode in MODES:
                     if progress:
                         progress(f"{run}: {mode}")
-                    where = Path(tmp) / f"{name}-{seed}-{mode}"
+                    where = Path(tmp) / f"walk{w}-{seed}-{mode}"  # by position: a walk's name never is a path
                     runs[run][mode] = run_mode(replace(walk, seed=seed), mode, where, steps)
     modes = {}
     for mode in MODES:

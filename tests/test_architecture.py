@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, int]] = [
     ("agentmem.timeparse", 0),
     ("agentmem.facts", 0),
     ("agentmem.outdir", 0),
+    ("agentmem.names", 0),
     ("generators", 0),
     ("agentmem.storage", 1),
     ("agentmem.encoders", 2),
@@ -36,7 +37,14 @@ LAYERS: list[tuple[str, int]] = [
     ("agentmem.cli", 10),
 ]
 # The bottom layer: plain data, errors and rules with no I/O of their own. One layer, so they may import each other.
-CORE = {"agentmem.errors", "agentmem.model", "agentmem.timeparse", "agentmem.facts", "agentmem.outdir"}
+CORE = {
+    "agentmem.errors",
+    "agentmem.model",
+    "agentmem.timeparse",
+    "agentmem.facts",
+    "agentmem.outdir",
+    "agentmem.names",
+}
 # Where SQL may run: the storage layer, and the graph's own storage (its tables, compression's journal).
 SQL_HOMES = ("agentmem/storage/", "graph/persist.py", "graph/tables.py", "graph/journal.py")
 

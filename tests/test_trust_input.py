@@ -10,7 +10,7 @@ from agentmem.errors import BadInputError, FormatError, UnknownEntityError
 from agentmem.formats.ingest import ingest_file
 from agentmem.formats.records import MAX_TEXT_BYTES
 from agentmem.model import Relation
-from agentmem.search.resolution import normalize_name
+from agentmem.names import normalize_name
 from agentmem.story.format import load_story
 
 ENTITY = {"type": "entity", "id": "mara", "kind": "character", "name": "Mara"}

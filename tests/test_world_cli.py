@@ -231,3 +231,25 @@ def test_frames_are_listed_by_entity_and_time_from_the_cli(tmp_path):
     assert [f["id"] for f in json.loads(res.output)["frames"]] == [f"images/0000{i}.png" for i in (3, 4, 5)]
     res = _run("world", "frames", "--db", str(db), "--entity", "nobody")
     assert res.exit_code == 1 and "frames: entity: unknown entity 'nobody'" in res.output
+
+
+def test_track_and_frames_take_names_and_aliases_like_the_narrative_commands(tmp_path):
+    dataset, _ = _cart_dataset(tmp_path / "scene")
+    db = tmp_path / "mem"
+    people = tmp_path / "people.jsonl"
+    people.write_text(
+        '{"type": "entity", "id": "cart", "kind": "object", "name": "Cart", "aliases": ["the red cart"]}\n'
+    )
+    assert _run("ingest", str(people), "--db", str(db)).exit_code == 0
+    assert _run("world", "ingest", str(dataset), "--db", str(db)).exit_code == 0
+    by_id = json.loads(_run("world", "track", "cart", "--db", str(db), "--json").output)
+    for ref in ("Cart", "the red cart", "RED CART"):
+        res = _run("world", "track", ref, "--db", str(db), "--json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output) == by_id and by_id["entity"] == "cart" and len(by_id["samples"]) == 10
+    res = _run("world", "frames", "--db", str(db), "--entity", "the red cart", "--from", "2", "--to", "3", "--json")
+    assert [f["id"] for f in json.loads(res.output)["frames"]] == ["images/00002.png", "images/00003.png"]
+    res = _run("world", "track", "wheelbarrow", "--db", str(db))
+    assert res.exit_code == 1 and res.output.count("\n") == 1 and "track: entity: unknown entity" in res.output
+    res = _run("world", "frames", "--db", str(db), "--entity", "wheelbarrow")
+    assert res.exit_code == 1 and "frames: entity: unknown entity 'wheelbarrow'" in res.output

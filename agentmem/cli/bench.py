@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from agentmem.cli.common import clean_errors
+from agentmem.outdir import claim_files, distinct, record_files
 
 
 @click.group()
@@ -46,11 +47,12 @@ def bench_locomo(file: str, ks: tuple[int, ...], more_ks: tuple[int, ...], prese
     ks = tuple(dict.fromkeys([*ks, *more_ks])) or (5, 10, 25)
     from bench.locomo import BASELINES, check_targets, format_table, plot, run_locomo, save
 
+    outdir = claim_files(out, ["locomo.json", "locomo.png"])
     res = run_locomo(file, list(ks), [*presets, *[b for b in BASELINES if b not in presets]])
     click.echo(format_table(res))
-    outdir = Path(out)
     save(res, outdir / "locomo.json")
     plot(res, outdir / "locomo.png", k=10 if 10 in ks else ks[0])
+    record_files(outdir, ["locomo.json", "locomo.png"], command="bench")
     misses = check_targets(res, presets[0])
     click.echo("\ntargets: " + ("met" if not misses else "MISSED: " + "; ".join(misses)))
     click.echo(f"wrote {outdir / 'locomo.json'} and {outdir / 'locomo.png'}")
@@ -68,11 +70,11 @@ def bench_synthetic(n_events: int, n_queries: int, out: str) -> None:
     """
     from bench.synthetic import format_result, run_synthetic
 
+    outdir = claim_files(out, ["synthetic.json"])
     res = run_synthetic(n_events=n_events, n_queries=n_queries)
     click.echo(format_result(res))
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "synthetic.json").write_text(json.dumps(res.to_dict(), indent=2))
+    record_files(outdir, ["synthetic.json"], command="bench")
 
 
 @bench.command("spatial")
@@ -108,8 +110,8 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
         raise BadInputError(f"--walk: unknown walk {unknown[0]!r}; choose from {', '.join(TRAJECTORIES)}")
     if frames < 8 or targets < 1:
         raise BadInputError("--frames must be at least 8 and --targets at least 1")
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
+    written = ["spatial.json", "spatial.png", *(["spatial_scale.png"] if sizes else [])]
+    outdir = claim_files(out, written)
     res = run_walks(names, frames, targets, progress_note)
     report: dict = {"walks": {n: asdict(s) for n, s in res.items()}}
     plot_walks(res, outdir / "spatial.png")
@@ -123,6 +125,7 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
         plot_scale(scale, outdir / "spatial_scale.png")
         text += "\n\n" + format_scale(scale)
     (outdir / "spatial.json").write_text(json.dumps(report, indent=2))
+    record_files(outdir, written, command="bench")
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -154,22 +157,22 @@ def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], circle: int, ste
     from bench.world import circle_town, run_world, time_planning
 
     bundled = bundled_walks()
-    chosen = {}
-    for w in walks or tuple(bundled):
-        path = bundled.get(w) or Path(w)
+    paths = {str(bundled.get(w) or Path(w)): w for w in walks or tuple(bundled)}
+    for path, w in paths.items():
         if not Path(path).exists():
             raise BadInputError(f"--walk: {w}: no such walk (bundled: {', '.join(bundled)})")
-        chosen[Path(path).stem] = load_walk(path)
+    distinct([(w, Path(path).stem) for path, w in paths.items()], "--walk")  # a walk's name keys its results
+    chosen = {Path(path).stem: load_walk(path) for path in paths}
     if seeds < 1 or (steps is not None and steps < 1):
         raise BadInputError(f"--seeds {seeds} --steps {steps}: each must be at least 1")
+    outdir = claim_files(out, ["world.json"])
     res = run_world(chosen, progress_note, seeds=seeds, steps=steps)
     if sizes:
         res["planning"] = time_planning(list(sizes), progress=progress_note)
     if circle:
         res["circle"] = circle_town(circle, progress=progress_note)
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "world.json").write_text(json.dumps(res, indent=2))
+    record_files(outdir, ["world.json"], command="bench")
     if as_json:
         click.echo(json.dumps(res, indent=2))
         return
@@ -202,10 +205,10 @@ def bench_compression(n_events: int, every: int, keep_events: int, n_queries: in
     """
     from bench.compression import format_result, plot, run_compression_bench
 
+    outdir = claim_files(out, ["compression.json", "compression.png"])
     res = run_compression_bench(n_events=n_events, every=every, keep_events=keep_events, n_queries=n_queries)
     click.echo(format_result(res))
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "compression.json").write_text(json.dumps(res.to_dict(), indent=2))
     plot(res, outdir / "compression.png")
+    record_files(outdir, ["compression.json", "compression.png"], command="bench")
     click.echo(f"wrote {outdir / 'compression.json'} and {outdir / 'compression.png'}")

@@ -15,7 +15,7 @@ import click
 from agentmem.errors import AgentMemError
 from generators.base import GeneratorError
 
-DB_HELP = "Memory directory (default: $AGENTMEM_DB or ./memory)."
+DB_HELP = "Memory directory."  # its default is shown by show_default, once
 
 
 def default_db() -> str:
@@ -83,9 +83,15 @@ def parse_time_opt(value: str | None, name: str) -> float | None:
     return None if value is None else parse_time(value, field=name)
 
 
-def require_db(db: str) -> None:
+def require_db(db: str, *, create: str = "agentmem ingest FILE") -> None:
+    """Refuse a ``--db`` that holds no memory, naming the command (``create``) that makes one."""
     from agentmem.errors import StoreError
     from agentmem.storage.store import DB_NAME
 
     if not (Path(db) / DB_NAME).exists():
-        raise StoreError(f"no memory at {db!r}: create one with `agentmem ingest FILE --db {db}`")
+        raise StoreError(f"no memory at {db!r}: create one with `{create} --db {db}`")
+
+
+def require_world_db(db: str) -> None:
+    """:func:`require_db` for the ``agentmem world`` commands, whose memories ``agentmem world ingest`` makes."""
+    require_db(db, create="agentmem world ingest TRANSFORMS")

@@ -168,6 +168,7 @@ def graph_timeline(
 
     Example: agentmem graph timeline mara --db mem --png mara.png
     """
+    from agentmem.outdir import safe_name
     from graph.explore import timeline
     from graph.plots import plot_timeline
 
@@ -180,7 +181,7 @@ def graph_timeline(
             t1=parse_time_opt(t_to, "--to"),
             include_archive=include_archive,
         )
-    out = plot_timeline(tl, png or f"timeline-{tl.entity}.png")
+    out = plot_timeline(tl, png or f"timeline-{safe_name(tl.entity)}.png")  # an entity id is data, not a path
     if as_json:
         echo_json({**tl.to_dict(), "png": str(out)})
         return

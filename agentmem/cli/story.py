@@ -222,26 +222,32 @@ def eval_consistency(dirs: tuple[str, ...], stories: tuple[str, ...], bundled: b
 
     Example: agentmem eval consistency --bundled --out bench-results/consistency
     """
+    from agentmem.outdir import claim_files, distinct, inside, record_files, safe_name
     from agentmem.story.consistency import evaluate_dir, format_table, plot, to_json
     from agentmem.story.format import bundled_stories, load_story
     from agentmem.story.produce import generate_story
 
-    paths = [resolve_story_path(s) for s in stories] + (bundled_stories() if bundled else [])
+    found = [resolve_story_path(s) for s in stories] + (bundled_stories() if bundled else [])
+    paths = list({p.resolve(): p for p in found}.values())  # a story named twice is generated once
+    # Each story is generated into OUT/<file stem>: two stories of one stem are refused rather than renamed.
+    names = [safe_name(p.stem) for p in paths]
+    distinct([(str(p), name) for p, name in zip(paths, names)], "--story")
     targets = list(dirs)
+    if not targets and not paths:
+        raise BadInputError("give a DIR written by `agentmem generate`, --story FILE or --bundled")
+    outdir = claim_files(out, ["consistency.json", "consistency.png"])
     emb = _text_embedder(text_model) if paths else None
-    for p in paths:
-        d = Path(out) / p.stem
+    for p, name in zip(paths, names):
+        d = inside(outdir, name)
         # Only an earlier evaluation's own files are replaced (agentmem.outdir).
         generate_story(load_story(p), d, text_embedder=emb, video_format="gif", progress=True, force=True)
         targets.append(str(d))
-    if not targets:
-        raise BadInputError("give a DIR written by `agentmem generate`, --story FILE or --bundled")
     measures = [m for d in targets for m in evaluate_dir(d)]
     click.echo(format_table(measures))
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "consistency.json").write_text(json.dumps(to_json(measures), indent=1))
-    png = plot(measures, Path(out) / "consistency.png")
-    click.echo(f"wrote {Path(out) / 'consistency.json'} and {png}")
+    (outdir / "consistency.json").write_text(json.dumps(to_json(measures), indent=1))
+    png = plot(measures, outdir / "consistency.png")
+    record_files(outdir, ["consistency.json", "consistency.png"], command="eval consistency")
+    click.echo(f"wrote {outdir / 'consistency.json'} and {png}")
 
 
 @click.command("planning")
@@ -262,8 +268,10 @@ def bench_planning(n_events: int, repeats: int, stories: tuple[str, ...], text_m
 
     Example: agentmem bench planning --events 100000
     """
+    from agentmem.outdir import claim_files, record_files
     from bench.planning import format_result, run_planning
 
+    outdir = claim_files(out, ["planning.json"])
     res = run_planning(
         n_events=n_events,
         repeats=repeats,
@@ -271,9 +279,8 @@ def bench_planning(n_events: int, repeats: int, stories: tuple[str, ...], text_m
         text_model=None if text_model == "none" else text_model,
     )
     click.echo(format_result(res))
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "planning.json").write_text(json.dumps(res.to_dict(), indent=2))
+    record_files(outdir, ["planning.json"], command="bench")
     click.echo(f"wrote {outdir / 'planning.json'}")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from agentmem.cli.common import clean_errors, db_option, echo_json, progress_bar, require_db
+from agentmem.cli.common import clean_errors, db_option, echo_json, progress_bar, require_world_db
 
 
 @click.group("world")
@@ -67,7 +67,7 @@ def world_retrieve(db: str, views: str, budget: int, policy: str | None, include
     from agentmem.spatial.world import SpatialMemory
 
     specs = load_views(views)
-    require_db(db)
+    require_world_db(db)
     results: list[dict[str, Any]] = []
     with SpatialMemory(db) as sm:
         name = policy or default_policy(sm.frames)
@@ -90,10 +90,14 @@ def world_retrieve(db: str, views: str, budget: int, policy: str | None, include
 @click.option("--views", "views", required=True, type=click.Path(dir_okay=False), help="Views (transforms layout).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="A new folder for the renders.")
 @click.option("--k", "budget", default=4, show_default=True, type=click.IntRange(1, 64), help="Frames warped per view.")
-@click.option("--force", is_flag=True, help="Replace a folder this command wrote before.")
+@click.option("--force", is_flag=True, help="Replace its earlier run in OUT, even unfinished (your files are kept).")
 @clean_errors
 def world_render(db: str, views: str, out: str, budget: int, force: bool) -> None:
     """Memory rendered into each view: OUT/<stem>/rgb.png, depth.png (uint16 mm, 0 = hole), mask.png (255 = covered).
+
+    <stem> is the file name of the view's file_path without its suffix; a view whose stem is taken by an earlier
+    view (a/shot.png, b/shot.png) or is not a safe folder name (.., hidden, too long) gets a folder of its own
+    (shot-2, _..), printed here and kept in OUT/.agentmem-output.json under "views".
 
     Example: agentmem world render --db mem --views views.json --out renders
     """
@@ -101,21 +105,27 @@ def world_render(db: str, views: str, out: str, budget: int, force: bool) -> Non
     from PIL import Image
 
     from agentmem.formats.transforms import load_views
-    from agentmem.outdir import claim, finish
+    from agentmem.outdir import claim, finish, inside, safe_name, unique_names
     from agentmem.spatial.world import SpatialMemory
 
     specs = load_views(views)
-    require_db(db)
-    folder = claim(out, command="agentmem world render", force=force)
+    require_world_db(db)
+    stems = [Path(v.file_path).stem for v in specs]
+    names = unique_names(safe_name(s) for s in stems)
+    folder = claim(out, command="world render", force=force, writes=names)
     with SpatialMemory(db) as sm:
-        for v in specs:
+        for v, name in zip(specs, names):
             r = sm.render(v.c2w, v.k, v.t, budget=budget)
-            d = folder / Path(v.file_path).stem
-            d.mkdir(parents=True, exist_ok=True)
+            d = inside(folder, name)
+            d.mkdir()  # a new folder of ours (never exist_ok): the three fixed names below stay inside it
             Image.fromarray(r.rgb).save(d / "rgb.png")
             Image.fromarray(np.clip(np.round(r.depth * 1000), 0, 65535).astype(np.uint16)).save(d / "depth.png")
             Image.fromarray((r.mask * 255).astype(np.uint8)).save(d / "mask.png")
-    finish(folder)
+    finish(folder, views={name: v.file_path for v, name in zip(specs, names)})
+    for v, stem, name in zip(specs, stems, names):
+        if name != stem:
+            why = "taken by an earlier view" if safe_name(stem) == stem else "not a safe folder name"
+            click.echo(f"view {v.file_path!r}: written to {name}/ ({stem!r} is {why})")
     click.echo(f"wrote {len(specs)} renders to {folder}")
 
 
@@ -130,7 +140,7 @@ def world_stats(db: str, as_json: bool) -> None:
     """
     from agentmem.spatial.world import SpatialMemory
 
-    require_db(db)
+    require_world_db(db)
     with SpatialMemory(db) as sm:
         st = sm.stats()
     if as_json:
@@ -149,15 +159,19 @@ def world_export(db: str, ply: str) -> None:
 
     Example: agentmem world export --db mem --ply map.ply
     """
+    import os
+
     from agentmem.errors import BadInputError
     from agentmem.spatial.voxmap import write_ply
     from agentmem.spatial.world import SpatialMemory
 
-    if Path(ply).exists():
-        raise BadInputError(f"{ply}: already exists; choose a new file")
-    require_db(db)
+    if os.path.lexists(ply):  # lexists: a dangling symlink counts too, it would make the file elsewhere
+        raise BadInputError(f"--ply: {ply} already exists; choose a new file")
+    if not Path(ply).parent.is_dir():
+        raise BadInputError(f"--ply: {Path(ply).parent} is not a folder; create it first")
+    require_world_db(db)
     with SpatialMemory(db) as sm:
-        n = write_ply(sm.frames.map, ply)
+        n = write_ply(sm.frames.map, ply, sm.origin)
     click.echo(f"wrote {n:,} points to {ply}")
 
 
@@ -176,7 +190,7 @@ def world_compress(db: str, dry_run: bool, as_json: bool) -> None:
     """
     from agentmem.spatial.world import SpatialMemory
 
-    require_db(db)
+    require_world_db(db)
     with SpatialMemory(db) as sm:
         plan = sm.compress(dry_run=dry_run)
         total = len(sm.frames)
@@ -200,7 +214,7 @@ def world_restore(db: str) -> None:
     """
     from agentmem.spatial.world import SpatialMemory
 
-    require_db(db)
+    require_world_db(db)
     with SpatialMemory(db) as sm:
         n = sm.restore()
     click.echo(f"restored {n:,} frames")
@@ -215,16 +229,17 @@ def world_restore(db: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
 def world_track(entity: str, db: str, t0: float | None, t1: float | None, at: float | None, as_json: bool) -> None:
-    """An entity's 3D positions over time, from the frames whose instance maps show it.
+    """An entity's 3D positions over time (ENTITY: an id, name or alias), from the frames whose instance maps show it.
 
-    Example: agentmem world track bob --db mem --from 0 --to 60
+    Example: agentmem world track "the cart" --db mem --from 0 --to 60
     """
     import math
 
     from agentmem.spatial.world import SpatialMemory
 
-    require_db(db)
+    require_world_db(db)
     with SpatialMemory(db) as sm:
+        entity = sm.entity_id(entity, "track")
         if at is not None:
             one = sm.position_at(entity, at)
             samples = [] if one is None else [one]
@@ -243,7 +258,7 @@ def world_track(entity: str, db: str, t0: float | None, t1: float | None, at: fl
 
 @world_group.command("frames")
 @db_option
-@click.option("--entity", default=None, help="Only frames whose instance maps show this entity (an id).")
+@click.option("--entity", default=None, help="Only frames whose instance maps show this entity (id, name or alias).")
 @click.option("--from", "t0", type=float, default=None, help="Earliest story time (seconds).")
 @click.option("--to", "t1", type=float, default=None, help="Latest story time (seconds).")
 @click.option("--include-archive", is_flag=True, help="Also list archived frames.")
@@ -259,7 +274,7 @@ def world_frames(db: str, entity: str | None, t0: float | None, t1: float | None
 
     from agentmem.spatial.world import SpatialMemory
 
-    require_db(db)
+    require_world_db(db)
     with SpatialMemory(db) as sm:
         found = sm.find(entity=entity, t0=-math.inf if t0 is None else t0, t1=math.inf if t1 is None else t1,
                         include_archive=include_archive)  # fmt: skip
@@ -278,7 +293,7 @@ def world_frames(db: str, entity: str | None, t0: float | None, t1: float | None
 @click.option("--db", "db", default=None, help="Memory directory (default: OUT/memory, new).")
 @click.option("--mode", type=click.Choice(["memory", "window", "none"]), default="memory", show_default=True,
               help="Conditioning: spatial memory, the last 8 frames only, or none.")  # fmt: skip
-@click.option("--force", is_flag=True, help="Replace a folder this command wrote before.")
+@click.option("--force", is_flag=True, help="Replace its earlier run in OUT, even unfinished (your files are kept).")
 @clean_errors
 def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> None:
     """Drive a walk (YAML; a path or a bundled name) through the world loop on the preview back end.
@@ -291,7 +306,7 @@ def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> No
     Example: agentmem world run street_return --out walk-run
     """
     from agentmem.errors import BadInputError
-    from agentmem.interactive.produce import run_walk
+    from agentmem.interactive.produce import WALK_OUTPUTS, check_walk, run_walk
     from agentmem.interactive.walks import bundled_walks, load_walk
     from agentmem.outdir import claim, finish
     from generators.world_preview import PreviewWorldGenerator
@@ -300,8 +315,10 @@ def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> No
     path = bundled[walk] if walk in bundled and not Path(walk).exists() else Path(walk)
     if not path.exists():
         raise BadInputError(f"{walk}: no such walk file (bundled walks: {', '.join(bundled)})")
+    # Everything is checked before the folder is claimed: a bad walk or memory leaves nothing behind.
     parsed = load_walk(path)
-    folder = claim(out, command="agentmem world run", force=force)
+    check_walk(parsed, db, str(path))
+    folder = claim(out, command="world run", force=force, writes=[*WALK_OUTPUTS, *([] if db else ["memory"])])
     with progress_bar("steps", "step") as bar:
 
         def tick(done: int, total: int) -> None:
@@ -314,6 +331,34 @@ def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> No
     click.echo(f"{res.steps} steps, {res.frames} frames; invented share {res.invented_share:.1%}")
     click.echo(f"side by side: {Path(res.side_by_side.path).resolve()}")
     click.echo(f"report: {res.report.resolve()}")
+
+
+@world_group.command("relink")
+@click.argument("old_prefix")
+@click.argument("new_prefix")
+@db_option
+@click.option("--dry-run", is_flag=True, help="Check and count; write nothing.")
+@clean_errors
+def world_relink(old_prefix: str, new_prefix: str, db: str, dry_run: bool) -> None:
+    """Re-point the files a memory references after they moved: every stored absolute path under OLD_PREFIX
+    (whole path components) moves under NEW_PREFIX, frames and media alike.
+
+    Every new file must exist: one missing one is named and nothing changes. Files inside the memory folder are
+    stored relative to it and move with it; they never need this.
+
+    Example: agentmem world relink /mnt/old/scene /data/scene --db mem
+    """
+    from agentmem.storage.paths import relink
+    from agentmem.storage.store import Store
+
+    require_world_db(db)
+    store = Store(db)  # not SpatialMemory: opening that may need the very files that moved to catch its map up
+    try:
+        plan = relink(store, old_prefix, new_prefix, dry_run=dry_run)
+    finally:
+        store.close()
+    verb = "would re-point" if dry_run else "re-pointed"
+    click.echo(f"{verb} {plan.paths:,} paths ({len(plan.frames):,} frames, {len(plan.media):,} media items)")
 
 
 def register(cli: click.Group) -> None:

@@ -14,7 +14,6 @@ line stores nothing (or, with ``skip_bad``, is reported and skipped).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agentmem.errors import AgentMemError, BadInputError, FormatError, UnknownEntityError
+from agentmem.formats.documents import parse_json
 from agentmem.formats.locomo import LocomoConversation, LocomoFormatError, load_locomo
 from agentmem.formats.records import parse_entity, parse_event, parse_relation
 from agentmem.model import EntityDecl, Event, MediaRef, Relation
@@ -87,7 +87,7 @@ def read_events_file(path: str | Path, *, skip_bad: bool = False) -> ParsedEvent
                 continue
             where = f"{p.name} line {n}"
             try:
-                d = parse_json_line(line, where)
+                d = parse_json(line, where)
                 if not isinstance(d, dict):
                     raise FormatError(f"{where}: expected a JSON object, got {type(d).__name__}")
                 kind = d.get("type", "event")
@@ -106,18 +106,6 @@ def read_events_file(path: str | Path, *, skip_bad: bool = False) -> ParsedEvent
                     raise
                 out.skipped.append(str(exc))
     return out
-
-
-def parse_json_line(line: str, where: str) -> Any:
-    """One JSON value, or a :class:`FormatError` naming the line (also for absurd nesting and huge numbers)."""
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{where}: broken JSON ({exc.msg} at column {exc.colno})") from None
-    except RecursionError:
-        raise FormatError(f"{where}: JSON nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise FormatError(f"{where}: unreadable JSON value ({str(exc).splitlines()[0][:80]})") from None
 
 
 def ingest_events_file(

@@ -128,7 +128,9 @@ class WorldLoop:
         """The :class:`WorldPlan` of a chunk (step 2 of :meth:`step`); writes nothing."""
         t = float(path.times[0]) - 1e-9  # memory as of the chunk: nothing from the chunk itself
         chosen, sources = self._with_pixels(self._context(path, t))
-        renders = _render_all(self._workers, prepare(sources), path) if sources else []
+        # The sources' poses are relative to the memory's origin (float32 render passes need small coordinates).
+        local = replace(path, c2w=self.spatial.local(np.asarray(path.c2w)))
+        renders = _render_all(self._workers, prepare(sources), local) if sources else []
         guidance = _stack(renders, path)
         window = self._window(t)
         anchor = self._anchor_frame()
@@ -156,7 +158,7 @@ class WorldLoop:
         for results in found:
             for r in results:
                 if r.id not in picks or picks[r.id].score < r.score:
-                    c2w = self.spatial.frames.c2w[self.spatial.number_of(r.id)]
+                    c2w = self.spatial.pose(self.spatial.number_of(r.id))
                     picks[r.id] = ContextFrame(r.id, r.time, c2w, r.score, r.reason)
         return sorted(picks.values(), key=lambda c: -c.score)[:budget]
 

@@ -19,12 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
+from agentmem.errors import BadInputError
 from agentmem.interactive.loop import CameraPath, LoopConfig, WorldLoop
 from agentmem.interactive.walks import Walk
 from agentmem.spatial.world import SpatialMemory
 from generators.conditioning import Clip
 from generators.media import VideoFile, write_video
 from generators.world import WorldClip, WorldGenerator, WorldPlan
+
+# The names run_walk writes in its output folder (write_video falls back to a GIF without imageio-ffmpeg).
+WALK_OUTPUTS = ("video.mp4", "video.gif", "side_by_side.mp4", "side_by_side.gif", "plans.jsonl", "memory.png",
+                "report.html")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,11 +51,32 @@ def declare_entities(spatial: SpatialMemory, walk: Walk) -> None:
     store = spatial.store
     with store.transaction():
         for e in walk.entities:
-            if store.entity_exists(e["id"]):
+            if store.entity_exists(e.id):
                 continue
-            store.insert_entity(e["id"], str(e.get("kind", "object")), str(e.get("name", e["id"])), 0.0)
-            if e.get("appearance"):
-                store.set_attribute(e["id"], "appearance", str(e["appearance"]), walk.keyframes[0].t, "walk")
+            store.insert_entity(e.id, e.kind, e.name, 0.0)
+            if e.appearance:
+                store.set_attribute(e.id, "appearance", e.appearance, walk.keyframes[0].t, "walk")
+
+
+def check_walk(walk: Walk, memory_dir: str | Path | None, where: str) -> None:
+    """Refuse, before anything is written, what the loop would refuse midway through ``walk`` (read from ``where``):
+    a keyframe entity that neither the walk nor the memory at ``memory_dir`` (None: a new one) declares, and a walk
+    that starts before the memory's last frame."""
+    from agentmem.storage.store import DB_NAME
+
+    declared = {e.id for e in walk.entities}
+    undeclared = [(i, e) for i, k in enumerate(walk.keyframes) for e in (k.entities or ()) if e not in declared]
+    last = -np.inf
+    if memory_dir is not None and (Path(memory_dir) / DB_NAME).exists():
+        with SpatialMemory(memory_dir) as spatial:
+            undeclared = [(i, e) for i, e in undeclared if not spatial.store.entity_exists(e)]
+            last = float(spatial.frames.times.max()) if len(spatial.frames) else last
+    if undeclared:
+        i, e = undeclared[0]
+        raise BadInputError(f"{where}: keyframes[{i}]: entities: unknown entity {e!r} (declare it in entities)")
+    if walk.keyframes[0].t < last:
+        raise BadInputError(f"{where}: keyframes[0]: t: {walk.keyframes[0].t:g} is before the last frame stored in "
+                            f"{memory_dir} (t={last:g}); start the walk later")  # fmt: skip
 
 
 def run_walk(walk: Walk, memory_dir: str | Path, out: str | Path, *, generator: WorldGenerator, mode: str = "memory",

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agentmem.model import EntityDecl, MediaRef
-from agentmem.search.resolution import best_match, normalize_name, select_diverse
+from agentmem.names import normalize_name
+from agentmem.search.resolution import best_match, select_diverse
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory

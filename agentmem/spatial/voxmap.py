@@ -22,26 +22,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agentmem.errors import BadInputError
 from agentmem.spatial.camera import Intrinsics, project
 
-_BIAS = 1 << 20  # voxel coordinates are packed as three 21-bit fields, offset to be non-negative
+FIELD_RANGE = 1 << 20
+"""Voxel coordinates are packed as three 21-bit fields, each in [-2**20, 2**20) (offset to be non-negative)."""
 
 
 def pack(ijk: np.ndarray) -> np.ndarray:
-    """Packed int64 keys of integer voxel coordinates (n, 3), each in [-2**20, 2**20).
+    """Packed int64 keys of integer voxel coordinates (n, 3), each in [-2**20, 2**20); one outside has no key
+    (it would wrap onto another voxel), so it is refused.
 
     Examples
     --------
     >>> unpack(pack(np.array([[1, -2, 3]]))).tolist()
     [[1, -2, 3]]
+    >>> pack(np.array([[2**20, 0, 0]]))
+    Traceback (most recent call last):
+    ...
+    agentmem.errors.BadInputError: map: voxel coordinate 1048576 is outside [-1048576, 1048576)
     """
-    b = ijk.astype(np.int64) + _BIAS
+    b = ijk.astype(np.int64)
+    if len(b) and (b.min() < -FIELD_RANGE or b.max() >= FIELD_RANGE):
+        bad = b.min() if b.min() < -FIELD_RANGE else b.max()
+        raise BadInputError(f"map: voxel coordinate {bad} is outside [{-FIELD_RANGE}, {FIELD_RANGE})")
+    b = b + FIELD_RANGE
     return (b[:, 0] << 42) | (b[:, 1] << 21) | b[:, 2]
 
 
 def unpack(keys: np.ndarray) -> np.ndarray:
     mask = (1 << 21) - 1
-    return np.stack([(keys >> 42) & mask, (keys >> 21) & mask, keys & mask], axis=1) - _BIAS
+    return np.stack([(keys >> 42) & mask, (keys >> 21) & mask, keys & mask], axis=1) - FIELD_RANGE
 
 
 @dataclass(frozen=True)
@@ -268,9 +279,10 @@ def depth_normals(points: np.ndarray) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
 
 
-def write_ply(vm: VoxelMap, path: str) -> int:
-    """Write the voxel centres with their colours as an ASCII PLY point cloud; returns the number of points."""
-    pts = vm.centres
+def write_ply(vm: VoxelMap, path: str, origin: np.ndarray) -> int:
+    """Write the voxel centres, in world coordinates (the map's are relative to ``origin``), with their colours as
+    an ASCII PLY point cloud; returns the number of points."""
+    pts = vm.centres + origin
     rgb = np.clip(np.round(vm.color * 255), 0, 255).astype(np.int64)
     with open(path, "x") as f:  # "x": never overwrite a file
         f.write(f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\n")

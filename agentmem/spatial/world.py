@@ -2,10 +2,14 @@
 
 Frames share the memory's SQLite file (``memory.db``, table ``frames``) and
 keep their pixels by path; frames that arrive as arrays (from a generator) are
-written under ``DIR/frames/`` first. A batch of frames is validated in full,
-then stored in one transaction; the map is updated after the commit and
+written under ``DIR/frames/`` first. Paths of files inside DIR are stored
+relative to it, others absolute (:mod:`agentmem.storage.paths`), so DIR works
+from any working directory and after a move. A batch of frames is validated in
+full, then stored in one transaction; the map is updated after the commit and
 checkpointed (see :mod:`agentmem.storage.frames`), and a reopened memory maps
-again whatever the checkpoint lacks.
+again whatever the checkpoint lacks. Poses are stored as given; the frame set,
+map, policies and renders work relative to the memory's origin
+(:mod:`agentmem.spatial.origin`), and views are made relative to it first.
 """
 
 from __future__ import annotations
@@ -15,19 +19,21 @@ import math
 import shutil
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from agentmem.errors import BadInputError
+from agentmem.errors import BadInputError, UnknownEntityError
 from agentmem.spatial.camera import Intrinsics
 from agentmem.spatial.compress import CompressionPlan, plan_compression
 from agentmem.spatial.frames import REACH_GRID, Frame, FrameSet, entity_samples, moving, reach_of
+from agentmem.spatial.origin import ORIGIN_KEY, check_in_range, choose_origin, parse_origin, to_local, to_world
 from agentmem.spatial.policies import POLICIES, Choice, Target, choose, nearby
 from agentmem.spatial.render import Rendered, Source, forward_warp
 from agentmem.spatial.voxmap import ARRAYS, MapConfig
 from agentmem.storage import frames as tables
+from agentmem.storage import paths
 from agentmem.storage.store import Store
 
 CHECKPOINT_EVERY = 2000
@@ -71,6 +77,7 @@ class SpatialMemory:
         self.archived = np.zeros(0, bool)
         self._unsaved = 0
         self._last_fid = 0
+        self._origin: np.ndarray | None = None  # unknown until a frame is stored (agentmem.spatial.origin)
         self._load()
 
     def close(self) -> None:
@@ -101,8 +108,12 @@ class SpatialMemory:
         out: dict[int, int] = {}
         to_map: list[tuple[int, Frame]] = []
         flags: list[bool] = []
-        for r in tables.frame_rows(self.store.conn, self._last_fid):
+        rows = tables.frame_rows(self.store.conn, self._last_fid)
+        if rows and self._origin is None:
+            self._origin = self._stored_origin()
+        for r in rows:
             frame = mine.get(r[1]) or _frame_of(r)
+            frame = replace(frame, c2w=self.local(frame.c2w))  # the frame set, map and policies work locally
             self._remember(r[5], r[6], r[7], r[8])
             flags.append(bool(r[10]))
             i = self.frames.add(
@@ -140,7 +151,7 @@ class SpatialMemory:
         rgb, depth = self.pixels(i)
         dynamic, mask = None, self._mask[i]
         if mask is not None:
-            with Image.open(mask) as im:
+            with Image.open(self._file(i, "mask_path", mask)) as im:
                 dynamic = np.asarray(im.convert("L")) > 0
         return Frame(frame.id, frame.t, frame.c2w, frame.k, rgb, depth, dynamic)
 
@@ -154,15 +165,21 @@ class SpatialMemory:
         """RGB and metric depth of frame number ``i``, read from its files."""
         from PIL import Image
 
-        with Image.open(self._rgb[i]) as im:
+        with Image.open(self._file(i, "rgb_path", self._rgb[i])) as im:
             rgb = np.asarray(im.convert("RGB"))
-        path, scale = self._depth[i]
-        if path is None:
+        stored, scale = self._depth[i]
+        if stored is None:
             return rgb, None
+        path = self._file(i, "depth_path", stored)
         if path.endswith(".npy"):
             return rgb, np.load(path, allow_pickle=False).astype(np.float32)
         with Image.open(path) as im:
             return rgb, np.asarray(im).astype(np.float32) * scale
+
+    def _file(self, i: int, field: str, stored: str) -> str:
+        """Where a stored path of frame ``i`` is now (an owned one inside the memory folder, wherever that moved);
+        one line naming the frame, field and path when the file is missing."""
+        return str(paths.existing_file(stored, self.store.root, f"frame {self.frames.ids[i]!r}", field))
 
     # -- writing ----------------------------------------------------------------------------
     def add(self, frames: Sequence[Frame], *, paths: Sequence[tuple[str, str | None, float, str | None]] | None = None,
@@ -179,6 +196,8 @@ class SpatialMemory:
         dup = tables.existing_frame_ids(self.store.conn, ids)
         if dup:
             raise BadInputError(f"frame {sorted(dup)[0]!r}: id: already stored in this memory")
+        origin = self._origin_for(frames)
+        check_in_range(frames, origin, self.frames.map.config)
         positions = [self._positions(f) for f in frames]
         reach = [None if f.depth is None else reach_of(f.depth).astype("<f2").tobytes() for f in frames]
         if paths is None:
@@ -188,16 +207,56 @@ class SpatialMemory:
             if copy:
                 paths = [self._copy_in(p) for p in paths]
         rows = [
-            (f.id, f.t, np.asarray(f.c2w, "<f8").tobytes(), json.dumps(_k_list(f.k)), p[0], p[1], p[2], p[3],
-             json.dumps(f.source))
+            (f.id, f.t, np.asarray(f.c2w, "<f8").tobytes(), json.dumps(_k_list(f.k)), self._stored(p[0]),
+             self._stored(p[1]), p[2], self._stored(p[3]), json.dumps(f.source))
             for f, p in zip(frames, paths, strict=True)
         ]  # fmt: skip
         with self.store.transaction():
+            self._settle_origin(origin, frames)
             fids = tables.insert_frames(self.store.conn, rows, reach, positions)
         numbers = self._catch_up(0, {f.id: f for f in frames})
         if self._unsaved >= CHECKPOINT_EVERY:
             self.checkpoint()
         return [numbers[f] for f in fids]
+
+    # -- the origin (agentmem.spatial.origin) ---------------------------------------------------------
+    @property
+    def origin(self) -> np.ndarray:
+        """The point, in world metres, that the frame set's poses and the map's voxels are relative to."""
+        return np.zeros(3) if self._origin is None else self._origin
+
+    def local(self, c2w: np.ndarray) -> np.ndarray:
+        """World pose(s) made relative to :attr:`origin`, as the frame set, map, policies and renders take them."""
+        return to_local(c2w, self.origin)
+
+    def pose(self, i: int) -> np.ndarray:
+        """The world pose of frame number ``i``."""
+        return to_world(self.frames.c2w[i], self.origin)
+
+    def _stored_origin(self) -> np.ndarray | None:
+        """The recorded origin; 0 for a memory whose frames predate origins; ``None`` while it has no frame."""
+        raw = self.store.get_meta(ORIGIN_KEY)
+        if raw is not None:
+            return parse_origin(raw, str(self.dir))
+        return np.zeros(3) if tables.has_frames(self.store.conn) else None
+
+    def _origin_for(self, frames: Sequence[Frame]) -> np.ndarray:
+        """The memory's origin, or for its first frames the one they will record."""
+        if self._origin is None:
+            self._origin = self._stored_origin()  # another process may have stored frames since this one opened
+        if self._origin is not None:
+            return self._origin
+        return choose_origin(frames[0].c2w) if frames else np.zeros(3)
+
+    def _settle_origin(self, origin: np.ndarray, frames: Sequence[Frame]) -> None:
+        """In the write's transaction: record ``origin`` with a memory's first frames, or, when another process
+        stored first frames meanwhile, check the batch against the origin they recorded."""
+        stored = self._stored_origin()
+        if stored is None:
+            self.store.set_meta(ORIGIN_KEY, json.dumps(origin.tolist()))
+        elif not np.array_equal(stored, origin):
+            check_in_range(frames, stored, self.frames.map.config)
+        self._origin = origin if stored is None else stored
 
     def _positions(self, f: Frame) -> list[tables.Position]:
         """The entities ``f``'s instance map shows, with their 3D positions; every id must name a stored entity."""
@@ -224,6 +283,10 @@ class SpatialMemory:
             np.save(depth, f.depth.astype(np.float32), allow_pickle=False)
         return str(rgb), None if depth is None else str(depth), 1.0, self._write_mask(f, stem)
 
+    def _stored(self, path: str | None) -> str | None:
+        """A path as stored: relative to the memory folder when inside it, else absolute (agentmem.storage.paths)."""
+        return None if path is None else paths.to_stored(path, self.store.root)
+
     def _copy_in(self, p: tuple[str, str | None, float, str | None]) -> tuple[str, str | None, float, str | None]:
         """Byte copies of a frame's files under ``DIR/frames`` (new names: nothing there is overwritten)."""
         folder = self.dir / "frames"
@@ -231,7 +294,7 @@ class SpatialMemory:
         stem = uuid.uuid4().hex
 
         def one(path: str | None, tag: str) -> str | None:
-            if path is None or Path(path).parent == folder:  # a file of ours already
+            if path is None or Path(path).resolve().parent == folder.resolve():  # a file of ours already
                 return path
             dest = folder / f"{stem}{tag}{Path(path).suffix}"
             shutil.copyfile(path, dest)
@@ -265,7 +328,7 @@ class SpatialMemory:
         """The context frames for a view: at most ``budget``, none later than ``t``, each with score and reason."""
         if policy is not None and policy not in POLICIES:
             raise BadInputError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
-        chosen = self._choose(Target(c2w, k, t), budget, policy, include_archive)
+        chosen = self._choose(Target(self.local(c2w), k, t), budget, policy, include_archive)
         return [
             Retrieved(self.frames.ids[c.frame], self.frames.ids[c.frame], float(self.frames.times[c.frame]), c.score,
                       c.reason)
@@ -292,7 +355,7 @@ class SpatialMemory:
             for place in places:
                 tagged[self._places.get(place, [])] = True
             allowed &= tagged
-        return [self.frames.ids[i] for i in nearby(self.frames, Target(c2w, k, t, allowed), keep)]
+        return [self.frames.ids[i] for i in nearby(self.frames, Target(self.local(c2w), k, t, allowed), keep)]
 
     def has_place(self, places: Sequence[str]) -> bool:
         """Whether any frame's source names one of ``places`` as its location."""
@@ -301,6 +364,7 @@ class SpatialMemory:
     def render(self, c2w: np.ndarray, k: Intrinsics, t: float, *, budget: int = 4, policy: str | None = None
                ) -> Rendered:  # fmt: skip
         """Memory rendered into the view: the chosen frames forward-warped, with the mask of what is covered."""
+        c2w = self.local(c2w)  # float32 render passes need coordinates near the map's (6 cm steps at 600 km)
         chosen = self._choose(Target(c2w, k, t), budget, policy, False)
         sources = []
         for c in chosen:
@@ -329,14 +393,27 @@ class SpatialMemory:
             self.archived[back] = False
         return len(back)
 
+    def relink(self, old: str, new: str, *, dry_run: bool = False) -> paths.RelinkPlan:
+        """Re-point every referenced (absolute) path under the prefix ``old`` to ``new``, frames and media alike.
+        Every new file is checked before anything is written (one line names the first missing one), then every
+        row changes in one transaction; with ``dry_run`` nothing is written. Returns what changed."""
+        plan = paths.relink(self.store, old, new, dry_run=dry_run)
+        if not dry_run:
+            numbers = {fid: i for i, fid in enumerate(self._fids)}
+            for fid, _, moved in plan.frames:
+                i = numbers.get(fid)
+                if i is not None:  # a frame this process has read: read its pixels from the new place
+                    self._rgb[i] = moved.get("rgb_path", self._rgb[i])
+                    self._depth[i] = (moved.get("depth_path", self._depth[i][0]), self._depth[i][1])
+                    self._mask[i] = moved.get("mask_path", self._mask[i])
+        return plan
+
     # -- entity tracks ----------------------------------------------------------------------
     def track(self, entity: str, t0: float = -math.inf, t1: float = math.inf, *, include_archive: bool = False
               ) -> list[TrackSample]:  # fmt: skip
-        """The 3D positions of ``entity`` (an id, merges followed) seen between ``t0`` and ``t1``, by time."""
-        if not self.store.entity_exists(entity):
-            raise BadInputError(f"track: entity: unknown entity {entity!r}")
+        """The 3D positions of ``entity`` (an id, name or alias; merges followed) between ``t0`` and ``t1``, by time."""
         rows = tables.entity_positions(
-            self.store.conn, self.store.member_ids(self.store.canonical(entity)), t0, t1,
+            self.store.conn, self.store.member_ids(self.entity_id(entity, "track")), t0, t1,
             include_archive=include_archive,
         )  # fmt: skip
         return [TrackSample(r[1], (r[2], r[3], r[4]), r[5], r[6]) for r in rows]
@@ -346,11 +423,16 @@ class SpatialMemory:
         """(id, time, source) of the frames in ``[t0, t1]``, only those showing ``entity`` if given, by time."""
         members = None
         if entity is not None:
-            if not self.store.entity_exists(entity):
-                raise BadInputError(f"frames: entity: unknown entity {entity!r}")
-            members = self.store.member_ids(self.store.canonical(entity))
+            members = self.store.member_ids(self.entity_id(entity, "frames"))
         rows = tables.find_frames(self.store.conn, members, t0, t1, include_archive)
         return [(r[0], float(r[1]), json.loads(r[2])) for r in rows]
+
+    def entity_id(self, ref: str, where: str = "entity") -> str:
+        """The canonical id ``ref`` names (an id, name or alias), or one line naming ``where`` and the field."""
+        try:
+            return self.store.resolve_entity(ref)
+        except UnknownEntityError as exc:
+            raise UnknownEntityError(f"{where}: entity: {exc}") from None
 
     def position_at(self, entity: str, t: float) -> TrackSample | None:
         """Where ``entity`` was as of ``t``: its last sample at or before ``t`` (``None`` if never seen by then)."""

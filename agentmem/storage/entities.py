@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from agentmem.errors import NotFoundError, StoreError
+from agentmem.errors import NotFoundError, StoreError, UnknownEntityError
 from agentmem.model import AttributeValue, EntitySlot, MediaRef, Merge
+from agentmem.names import normalize_name
 from agentmem.storage.blobs import blob_to_array, vec_to_blob
+from agentmem.storage.paths import from_stored, to_stored
 from agentmem.storage.sql import marks
 
 
@@ -56,6 +59,7 @@ class EntityTables:
     """Reads and writes of the entity tables."""
 
     conn: sqlite3.Connection
+    root: Path  # the memory folder, resolved: media paths are stored against it (agentmem.storage.paths)
 
     # -- entities ---------------------------------------------------------
     def entity_exists(self, entity_id: str) -> bool:
@@ -94,6 +98,17 @@ class EntityTables:
             return None if row is None else row[0]
 
         return follow_merges(entity_id, parent)
+
+    def resolve_entity(self, ref: str) -> str:
+        """Canonical id of an entity given by id, name or alias (merges followed); one line if unknown or ambiguous."""
+        if self.entity_exists(ref):
+            return self.canonical(ref)
+        ids = {self.canonical(e) for e in self.entity_ids_by_norm(normalize_name(ref))}
+        if len(ids) == 1:
+            return ids.pop()
+        if len(ids) > 1:
+            raise UnknownEntityError(f"entity {ref!r} is ambiguous: it names {sorted(ids)}; use an id")
+        raise UnknownEntityError(f"unknown entity {ref!r}: declare it first (see `agentmem entities`)")
 
     def canonical_map(self) -> dict[str, str]:
         """Every stored entity id -> the canonical id it resolves to through merges."""
@@ -177,9 +192,10 @@ class EntityTables:
         self.conn.executemany("DELETE FROM entity_vectors WHERE id=?", [(i,) for i in vector_ids])
 
     def add_media(self, owner: str, owner_id: str, m: MediaRef) -> int:
+        path = None if m.path is None else to_stored(m.path, self.root)
         cur = self.conn.execute(
             "INSERT INTO media(owner, owner_id, path, t, caption, kind, vec) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (owner, owner_id, m.path, m.t, m.caption, m.kind, vec_to_blob(m.embedding)),
+            (owner, owner_id, path, m.t, m.caption, m.kind, vec_to_blob(m.embedding)),
         )
         return int(cur.lastrowid or 0)
 
@@ -193,7 +209,8 @@ class EntityTables:
         ).fetchall()
         out: dict[str, list[MediaRef]] = {}
         for oid, path, t, caption, kind in rows:
-            out.setdefault(oid, []).append(MediaRef(path=path, t=t, caption=caption, kind=kind))
+            where = None if path is None else str(from_stored(path, self.root))
+            out.setdefault(oid, []).append(MediaRef(path=where, t=t, caption=caption, kind=kind))
         return out
 
     def entity_slot(self, entity_id: str) -> EntitySlot:

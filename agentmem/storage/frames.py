@@ -63,6 +63,11 @@ def entity_positions(
     return sorted(rows, key=lambda r: (r[1], r[6]))
 
 
+def has_frames(conn: sqlite3.Connection) -> bool:
+    """Whether any frame is stored (archived ones included)."""
+    return conn.execute("SELECT 1 FROM frames LIMIT 1").fetchone() is not None
+
+
 def existing_frame_ids(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
     return {r[0] for r in rows_in(conn, "SELECT id FROM frames WHERE id IN ({in})", list(ids))}
 

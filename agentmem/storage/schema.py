@@ -6,7 +6,7 @@ Bump :data:`SCHEMA_VERSION` with every change and add the step to
 
 import sqlite3
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Only archived events are in it: the entity and time filters read it to drop them without visiting the wide
 # events rows (2-3x faster than a join when an entity has thousands of events).
@@ -261,6 +261,9 @@ MIGRATIONS: dict[int, str] = {
     4: OUTBOX_V4,
     5: FRAMES_DDL,
     6: FRAMES_V6,
+    # Version 7 changes no table: it rewrites stored file paths (owned relative to the memory folder, referenced
+    # absolute) in Python, by agentmem.storage.paths.migrate_paths (see Store._init_schema).
+    7: "",
 }
 
 

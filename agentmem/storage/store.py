@@ -22,6 +22,7 @@ from agentmem.errors import NotFoundError, StoreError
 from agentmem.model import CameraPose, Event
 from agentmem.storage.blobs import vec_to_blob
 from agentmem.storage.entities import EntityTables
+from agentmem.storage.paths import migrate_paths
 from agentmem.storage.relations import RelationTables
 from agentmem.storage.schema import DDL, MIGRATIONS, SCHEMA_VERSION, sql_statements
 from agentmem.storage.sql import marks
@@ -35,6 +36,8 @@ class Store(EntityTables, RelationTables):
     def __init__(self, directory: str | Path):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
+        # The folder's current place: owned files are stored relative to it (agentmem.storage.paths).
+        self.root = self.dir.resolve()
         self.path = self.dir / DB_NAME
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
@@ -62,6 +65,8 @@ class Store(EntityTables, RelationTables):
                 # executescript() would COMMIT the open transaction: run the steps one by one inside it.
                 for stmt in sql_statements(MIGRATIONS[step]):
                     self.conn.execute(stmt)
+                if step == 7:
+                    migrate_paths(self.conn, self.root)
             self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,8 @@ class IndexConfig:
 
 @dataclass(frozen=True)
 class Horizon:
-    """What an embedded client can see: vectors acknowledged before it connected.
+    """What an embedded client can see: vectors acknowledged before the first client of its folder in this process
+    connected (see :class:`_Loaded`).
 
     Another process's later writes reach the files but not this process's
     loaded HNSW, so queries score every row id above ``max_rid`` and every
@@ -60,6 +62,24 @@ class Horizon:
 
     max_rid: int
     pending: frozenset[int]
+
+
+@dataclass
+class _Loaded:
+    """The Chroma system this process shares for one embedded index folder.
+
+    Chroma keeps one system per path in a process until its last client
+    closes, and a client opened meanwhile reads that system's loaded HNSW. So
+    what a client can see is fixed when the system starts, not when the client
+    connects: every client of the folder takes the horizon of the first.
+    """
+
+    clients: int = 0
+    horizon: Horizon | None = None
+
+
+_LOADED: dict[str, _Loaded] = {}
+_LOADED_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,7 @@ class ChromaIndex:
         self.horizon: Horizon | None = None
         self._users = self.directory.with_name("chroma.users")
         self._me: Path | None = None
+        self._loaded_key: str | None = None
         # What the check after another process's crash found, if this client ran one (agentmem.storage.index_probe).
         self.recovered: dict | None = None
 
@@ -98,11 +119,20 @@ class ChromaIndex:
         import chromadb
         from chromadb.config import Settings
 
-        if self._store is not None:
-            self.recovered = self._recover_after_crash()
-            # Taken before connecting: whatever is acknowledged after this, the client may not have loaded.
-            self.horizon = Horizon(self._store.max_vector_rid(), frozenset(self._store.outbox_refs("text")))
-        client = chromadb.PersistentClient(path=str(self.directory), settings=Settings(anonymized_telemetry=False))
+        # The resolved path is both Chroma's key for the shared system and ours.
+        key = str(self.directory.resolve())
+        with _LOADED_LOCK:
+            loaded = _LOADED.get(key, _Loaded())
+            if self._store is not None:
+                self.recovered = self._recover_after_crash()
+                if loaded.horizon is None:
+                    # Taken before the system starts: whatever is acknowledged after this, it may not have loaded.
+                    loaded.horizon = Horizon(self._store.max_vector_rid(), frozenset(self._store.outbox_refs("text")))
+                self.horizon = loaded.horizon
+            client = chromadb.PersistentClient(path=key, settings=Settings(anonymized_telemetry=False))
+            loaded.clients += 1
+            _LOADED[key] = loaded
+            self._loaded_key = key
         if self._store is not None:
             self._users.mkdir(exist_ok=True)
             self._me = self._users / f"{os.getpid()}-{id(self)}"
@@ -247,9 +277,20 @@ class ChromaIndex:
         database") and every memory ever opened keeps its index loaded."""
         if self._client is not None:
             self._client.close()
+        if self._loaded_key is not None:
+            _closed_client(self._loaded_key)
         if self._me is not None:
             self._me.unlink(missing_ok=True)
-        self._client, self._cols, self.horizon, self._me = None, {}, None, None
+        self._client, self._cols, self.horizon, self._me, self._loaded_key = None, {}, None, None, None
+
+
+def _closed_client(key: str) -> None:
+    """Count one client of ``key`` closed; with the last one Chroma stops the system, so the next loads afresh."""
+    with _LOADED_LOCK:
+        loaded = _LOADED[key]
+        loaded.clients -= 1
+        if loaded.clients == 0:
+            del _LOADED[key]
 
 
 def _running(marker: str) -> bool:

@@ -15,6 +15,7 @@ from agentmem.errors import BadInputError, BadTimeError, FormatError, UnknownEnt
 from agentmem.timeparse import parse_time
 
 STORY_ID_RE = re.compile(r"[a-z0-9_-]+")
+MAX_ID_CHARS = 64  # shot ids name files (shots/<id>.mp4, frames/<id>/); file systems allow 255 bytes a name
 
 
 def label(d: Any, i: int) -> str:
@@ -29,7 +30,9 @@ def unknown_keys(d: dict, allowed: set[str], where: str) -> None:
 
 def story_id(value: Any, where: str, fld: str) -> str:
     if not isinstance(value, str) or not STORY_ID_RE.fullmatch(value):
-        raise FormatError(f"{where}: {fld}: must match [a-z0-9_-]+, got {value!r}")
+        raise FormatError(f"{where}: {fld}: must match [a-z0-9_-]+, got {value!r:.80}")
+    if len(value) > MAX_ID_CHARS:
+        raise FormatError(f"{where}: {fld}: at most {MAX_ID_CHARS} characters, got {len(value):,}")
     return value
 
 

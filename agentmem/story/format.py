@@ -30,7 +30,6 @@ agentmem.errors.UnknownEntityError: x.yaml: shot s1: location: unknown entity 'n
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from agentmem.errors import BadTimeError, FormatError, MediaNotFoundError, UnknownEntityError
+from agentmem.formats.documents import load_document
 from agentmem.formats.records import check_image
 from agentmem.story.fields import (
     attribute_changes,
@@ -52,9 +52,6 @@ from agentmem.story.fields import (
 )
 
 STORY_KINDS = ("character", "object", "location")
-MAX_STORY_BYTES = 10_000_000
-MAX_STORY_NODES = 200_000
-MAX_STORY_CHARS = 4_000_000
 ENTITY_KEYS = {"id", "kind", "name", "aliases", "appearance", "reference_images", "attributes"}
 SHOT_KEYS = {
     "id",
@@ -202,62 +199,8 @@ def load_story(path: str | os.PathLike) -> Story:
     p = Path(path)
     if not p.is_file():
         raise MediaNotFoundError(f"story file not found: {p}")
-    if p.stat().st_size > MAX_STORY_BYTES:
-        raise FormatError(f"{p.name}: {p.stat().st_size:,} bytes; a story file may have at most {MAX_STORY_BYTES:,}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"{p.name}: not UTF-8 text ({exc.reason})") from None
-    try:
-        if p.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # noqa: BLE001 - both parsers' errors become one named error
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise FormatError(f"{p.name}: not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {first}") from None
-    check_expanded_size(data, p.name)
+    data = load_document(p, p.name, "story")
     return parse_story(data, source=p.name, base_dir=p.parent)
-
-
-def check_expanded_size(
-    data: Any, source: str, *, max_nodes: int = MAX_STORY_NODES, max_chars: int = MAX_STORY_CHARS
-) -> None:
-    """Refuse values that expand past the limits: YAML aliases can make 1 KB mean gigabytes.
-
-    The walk counts a value each time it is reached (as the story would be read), and stops at the limit,
-    so checking costs at most ``max_nodes`` steps.
-
-    Examples
-    --------
-    >>> shared = ["x"] * 9
-    >>> for _ in range(12):  # what 13 YAML anchors of 4 aliases each load as
-    ...     shared = [shared, shared, shared, shared]
-    >>> check_expanded_size({"a": shared}, "bomb.yaml")
-    Traceback (most recent call last):
-    ...
-    agentmem.errors.FormatError: bomb.yaml: the story expands past 200,000 values (YAML aliases?); ...
-    """
-    nodes, chars, stack = 0, 0, [data]
-    while stack:
-        v = stack.pop()
-        nodes += 1
-        if isinstance(v, dict):
-            stack.extend(v.keys())
-            stack.extend(v.values())
-        elif isinstance(v, (list, tuple)):
-            stack.extend(v)
-        elif isinstance(v, str):
-            chars += len(v)
-        if nodes > max_nodes:
-            raise FormatError(
-                f"{source}: the story expands past {max_nodes:,} values (YAML aliases?); "
-                "write the values out, or split the story"
-            )
-        if chars > max_chars:
-            raise FormatError(f"{source}: the story's text expands past {max_chars:,} characters (YAML aliases?)")
 
 
 def parse_story(data: Any, *, source: str = "<story>", base_dir: str | os.PathLike | None = None) -> Story:

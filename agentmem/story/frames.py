@@ -32,9 +32,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from agentmem.model import CameraPose, Event, MediaRef
+from agentmem.outdir import inside
 from agentmem.spatial.camera import Intrinsics, pose_from_story
 from agentmem.spatial.frames import Frame
 from agentmem.storage import keyframes
+from agentmem.storage.paths import from_stored
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
@@ -77,7 +79,7 @@ def save_keyframes(frames: np.ndarray, shot_id: str, directory: str) -> list[Key
     from PIL import Image
 
     out, seen = [], set()
-    folder = os.path.join(directory, shot_id)
+    folder = str(inside(directory, shot_id))  # a shot id is checked by the story format; this is the last guard
     os.makedirs(folder, exist_ok=True)
     for role, i in keyframe_indices(len(frames)).items():
         if i in seen:
@@ -249,7 +251,8 @@ def frame_media(mem: Memory, event_ids: Sequence[str]) -> dict[str, tuple[str | 
         return {}
     out: dict[str, tuple[str | None, np.ndarray | None]] = {}
     for oid, path, blob in keyframes.first_media(mem.store.conn, event_ids):
-        out.setdefault(oid, (path, None if blob is None else np.frombuffer(blob, dtype=np.float32)))
+        where = None if path is None else str(from_stored(path, mem.store.root))  # owned paths are folder-relative
+        out.setdefault(oid, (where, None if blob is None else np.frombuffer(blob, dtype=np.float32)))
     return out
 
 

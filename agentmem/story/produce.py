@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from agentmem.errors import BadInputError
-from agentmem.outdir import claim, finish
+from agentmem.outdir import claim, finish, inside
 from agentmem.story.director import RenderOptions, StoryRun, run_story
 from agentmem.story.format import Story
 from agentmem.story.planner import PlannerConfig
@@ -66,13 +66,16 @@ def open_story_memory(out_dir: Path, text_embedder: Any = _DEFAULT):
     return Memory(mdir, **kwargs)
 
 
+# The names each command writes in its folder (see the module docstring); claim() refuses a folder where one of
+# them holds something agentmem did not write (bar a person's files inside shots/, which are kept), and a failed
+# run's files under them are what --force replaces.
+_PLAN = ("plan.json", "story.json", "run.json", "frames", "memory")
+OUTPUTS = {"plan": _PLAN, "generate": (*_PLAN, "shots/", "story.mp4", "story.gif", "contact_sheet.png", "report.html")}
+
+
 def _prepare(out_dir: str | os.PathLike, command: str, force: bool) -> Path:
     """Claim the output folder (:mod:`agentmem.outdir`): only an earlier run's own files are ever replaced."""
-    out = claim(out_dir, command=command, force=force)
-    for sub in ("frames", "memory"):
-        if (out / sub).exists():
-            raise BadInputError(f"--out: {out / sub} holds files agentmem did not write; choose another --out")
-    return out
+    return claim(out_dir, command=command, force=force, writes=OUTPUTS[command])
 
 
 def _write_common(
@@ -181,7 +184,7 @@ def generate_story(
     notes: list[str] = []
     videos: dict[str, str] = {}
     for r in run.results:
-        vf = write_video(r.clip, str(out / "shots" / f"{r.shot.id}.{video_format}"))
+        vf = write_video(r.clip, str(inside(out, f"shots/{r.shot.id}.{video_format}")))
         videos[r.shot.id] = os.path.relpath(vf.path, out)
         if vf.note:
             notes.append(vf.note)
