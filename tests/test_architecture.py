@@ -4,6 +4,7 @@ stay in their layers, and modules stay small."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("agentmem", "graph", "generators", "bench")
+PACKAGES = ("agentmem", "graph", "generators")
 
 # Rank of each layer, lowest first. A module may import its own layer or a layer of lower rank; two layers of the
 # same rank may not import each other.
@@ -33,7 +34,7 @@ LAYERS: list[tuple[str, int]] = [
     ("graph", 7),
     ("agentmem.story", 8),
     ("agentmem.interactive", 8),
-    ("bench", 9),
+    ("agentmem.bench", 9),
     ("agentmem.cli", 10),
 ]
 # The bottom layer: plain data, errors and rules with no I/O of their own. One layer, so they may import each other.
@@ -174,8 +175,22 @@ def test_generators_import_nothing_of_agentmem():
         f"{p.relative_to(ROOT)}:{line} imports {target}"
         for p in (ROOT / "generators").rglob("*.py")
         for line, target, _ in imports_of(ast.parse(p.read_text()))
-        if target.split(".")[0] in ("agentmem", "graph", "bench")
+        if target.split(".")[0] in ("agentmem", "graph")
     ]
+    assert bad == []
+
+
+def test_the_top_level_packages_are_exactly_agentmem_graph_and_generators():
+    # A top-level ``bench`` collided with a distribution of that name; the benchmarks live in ``agentmem.bench``.
+    top = sorted(p.parent.name for p in ROOT.glob("*/__init__.py"))
+    assert (top, sorted(PACKAGES)) == (["agentmem", "generators", "graph"], ["agentmem", "generators", "graph"])
+
+
+def test_nothing_imports_a_top_level_bench():
+    # Text, not the AST: code in strings (a subprocess's ``-c``), notebooks and the docs' examples count too.
+    files = [p for ext in ("py", "md", "ipynb") for p in ROOT.rglob(f"*.{ext}") if ".git" not in p.parts]
+    pattern = re.compile(r"(?:^|[;\"'])\s*(?:from|import) bench\b", re.MULTILINE)
+    bad = [f"{p.relative_to(ROOT)}" for p in files if ".venv" not in p.parts and pattern.search(p.read_text())]
     assert bad == []
 
 

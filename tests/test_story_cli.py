@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from agentmem.cli.main import cli
 from agentmem.story.format import bundled_stories, load_story
-from bench.planning import synthetic_events
+from agentmem.bench.planning import synthetic_events
 
 SMALL = ["--width", "96", "--height", "64", "--frames", "8", "--text-embedder", "none"]
 

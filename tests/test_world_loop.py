@@ -200,7 +200,7 @@ def test_a_depth_model_without_weights_is_a_clear_error(tmp_path):
 
 
 def test_planning_is_timed_against_memory_size():
-    from bench.world import time_planning
+    from agentmem.bench.world import time_planning
 
     rows = time_planning([30, 60], pool=30, queries=2, chunk=4)
     assert [r["frames"] for r in rows] == [30, 60]
@@ -208,7 +208,7 @@ def test_planning_is_timed_against_memory_size():
 
 
 def test_circling_one_square_stops_growing_the_map_once_it_is_seen():
-    from bench.world import circle_town
+    from agentmem.bench.world import circle_town
 
     rows = circle_town(96, every=32)  # three laps of 32 steps
     assert [r["frames"] for r in rows] == [128, 256, 384]

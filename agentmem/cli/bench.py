@@ -1,4 +1,4 @@
-"""``agentmem bench``: the benchmarks in ``bench/``, run from the CLI."""
+"""``agentmem bench``: the benchmarks in ``agentmem/bench/``, run from the CLI."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def bench_locomo(file: str, ks: tuple[int, ...], more_ks: tuple[int, ...], prese
     Example: agentmem bench locomo locomo_dev5.json --k 5 10 25
     """
     ks = tuple(dict.fromkeys([*ks, *more_ks])) or (5, 10, 25)
-    from bench.locomo import BASELINES, check_targets, format_table, plot, run_locomo, save
+    from agentmem.bench.locomo import BASELINES, check_targets, format_table, plot, run_locomo, save
 
     outdir = claim_files(out, ["locomo.json", "locomo.png"])
     res = run_locomo(file, list(ks), [*presets, *[b for b in BASELINES if b not in presets]])
@@ -68,7 +68,7 @@ def bench_synthetic(n_events: int, n_queries: int, out: str) -> None:
 
     Example: agentmem bench synthetic --events 100000
     """
-    from bench.synthetic import format_result, run_synthetic
+    from agentmem.bench.synthetic import format_result, run_synthetic
 
     outdir = claim_files(out, ["synthetic.json"])
     res = run_synthetic(n_events=n_events, n_queries=n_queries)
@@ -102,7 +102,7 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
 
     from agentmem.cli.common import progress_note
     from agentmem.errors import BadInputError
-    from bench.spatial import TRAJECTORIES, format_walks, plot_walks, run_walks
+    from agentmem.bench.spatial import TRAJECTORIES, format_walks, plot_walks, run_walks
 
     names = list(walks) or list(TRAJECTORIES)
     unknown = [w for w in names if w not in TRAJECTORIES]
@@ -117,7 +117,7 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
     plot_walks(res, outdir / "spatial.png")
     text = format_walks(res)
     if sizes:
-        from bench.spatial_scale import format_scale, plot_scale, run_scale
+        from agentmem.bench.spatial_scale import format_scale, plot_scale, run_scale
 
         with tempfile.TemporaryDirectory() as tmp:
             scale = run_scale(Path(tmp) / "scale", sizes, pool=pool, progress=progress_note)
@@ -154,7 +154,7 @@ def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], circle: int, ste
     from agentmem.cli.common import progress_note
     from agentmem.errors import BadInputError
     from agentmem.interactive.walks import bundled_walks, load_walk
-    from bench.world import circle_town, run_world, time_planning
+    from agentmem.bench.world import circle_town, run_world, time_planning
 
     bundled = bundled_walks()
     paths = {str(bundled.get(w) or Path(w)): w for w in walks or tuple(bundled)}
@@ -203,7 +203,7 @@ def bench_compression(n_events: int, every: int, keep_events: int, n_queries: in
 
     Example: agentmem bench compression --events 1000000
     """
-    from bench.compression import format_result, plot, run_compression_bench
+    from agentmem.bench.compression import format_result, plot, run_compression_bench
 
     outdir = claim_files(out, ["compression.json", "compression.png"])
     res = run_compression_bench(n_events=n_events, every=every, keep_events=keep_events, n_queries=n_queries)

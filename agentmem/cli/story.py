@@ -269,7 +269,7 @@ def bench_planning(n_events: int, repeats: int, stories: tuple[str, ...], text_m
     Example: agentmem bench planning --events 100000
     """
     from agentmem.outdir import claim_files, record_files
-    from bench.planning import format_result, run_planning
+    from agentmem.bench.planning import format_result, run_planning
 
     outdir = claim_files(out, ["planning.json"])
     res = run_planning(

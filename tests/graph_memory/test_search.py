@@ -117,7 +117,7 @@ def test_locomo_episodes_credit_their_turns(tmp_path, minilm):
     hits = search(mem, Query(text="What is the name of Amy's cat?", k=3))
     ep = next(h for h in hits if h.kind == "episode")
     assert ep.provenance["dia_ids"] == ["D1:1", "D1:2", "D1:3"]
-    from bench.locomo import dia_ids_of
+    from agentmem.bench.locomo import dia_ids_of
 
     assert dia_ids_of(ep) == ["D1:1", "D1:2", "D1:3"]
     gm.close()

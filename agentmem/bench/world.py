@@ -135,9 +135,9 @@ def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = N
 def time_planning(sizes: list[int], *, pool: int = 600, chunk: int = 16, queries: int = 20,
                   progress: Callable[[str], None] | None = None) -> list[dict]:  # fmt: skip
     """Planning latency (retrieval plus the guidance render of a ``chunk``-frame path at 160x120) with memories of
-    ``sizes`` frames: the town pool of :mod:`bench.spatial_scale`, replayed."""
-    from bench.spatial import make_walk, revisit_targets
-    from bench.spatial_scale import ingest_replay, write_pool
+    ``sizes`` frames: the town pool of :mod:`agentmem.bench.spatial_scale`, replayed."""
+    from agentmem.bench.spatial import make_walk, revisit_targets
+    from agentmem.bench.spatial_scale import ingest_replay, write_pool
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
