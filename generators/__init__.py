@@ -5,6 +5,11 @@
 * ``cogvideox``, ``wan-i2v``, ``wan-vace``, ``animatediff``, ``svd``: adapters to
   diffusers pipelines; they need torch, diffusers and model weights.
 
+World back ends (``generate_world(WorldPlan) -> WorldClip``, for the interactive
+world loop) have a registry of their own: ``world_backends()``, and
+``get_world_generator("preview")`` (an offline CPU preview, not a learned model)
+or a diffusers kind (``"wan-vace"``, ``"cogvideox"``, ``"wan-i2v"``, ``"svd"``).
+
 Importing this package loads neither torch nor diffusers; the diffusers back
 ends import them when they are built (``get_generator("cogvideox", ...)``).
 This package never imports ``agentmem``.
@@ -19,6 +24,8 @@ from .base import (
     available_generators,
     generator_class,
     get_generator,
+    get_world_generator,
+    world_backends,
 )
 from .conditioning import (
     CameraConditioning,
@@ -65,9 +72,11 @@ __all__ = [
     "contact_sheet",
     "generator_class",
     "get_generator",
+    "get_world_generator",
     "mp4_available",
     "save_frames",
     "save_last_frame",
+    "world_backends",
     "write_gif",
     "write_mp4",
     "write_story_video",

@@ -1,17 +1,22 @@
-"""The generator protocol, the back-end registry and the errors back ends raise.
+"""The generator protocol, the back-end registries and the errors back ends raise.
 
 Every back end turns one :class:`~generators.conditioning.ShotPlan` into one
-:class:`~generators.conditioning.Clip`. The registry maps short names to
-classes by dotted path, so asking for ``"storyboard"`` never imports torch or
-diffusers; a diffusers back end imports them only when it is built.
+:class:`~generators.conditioning.Clip`; every world back end turns one
+:class:`~generators.world.WorldPlan` into one :class:`~generators.world.WorldClip`.
+The registries map short names to factories by dotted path, so asking for
+``"storyboard"`` or ``"preview"`` never imports torch or diffusers; a diffusers
+back end imports them only when it is built.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .conditioning import Clip, ShotPlan
+
+if TYPE_CHECKING:
+    from .world import WorldGenerator
 
 
 class GeneratorError(RuntimeError):
@@ -81,6 +86,15 @@ def available_generators() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def _factory(registry: dict[str, str], name: str, what: str) -> Any:
+    """Import and return the factory ``registry`` holds under ``name``; an unknown name lists the known ones."""
+    key = name.strip().lower()
+    if key not in registry:
+        raise GeneratorInputError(f"Unknown {what} name={name!r}; pass one of {', '.join(sorted(registry))}.")
+    module_name, _, attr = registry[key].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
 def generator_class(name: str) -> type:
     """Return the class registered under ``name`` without instantiating it.
 
@@ -89,11 +103,7 @@ def generator_class(name: str) -> type:
     GeneratorInputError
         If ``name`` is not registered.
     """
-    key = name.strip().lower()
-    if key not in _REGISTRY:
-        raise GeneratorInputError(f"Unknown generator name={name!r}; pass one of {', '.join(available_generators())}.")
-    module_name, _, attr = _REGISTRY[key].partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    return _factory(_REGISTRY, name, "generator")
 
 
 def get_generator(name: str, **options: Any) -> VideoGenerator:
@@ -119,6 +129,54 @@ def get_generator(name: str, **options: Any) -> VideoGenerator:
     'storyboard'
     """
     return generator_class(name)(**options)
+
+
+# World back ends, by the same rule: name -> "module:factory", a factory takes the back end's options as keywords.
+# A diffusers kind builds the video back end of that name (``get_generator``) and drives it with world plans.
+_WORLD_REGISTRY: dict[str, str] = {
+    "preview": "generators.world_preview:PreviewWorldGenerator",
+    "wan-vace": "generators.world_diffusers:wan_vace_world",
+    "cogvideox": "generators.world_diffusers:cogvideox_world",
+    "wan-i2v": "generators.world_diffusers:wan_i2v_world",
+    "svd": "generators.world_diffusers:svd_world",
+}
+
+
+def world_backends() -> list[str]:
+    """Names accepted by :func:`get_world_generator`, sorted.
+
+    Examples
+    --------
+    >>> world_backends()
+    ['cogvideox', 'preview', 'svd', 'wan-i2v', 'wan-vace']
+    """
+    return sorted(_WORLD_REGISTRY)
+
+
+def get_world_generator(name: str, **options: Any) -> WorldGenerator:
+    """Build the world back end registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`world_backends`: ``"preview"`` (the offline CPU preview, no options) or a diffusers kind.
+    **options
+        For a diffusers kind, passed to its video back end (``model=``, ``pipe=``, ``device=``, ...), and
+        ``max_reference_images`` to :class:`~generators.world_diffusers.DiffusersWorldGenerator`.
+
+    Raises
+    ------
+    GeneratorInputError
+        If ``name`` is not registered.
+    WeightsNotFoundError
+        If a diffusers kind's weights are neither local nor downloadable.
+
+    Examples
+    --------
+    >>> get_world_generator("preview").name
+    'preview'
+    """
+    return _factory(_WORLD_REGISTRY, name, "world back end")(**options)
 
 
 def pick(value, default):
