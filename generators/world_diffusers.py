@@ -5,7 +5,8 @@ gives it ``generate_world(plan) -> WorldClip``; ``generators.get_world_generator
 name. What each kind takes is a table of builders (:data:`BUILDERS`), one per kind:
 
 - ``wan-vace``: ``video`` is memory rendered into every pose (the guidance video), ``mask`` is white where memory
-  has a hole (VACE regenerates white, keeps black), ``reference_images`` are the context frames memory chose;
+  has a hole (VACE regenerates white, keeps black), ``reference_images`` are the context frames memory chose that
+  have pixels, at most ``max_reference_images`` of them (their ids are recorded in the clip's sources);
 - ``cogvideox``, ``wan-i2v``: ``image`` is the start frame: memory rendered into the first pose when memory covers
   most of it, else the last frame of the short-term window, else the anchor;
 - ``svd``: the same start frame (SVD takes no text).
