@@ -4,11 +4,13 @@ stay in their layers, and modules stay small."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,3 +244,46 @@ def test_the_public_imports_work_and_load_no_model():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert (res.returncode, res.stdout.strip()) == (0, "[]"), res.stderr
+
+
+# Every CLI option with fixed choices, by command path and option. Those that name a registry's entries, and the
+# registry ("module:attribute"; a function is called; the choices are its keys or items, in any order):
+CHOICES_FROM_REGISTRIES = {
+    ("generate", "--backend"): "generators.base:available_generators",
+    ("world run", "--backend"): "generators.base:world_backends",
+    ("bench world", "--backend"): "generators.base:world_backends",
+    ("world run", "--mode"): "agentmem.interactive.loop:MODES",
+    ("world retrieve", "--policy"): "agentmem.spatial.policies:POLICIES",
+    ("query", "--preset"): "agentmem.search.fusion:PRESETS",
+    ("entities", "--kind"): "agentmem.model:ENTITY_KINDS",
+    ("ingest", "--format"): "agentmem.formats.ingest:FORMATS",
+}
+# ... and those whose choices are the command's own words, which no registry holds.
+OWN_CHOICES = {
+    ("query", "--match"): ["any", "all"],
+    ("generate", "--format"): ["mp4", "gif"],
+    ("graph export", "--format"): ["graphml", "json"],
+}
+
+
+def cli_choices(command: click.Command, path: tuple[str, ...] = ()) -> dict[tuple[str, str], list[str]]:
+    """``(command path, option) -> choices`` of every option with a :class:`click.Choice`, in the whole tree."""
+    found = {(" ".join(path), p.opts[0]): sorted(map(str, p.type.choices)) for p in command.params
+             if isinstance(p, click.Option) and isinstance(p.type, click.Choice)}  # fmt: skip
+    for name, sub in getattr(command, "commands", {}).items():
+        found.update(cli_choices(sub, (*path, name)))
+    return found
+
+
+def registry_names(where: str) -> list[str]:
+    module, _, attr = where.partition(":")
+    registry = getattr(importlib.import_module(module), attr)
+    return sorted(registry() if callable(registry) else registry)
+
+
+def test_the_cli_choices_are_the_registries_names():
+    from agentmem.cli.main import cli
+
+    expected = {key: registry_names(where) for key, where in CHOICES_FROM_REGISTRIES.items()}
+    expected.update({key: sorted(words) for key, words in OWN_CHOICES.items()})
+    assert cli_choices(cli) == expected

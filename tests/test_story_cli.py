@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from agentmem.bench.planning import synthetic_events
 from agentmem.cli.main import cli
 from agentmem.story.format import bundled_stories, load_story
-from agentmem.bench.planning import synthetic_events
 
 SMALL = ["--width", "96", "--height", "64", "--frames", "8", "--text-embedder", "none"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -81,6 +82,20 @@ def test_bad_input_names_the_step_and_the_field_and_stores_nothing(tmp_path, pat
     with pytest.raises(BadInputError, match=message.replace("(", r"\(")):
         loop.step(path, "x", entities=entities)
     assert len(loop.spatial.frames) == 0 and loop.steps == 0
+
+
+def test_close_ends_the_planning_threads_once_and_a_closed_loop_refuses_to_plan(tmp_path):
+    before = set(threading.enumerate())
+    with WorldLoop(SpatialMemory(tmp_path), PreviewWorldGenerator()) as loop:
+        loop.step(_path([0.0, 0.5], 0.0))
+        loop.step(_path([0.0, 0.5], 2.0))  # memory covers it: the threads render the guidance
+        workers = set(threading.enumerate()) - before
+        assert workers and all(t.is_alive() for t in workers)
+    assert not any(t.is_alive() for t in workers)
+    loop.close()  # again: nothing to do, no error
+    with pytest.raises(BadInputError, match="step 2: the loop is closed"):
+        loop.step(_path([0.0, 0.5], 4.0))
+    assert len(loop.spatial.frames) == 4
 
 
 class _Short(PreviewWorldGenerator):

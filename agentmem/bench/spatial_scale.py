@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from agentmem.bench.spatial import Walk, make_walk, revisit_targets, visible_in
 from agentmem.spatial.camera import unproject
 from agentmem.spatial.frames import Frame
 from agentmem.spatial.policies import Target, choose
 from agentmem.spatial.scenes import ray_cast
 from agentmem.spatial.world import SpatialMemory
-from agentmem.bench.spatial import Walk, make_walk, revisit_targets, visible_in
 
 BATCH = 500
 
@@ -111,10 +111,8 @@ def peak_rss_mb(directory: str, views: list[np.ndarray], t: float) -> float:
     """Peak resident memory (MB) of a fresh process that opens the memory and answers ``views``."""
     npy = Path(directory).parent / "views.npy"
     np.save(npy, np.stack(views), allow_pickle=False)
-    code = (
-        "from agentmem.bench.spatial_scale import rss_after_queries as f; "
-        f"print(f({directory!r}, {str(npy)!r}, {t!r}))"
-    )
+    call = f"rss_after_queries({directory!r}, {str(npy)!r}, {t!r})"
+    code = f"from agentmem.bench.spatial_scale import rss_after_queries; print({call})"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
 

@@ -1,8 +1,9 @@
 """World loop benchmark: revisit consistency with full memory, a sliding window, and no memory, in one run.
 
-Each bundled walk (they come back to places seen before) is driven through the loop with the offline preview back
-end three times: ``memory`` (context chosen by the spatial memory, memory rendered into every pose), ``window``
-(the last 8 frames only) and ``none`` (nothing: the back end invents every view). Scores per mode:
+Each bundled walk (they come back to places seen before) is driven through the loop with a world back end (the
+offline preview unless another is given) three times: ``memory`` (context chosen by the spatial memory, memory
+rendered into every pose), ``window`` (the last 8 frames only) and ``none`` (nothing: the back end invents every
+view). Scores per mode:
 
 - **revisit PSNR**: a frame *revisits* when earlier frames, from at least two steps before, cover at least 30% of
   it once reprojected through their stored depth (up to 4 of them, nearest pose first); its PSNR is taken
@@ -28,13 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
+from agentmem.errors import BadInputError
 from agentmem.interactive.loop import CameraPath, LoopConfig, WorldLoop
 from agentmem.interactive.produce import declare_entities
 from agentmem.interactive.walks import Walk
 from agentmem.spatial.camera import view_distance
 from agentmem.spatial.render import Source, forward_warp
 from agentmem.spatial.world import SpatialMemory
-from generators.world_preview import PreviewWorldGenerator
+from generators import get_world_generator
+from generators.world import WorldGenerator
 
 MODES = ("memory", "window", "none")
 GAP_STEPS = 2
@@ -74,17 +77,19 @@ def judge(walk: Walk, frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray
     return psnr, share
 
 
-def run_mode(walk: Walk, mode: str, directory: Path, steps: int | None = None) -> ModeScores:
-    """Drive ``walk`` (its first ``steps`` chunks, or all) in ``mode`` in a new memory under ``directory`` and
-    score it."""
+def run_mode(walk: Walk, mode: str, directory: Path, steps: int | None = None, *,
+             generator: WorldGenerator | None = None) -> ModeScores:  # fmt: skip
+    """Drive ``walk`` (its first ``steps`` chunks, or all) in ``mode`` with ``generator`` (default: the preview)
+    in a new memory under ``directory`` and score it."""
     frames: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     invented: list[np.ndarray] = []
-    with SpatialMemory(directory) as spatial:
+    gen = generator or get_world_generator("preview")
+    with SpatialMemory(directory) as spatial, WorldLoop(spatial, gen, LoopConfig(mode=mode), seed=walk.seed) as loop:
         declare_entities(spatial, walk)
-        loop = WorldLoop(spatial, PreviewWorldGenerator(), LoopConfig(mode=mode), seed=walk.seed)
         for s in walk.steps()[:steps]:
             _, clip = loop.step(CameraPath(s.c2w, walk.k, s.times), s.action, entities=s.entities)
-            assert clip.depth is not None
+            if clip.depth is None:  # the judge reprojects the generated frames through their depth
+                raise BadInputError(f"bench world: the {gen.name} back end returns no depth; use one that does")
             for j in range(len(clip.frames)):
                 frames.append((loop.steps - 1, s.c2w[j], clip.frames[j], clip.depth[j]))
                 invented.append(clip.invented[j])
@@ -101,10 +106,10 @@ def run_mode(walk: Walk, mode: str, directory: Path, steps: int | None = None) -
 
 
 def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = None, *, seeds: int = 1,
-              steps: int | None = None) -> dict:  # fmt: skip
+              steps: int | None = None, generator: WorldGenerator | None = None) -> dict:  # fmt: skip
     """Every walk (its first ``steps`` chunks, or all), with ``seeds`` seeds (the walk's own, then the next ones),
-    in every mode; per mode, the scores pooled over runs (weighted by revisiting frames), and the lowest and
-    highest revisit PSNR of one run."""
+    in every mode, on ``generator`` (default: the preview); per mode, the scores pooled over runs (weighted by
+    revisiting frames), and the lowest and highest revisit PSNR of one run."""
     runs: dict[str, dict[str, ModeScores]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for w, (name, walk) in enumerate(walks.items()):
@@ -115,7 +120,7 @@ def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = N
                     if progress:
                         progress(f"{run}: {mode}")
                     where = Path(tmp) / f"walk{w}-{seed}-{mode}"  # by position: a walk's name never is a path
-                    runs[run][mode] = run_mode(replace(walk, seed=seed), mode, where, steps)
+                    runs[run][mode] = run_mode(replace(walk, seed=seed), mode, where, steps, generator=generator)
     modes = {}
     for mode in MODES:
         scores = [per[mode] for per in runs.values()]
@@ -133,19 +138,21 @@ def run_world(walks: dict[str, Walk], progress: Callable[[str], None] | None = N
 
 
 def time_planning(sizes: list[int], *, pool: int = 600, chunk: int = 16, queries: int = 20,
-                  progress: Callable[[str], None] | None = None) -> list[dict]:  # fmt: skip
+                  progress: Callable[[str], None] | None = None, generator: WorldGenerator | None = None
+                  ) -> list[dict]:  # fmt: skip
     """Planning latency (retrieval plus the guidance render of a ``chunk``-frame path at 160x120) with memories of
-    ``sizes`` frames: the town pool of :mod:`agentmem.bench.spatial_scale`, replayed."""
+    ``sizes`` frames: the town pool of :mod:`agentmem.bench.spatial_scale`, replayed. Planning never calls the
+    back end (``generator``, default: the preview); it only completes the loop."""
     from agentmem.bench.spatial import make_walk, revisit_targets
     from agentmem.bench.spatial_scale import ingest_replay, write_pool
 
     out = []
+    gen = generator or get_world_generator("preview")
     with tempfile.TemporaryDirectory() as tmp:
         town = make_walk("random_walk", pool, aa=1)
         paths = write_pool(town, Path(tmp) / "pool")
         views = [c2w for c2w, _ in revisit_targets(town, queries, 0)]
-        with SpatialMemory(Path(tmp) / "memory") as spatial:
-            loop = WorldLoop(spatial, PreviewWorldGenerator())
+        with SpatialMemory(Path(tmp) / "memory") as spatial, WorldLoop(spatial, gen) as loop:
             done = 0
             for size in sorted(sizes):
                 if progress:
@@ -170,9 +177,11 @@ def _step_forward(d: float) -> np.ndarray:
 
 
 def circle_town(steps: int, *, chunk: int = 4, width: int = 80, height: int = 60, every: int = 100,
-                progress: Callable[[str], None] | None = None) -> list[dict]:  # fmt: skip
-    """Map size while the loop (memory mode, preview back end) circles a 12 m square ``steps`` times ``chunk``
-    frames, 0.375 m a frame (a lap is 128 frames): frames stored and map voxels every ``every`` steps."""
+                progress: Callable[[str], None] | None = None, generator: WorldGenerator | None = None
+                ) -> list[dict]:  # fmt: skip
+    """Map size while the loop (memory mode, on ``generator``, default: the preview) circles a 12 m square
+    ``steps`` times ``chunk`` frames, 0.375 m a frame (a lap is 128 frames): frames stored and map voxels every
+    ``every`` steps."""
     from agentmem.spatial.camera import Intrinsics, look_at
 
     k = Intrinsics.from_fov(70.0, width, height)
@@ -187,8 +196,9 @@ def circle_town(steps: int, *, chunk: int = 4, width: int = 80, height: int = 60
         return look_at([p[0], 1.6, p[1]], [p[0] + d[0], 1.5, p[1] + d[1]])
 
     out = []
-    with tempfile.TemporaryDirectory() as tmp, SpatialMemory(Path(tmp) / "memory") as spatial:
-        loop = WorldLoop(spatial, PreviewWorldGenerator())
+    gen = generator or get_world_generator("preview")
+    with tempfile.TemporaryDirectory() as tmp, SpatialMemory(Path(tmp) / "memory") as spatial, \
+            WorldLoop(spatial, gen) as loop:  # fmt: skip
         for step in range(steps):
             frames = range(step * chunk, (step + 1) * chunk)
             loop.step(CameraPath(np.stack([pose(n) for n in frames]), k, [float(n) for n in frames]), "circle")

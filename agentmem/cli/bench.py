@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agentmem.cli.common import clean_errors
+from agentmem.cli.common import clean_errors, world_backend_options, world_generator
 from agentmem.outdir import claim_files, distinct, record_files
 
 
@@ -100,9 +100,9 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
     import tempfile
     from dataclasses import asdict
 
+    from agentmem.bench.spatial import TRAJECTORIES, format_walks, plot_walks, run_walks
     from agentmem.cli.common import progress_note
     from agentmem.errors import BadInputError
-    from agentmem.bench.spatial import TRAJECTORIES, format_walks, plot_walks, run_walks
 
     names = list(walks) or list(TRAJECTORIES)
     unknown = [w for w in names if w not in TRAJECTORIES]
@@ -139,22 +139,24 @@ def bench_spatial(frames: int, targets: int, walks: tuple[str, ...], sizes: tupl
 @click.option("--circle", "circle", type=int, default=0, help="Also circle one square this many steps (map size).")
 @click.option("--steps", type=int, default=None, help="Steps (chunks) of each walk to drive (default: all).")
 @click.option("--seeds", default=1, show_default=True, help="Seeds per walk (the walk's own, then the next ones).")
+@world_backend_options
 @click.option("--out", type=click.Path(file_okay=False), default="bench-results", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @clean_errors
-def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], circle: int, steps: int | None, seeds: int, out: str,
-                as_json: bool) -> None:  # fmt: skip
+def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], circle: int, steps: int | None, seeds: int,
+                backend: str, model: str | None, out: str, as_json: bool) -> None:  # fmt: skip
     """Revisit consistency of the world loop with full memory, a sliding window, and no memory, in one run.
 
     Prints (with --json) {"modes": {"memory": {...}, "window": {...}, "none": {...}}}, each mode with
-    revisit_psnr_db and invented_share_on_revisit; writes world.json.
+    revisit_psnr_db and invented_share_on_revisit; writes world.json. The revisit judge needs the back end's
+    depth: the preview gives it, the diffusers back ends do not (the run stops at the first chunk, saying so).
 
     Example: agentmem bench world --walk street_return --steps 12 --seeds 3 --json
     """
+    from agentmem.bench.world import circle_town, run_world, time_planning
     from agentmem.cli.common import progress_note
     from agentmem.errors import BadInputError
     from agentmem.interactive.walks import bundled_walks, load_walk
-    from agentmem.bench.world import circle_town, run_world, time_planning
 
     bundled = bundled_walks()
     paths = {str(bundled.get(w) or Path(w)): w for w in walks or tuple(bundled)}
@@ -165,12 +167,13 @@ def bench_world(walks: tuple[str, ...], sizes: tuple[int, ...], circle: int, ste
     chosen = {Path(path).stem: load_walk(path) for path in paths}
     if seeds < 1 or (steps is not None and steps < 1):
         raise BadInputError(f"--seeds {seeds} --steps {steps}: each must be at least 1")
+    generator = world_generator(backend, model)
     outdir = claim_files(out, ["world.json"])
-    res = run_world(chosen, progress_note, seeds=seeds, steps=steps)
+    res = run_world(chosen, progress_note, seeds=seeds, steps=steps, generator=generator)
     if sizes:
-        res["planning"] = time_planning(list(sizes), progress=progress_note)
+        res["planning"] = time_planning(list(sizes), progress=progress_note, generator=generator)
     if circle:
-        res["circle"] = circle_town(circle, progress=progress_note)
+        res["circle"] = circle_town(circle, progress=progress_note, generator=generator)
     (outdir / "world.json").write_text(json.dumps(res, indent=2))
     record_files(outdir, ["world.json"], command="bench")
     if as_json:

@@ -33,6 +33,37 @@ def db_option(f: Callable) -> Callable:
     )(f)
 
 
+def world_backend_options(f: Callable) -> Callable:
+    """``--backend`` (choices: the world back-end registry) and ``--model`` (weights of a diffusers back end)."""
+    from generators.base import world_backends
+
+    f = click.option("--model", default=None, help="Weights (local folder or hub id) of a diffusers back end.")(f)
+    return click.option(
+        "--backend",
+        default="preview",
+        show_default=True,
+        type=click.Choice(world_backends()),
+        help="World back end: preview is a CPU preview, not a learned model; the others are diffusers pipelines "
+        "and need --model.",
+    )(f)
+
+
+def world_generator(backend: str, model: str | None):
+    """The world back end ``backend``: the preview takes no weights, a diffusers one needs ``model``."""
+    from agentmem.errors import BadInputError
+    from generators.base import get_world_generator
+
+    if backend == "preview":
+        if model:
+            raise BadInputError("--model: the preview back end takes no weights; pick a diffusers --backend")
+        return get_world_generator(backend)
+    if not model:
+        raise BadInputError(
+            f"--backend {backend} is a diffusers pipeline: give its weights with --model (a local folder or a hub id)"
+        )
+    return get_world_generator(backend, model=model)
+
+
 def clean_errors(f: Callable) -> Callable:
     @wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

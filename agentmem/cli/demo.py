@@ -73,7 +73,7 @@ def run_world_demo(out: Path, walk: str = "street_return") -> Path:
 
     from agentmem.interactive.produce import run_walk
     from agentmem.interactive.walks import bundled_walks, load_walk
-    from generators.world_preview import PreviewWorldGenerator
+    from generators import get_world_generator
 
     w = load_walk(bundled_walks()[walk])
     click.secho(
@@ -83,7 +83,7 @@ def run_world_demo(out: Path, walk: str = "street_return") -> Path:
     )
     t0 = time.perf_counter()
     out.mkdir(parents=True)
-    res = run_walk(w, out / "memory", out, generator=PreviewWorldGenerator())
+    res = run_walk(w, out / "memory", out, generator=get_world_generator("preview"))
     click.echo(f"   {res.steps} steps, {res.frames} frames; {res.invented_share:.1%} of pixels invented")
     side = Path(res.side_by_side.path).resolve()
     click.secho(f"Done in {time.perf_counter() - t0:.1f}s. Side by side: {side}", fg="green", bold=True)

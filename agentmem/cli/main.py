@@ -27,6 +27,9 @@ from agentmem.cli.common import (
 from agentmem.cli.graph import register as register_graph_commands
 from agentmem.cli.story import bench_planning, eval_group, generate, plan_cmd
 from agentmem.cli.world import register as register_world_commands
+from agentmem.formats.ingest import FORMATS
+from agentmem.model import ENTITY_KINDS
+from agentmem.search.fusion import PRESETS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,7 +47,7 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["events", "locomo"]),
+    type=click.Choice(FORMATS),
     default=None,
     help="Input format (detected when left out).",
 )
@@ -95,7 +98,7 @@ def ingest(
 @click.option("--text", help="Free text (hybrid BM25 + dense).")
 @click.option("--image", type=click.Path(), help="Image path; ranks events by media similarity.")
 @click.option("--k", default=10, show_default=True, type=int, help="Number of hits.")
-@click.option("--preset", default="hybrid", show_default=True, help="Ranking preset: hybrid, rrf, lexical, dense.")
+@click.option("--preset", default="hybrid", show_default=True, type=click.Choice(list(PRESETS)), help="Ranking preset.")
 @click.option("--ref-date", help="'Now' for phrases like 'last week' (default: latest event).")
 @click.option("--include-archive", is_flag=True, help="Also search archived events.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (documented in the README).")
@@ -167,7 +170,7 @@ def query(
 
 @cli.command()
 @db_option
-@click.option("--kind", type=click.Choice(["character", "object", "location", "other"]), help="Only this kind.")
+@click.option("--kind", type=click.Choice(ENTITY_KINDS), help="Only this kind.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
 def entities(db: str, kind: str | None, as_json: bool) -> None:

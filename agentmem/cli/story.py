@@ -268,8 +268,8 @@ def bench_planning(n_events: int, repeats: int, stories: tuple[str, ...], text_m
 
     Example: agentmem bench planning --events 100000
     """
-    from agentmem.outdir import claim_files, record_files
     from agentmem.bench.planning import format_result, run_planning
+    from agentmem.outdir import claim_files, record_files
 
     outdir = claim_files(out, ["planning.json"])
     res = run_planning(

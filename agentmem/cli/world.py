@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from agentmem.cli.common import clean_errors, db_option, echo_json, progress_bar, require_world_db
+from agentmem.cli.common import (
+    clean_errors,
+    db_option,
+    echo_json,
+    progress_bar,
+    require_world_db,
+    world_backend_options,
+    world_generator,
+)
+from agentmem.interactive.loop import MODES
+from agentmem.spatial.policies import POLICIES
 
 
 @click.group("world")
@@ -53,7 +63,8 @@ def world_ingest(transforms: str, db: str, allow_outside: bool, copy: bool) -> N
 @db_option
 @click.option("--views", "views", required=True, type=click.Path(dir_okay=False), help="Views (transforms layout).")
 @click.option("--k", "budget", default=8, show_default=True, type=click.IntRange(1, 64), help="Frames per view.")
-@click.option("--policy", default=None, help="recent, pose, fov, overlap or map (default: map with depth, else fov).")
+@click.option("--policy", default=None, type=click.Choice(list(POLICIES)),
+              help="Context-frame policy (default: map when the frames have depth, else fov).")  # fmt: skip
 @click.option("--include-archive", is_flag=True, help="Also consider archived frames.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
@@ -291,17 +302,19 @@ def world_frames(db: str, entity: str | None, t0: float | None, t1: float | None
 @click.argument("walk")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="A new folder for the outputs.")
 @click.option("--db", "db", default=None, help="Memory directory (default: OUT/memory, new).")
-@click.option("--mode", type=click.Choice(["memory", "window", "none"]), default="memory", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="memory", show_default=True,
               help="Conditioning: spatial memory, the last 8 frames only, or none.")  # fmt: skip
+@world_backend_options
 @click.option("--force", is_flag=True, help="Replace its earlier run in OUT, even unfinished (your files are kept).")
 @clean_errors
-def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> None:
-    """Drive a walk (YAML; a path or a bundled name) through the world loop on the preview back end.
+def world_run(walk: str, out: str, db: str | None, mode: str, backend: str, model: str | None, force: bool) -> None:
+    """Drive a walk (YAML; a path or a bundled name) through the world loop on a world back end (--backend).
 
     Writes OUT/video.mp4, OUT/side_by_side.mp4 (generated | memory render | covered | context frames),
-    OUT/memory.png (memory size and step latency), OUT/plans.jsonl and OUT/report.html. The preview back end
-    is a deterministic CPU preview, not a learned model: it keeps memory's render where memory covers the view
-    and invents procedurally in the holes.
+    OUT/memory.png (memory size and step latency), OUT/plans.jsonl and OUT/report.html. The default back end,
+    preview, is a deterministic CPU preview, not a learned model: it keeps memory's render where memory covers
+    the view and invents procedurally in the holes. The diffusers back ends (wan-vace, cogvideox, wan-i2v, svd)
+    need their weights (--model) and return no depth.
 
     Example: agentmem world run street_return --out walk-run
     """
@@ -309,7 +322,6 @@ def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> No
     from agentmem.interactive.produce import WALK_OUTPUTS, check_walk, run_walk
     from agentmem.interactive.walks import bundled_walks, load_walk
     from agentmem.outdir import claim, finish
-    from generators.world_preview import PreviewWorldGenerator
 
     bundled = bundled_walks()
     path = bundled[walk] if walk in bundled and not Path(walk).exists() else Path(walk)
@@ -318,6 +330,7 @@ def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> No
     # Everything is checked before the folder is claimed: a bad walk or memory leaves nothing behind.
     parsed = load_walk(path)
     check_walk(parsed, db, str(path))
+    generator = world_generator(backend, model)  # weights are found (or not) before the folder is claimed
     folder = claim(out, command="world run", force=force, writes=[*WALK_OUTPUTS, *([] if db else ["memory"])])
     with progress_bar("steps", "step") as bar:
 
@@ -325,7 +338,7 @@ def world_run(walk: str, out: str, db: str | None, mode: str, force: bool) -> No
             bar.total = total
             bar.update(1)
 
-        res = run_walk(parsed, db or folder / "memory", folder, generator=PreviewWorldGenerator(), mode=mode,
+        res = run_walk(parsed, db or folder / "memory", folder, generator=generator, mode=mode,
                        progress=tick)  # fmt: skip
     finish(folder)
     click.echo(f"{res.steps} steps, {res.frames} frames; invented share {res.invented_share:.1%}")

@@ -13,6 +13,8 @@
 
 Modes, for measuring what memory is worth: ``memory`` (all of the above), ``window`` (context and guidance from
 the last frames only, a sliding window), ``none`` (no context, no guidance: the back end invents everything).
+
+A loop plans on two threads of its own: use it in a ``with`` block, or call :meth:`WorldLoop.close` when done.
 """
 
 from __future__ import annotations
@@ -78,14 +80,27 @@ class WorldLoop:
     records: list[StepRecord] = field(default_factory=list)
     _anchor: tuple[str, np.ndarray] | None = None  # the loop's first frame (id, pixels), kept in memory
     # Planning is numpy, which leaves the GIL in its loops: two threads use both cores of a small machine. The
-    # loop keeps them for its life rather than starting threads at every step.
+    # loop keeps them for its life rather than starting threads at every step; close() ends them.
     _workers: ThreadPoolExecutor = field(
         init=False, repr=False, compare=False, default_factory=lambda: ThreadPoolExecutor(max_workers=2)
     )
+    _closed: bool = field(init=False, repr=False, compare=False, default=False)
 
     def __post_init__(self) -> None:
         if self.config.mode not in MODES:
             raise BadInputError(f"loop: mode: {self.config.mode!r} is not one of {', '.join(MODES)}")
+
+    def close(self) -> None:
+        """End the planning threads (after a plan in progress); a second call does nothing. The spatial memory
+        stays open: it belongs to the caller."""
+        self._closed = True
+        self._workers.shutdown(wait=True)
+
+    def __enter__(self) -> WorldLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def step(self, path: CameraPath, action: str = "", *, prompt: str = "", entities: Sequence[str] = ()
              ) -> tuple[WorldPlan, WorldClip]:  # fmt: skip
@@ -126,6 +141,8 @@ class WorldLoop:
     def plan(self, path: CameraPath, action: str = "", *, prompt: str = "", entities: Sequence[str] = ()
              ) -> WorldPlan:  # fmt: skip
         """The :class:`WorldPlan` of a chunk (step 2 of :meth:`step`); writes nothing."""
+        if self._closed:
+            raise BadInputError(f"step {self.steps}: the loop is closed; make a new WorldLoop")
         t = float(path.times[0]) - 1e-9  # memory as of the chunk: nothing from the chunk itself
         chosen, sources = self._with_pixels(self._context(path, t))
         # The sources' poses are relative to the memory's origin (float32 render passes need small coordinates).

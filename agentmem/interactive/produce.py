@@ -87,15 +87,15 @@ def run_walk(walk: Walk, memory_dir: str | Path, out: str | Path, *, generator: 
         # 1. Entities.
         declare_entities(spatial, walk)
         # 2. The loop.
-        loop = WorldLoop(spatial, generator, LoopConfig(mode=mode), seed=walk.seed)
         steps = walk.steps()
         plans, clips = [], []
-        for i, s in enumerate(steps):
-            plan, clip = loop.step(CameraPath(s.c2w, walk.k, s.times), s.action, entities=s.entities)
-            plans.append(plan)
-            clips.append(clip)
-            if progress:
-                progress(i + 1, len(steps))
+        with WorldLoop(spatial, generator, LoopConfig(mode=mode), seed=walk.seed) as loop:
+            for i, s in enumerate(steps):
+                plan, clip = loop.step(CameraPath(s.c2w, walk.k, s.times), s.action, entities=s.entities)
+                plans.append(plan)
+                clips.append(clip)
+                if progress:
+                    progress(i + 1, len(steps))
         records = loop.records
     # 3. Outputs.
     fps = int(round(walk.fps))
