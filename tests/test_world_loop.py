@@ -180,6 +180,42 @@ def test_world_run_writes_videos_plot_plans_and_report(tmp_path):
     assert "side by side:" in res.output and SpatialMemory(out / "memory").stats()["frames"] == 7
 
 
+@pytest.mark.parametrize("command", [["world", "run", "street_return"], ["bench", "world", "--walk", "street_return"]])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "ltx"], "Invalid value for '--backend'"),
+        (["--backend", "wan-vace"], "--backend wan-vace is a diffusers pipeline: give its weights with --model"),
+        (["--backend", "svd", "--model", "/no/such/weights"], "WeightsNotFoundError: Could not load weights"),
+        (["--model", "/some/weights"], "--model: the preview back end takes no weights"),
+    ],
+)
+def test_a_world_back_end_that_cannot_be_built_is_one_line_and_writes_nothing(tmp_path, command, args, message):
+    out = tmp_path / "never"
+    res = CliRunner().invoke(cli, [*command, "--out", str(out), *args])
+    assert res.exit_code != 0 and message in res.output and "Traceback" not in res.output, res.output
+    assert not out.exists()
+
+
+class _NoDepth(PreviewWorldGenerator):
+    name = "no-depth"
+
+    def generate_world(self, plan):
+        clip = super().generate_world(plan)
+        return WorldClip(clip.frames, None, clip.invented)
+
+
+def test_bench_world_runs_on_the_back_end_it_is_given_and_needs_its_depth(tmp_path):
+    from agentmem.bench.world import run_mode
+
+    walk = parse_walk(WALK)
+    given, default = (run_mode(walk, "memory", tmp_path / d, 2, **kw)
+                      for d, kw in (("a", {"generator": PreviewWorldGenerator()}), ("b", {})))  # fmt: skip
+    assert given.frames == default.frames == 4 and given.map_voxels == default.map_voxels > 0
+    with pytest.raises(BadInputError, match="bench world: the no-depth back end returns no depth"):
+        run_mode(walk, "memory", tmp_path / "c", 2, generator=_NoDepth())
+
+
 def test_bench_world_prints_the_documented_json(tmp_path):
     walk = tmp_path / "tiny.json"
     walk.write_text(json.dumps(WALK))
