@@ -313,8 +313,8 @@ def world_run(walk: str, out: str, db: str | None, mode: str, backend: str, mode
     Writes OUT/video.mp4, OUT/side_by_side.mp4 (generated | memory render | covered | context frames),
     OUT/memory.png (memory size and step latency), OUT/plans.jsonl and OUT/report.html. The default back end,
     preview, is a deterministic CPU preview, not a learned model: it keeps memory's render where memory covers
-    the view and invents procedurally in the holes. The diffusers back ends (wan-vace, cogvideox, wan-i2v, svd)
-    need their weights (--model) and return no depth.
+    the view and invents procedurally in the holes. The others are diffusers pipelines: they need their weights
+    (--model) and return no depth.
 
     Example: agentmem world run street_return --out walk-run
     """
