@@ -98,7 +98,9 @@ def ingest(
 @click.option("--text", help="Free text (hybrid BM25 + dense).")
 @click.option("--image", type=click.Path(), help="Image path; ranks events by media similarity.")
 @click.option("--k", default=10, show_default=True, type=int, help="Number of hits.")
-@click.option("--preset", default="hybrid", show_default=True, type=click.Choice(list(PRESETS)), help="Ranking preset.")
+# A short metavar: the choices in the first column would narrow every option's help; the help lists them instead.
+@click.option("--preset", default="hybrid", show_default=True, type=click.Choice(list(PRESETS)), metavar="PRESET",
+              help=f"Ranking preset: {', '.join(PRESETS)}.")  # fmt: skip
 @click.option("--ref-date", help="'Now' for phrases like 'last week' (default: latest event).")
 @click.option("--include-archive", is_flag=True, help="Also search archived events.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (documented in the README).")
