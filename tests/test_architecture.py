@@ -210,6 +210,7 @@ def test_every_module_is_under_500_lines_and_opens_with_its_job():
         ("agentmem.memory", ("agentmem.memory", 5)),
         ("graph.search", ("graph", 7)),
         ("agentmem.cli.graph", ("agentmem.cli", 10)),
+        ("agentmem.bench.world", ("agentmem.bench", 9)),
     ],
 )
 def test_layer_of_picks_the_most_specific_layer(module, expected):
