@@ -8,12 +8,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentmem.errors import AgentMemError
-from generators.base import GeneratorError
+from generators.base import GeneratorError, get_world_generator, world_backends
+
+if TYPE_CHECKING:
+    from generators.world import WorldGenerator
 
 DB_HELP = "Memory directory."  # its default is shown by show_default, once
 
@@ -35,8 +38,6 @@ def db_option(f: Callable) -> Callable:
 
 def world_backend_options(f: Callable) -> Callable:
     """``--backend`` (choices: the world back-end registry) and ``--model`` (weights of a diffusers back end)."""
-    from generators.base import world_backends
-
     f = click.option("--model", default=None, help="Weights (local folder or hub id) of a diffusers back end.")(f)
     return click.option(
         "--backend",
@@ -48,10 +49,9 @@ def world_backend_options(f: Callable) -> Callable:
     )(f)
 
 
-def world_generator(backend: str, model: str | None):
+def world_generator(backend: str, model: str | None) -> WorldGenerator:
     """The world back end ``backend``: the preview takes no weights, a diffusers one needs ``model``."""
     from agentmem.errors import BadInputError
-    from generators.base import get_world_generator
 
     if backend == "preview":
         if model:
