@@ -77,12 +77,14 @@ def pose_from_story(x: float, y: float, z: float, yaw: float = 0.0, pitch: float
     """
     cy, sy = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
     cp, sp = math.cos(math.radians(pitch)), math.sin(math.radians(pitch))
-    fwd = np.array([cp * cy, cp * sy, sp])
-    right = np.array([sy, -cy, 0.0])
-    up = np.cross(right, fwd)
-    m = np.eye(4)
-    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = right, up, -fwd, (x, y, z)
-    return m
+    f0, f1, f2 = cp * cy, cp * sy, sp  # forward
+    r0, r1, r2 = sy, -cy, 0.0  # right; up is right x forward, written out (np.cross costs 20 times as much)
+    return np.array([
+        [r0, r1 * f2 - r2 * f1, -f0, x],
+        [r1, r2 * f0 - r0 * f2, -f1, y],
+        [r2, r0 * f1 - r1 * f0, -f2, z],
+        [0.0, 0.0, 0.0, 1.0],
+    ], np.float64)  # fmt: skip
 
 
 def story_from_pose(c2w: np.ndarray) -> tuple[float, float, float, float, float]:

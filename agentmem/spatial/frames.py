@@ -11,7 +11,7 @@ sees) in contiguous arrays and feeds frames with depth to its static map, any
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +158,19 @@ class FrameSet:
         self._c2w, self._t, self._depth = grown(self._c2w, cap), grown(self._t, cap), grown(self._depth, cap)
         self._k, self._size = grown(self._k, cap), grown(self._size, cap)
         self._reach = grown(self._reach, cap, np.inf)
+
+    @classmethod
+    def of_cameras(cls, ids: Sequence[str], cameras: Cameras) -> FrameSet:
+        """Frames that are cameras only (no pixels, no depth, an empty map), all at once: what a policy needs to
+        choose among views kept elsewhere (a story's earlier shots)."""
+        fs = cls()
+        n = fs._n = len(cameras)
+        fs.ids, fs.paths = list(ids), [""] * n
+        fs._c2w, fs._t = np.array(cameras.c2w, np.float64), np.array(cameras.times, np.float64)
+        fs._k = np.stack([cameras.fx, cameras.fy, cameras.cx, cameras.cy], axis=1).astype(np.float64)
+        fs._size = np.stack([cameras.w, cameras.h], axis=1).astype(np.int64)
+        fs._depth, fs._reach = np.zeros(n, bool), np.full((n, *REACH_GRID), np.inf, np.float32)
+        return fs
 
     def add(self, frame: Frame, *, has_depth: bool | None = None) -> int:
         """Append ``frame`` (validated by the caller) and map its static pixels when it carries them; returns its

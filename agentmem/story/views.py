@@ -39,8 +39,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from agentmem.geometry import Intrinsics, pose_from_story
-from agentmem.spatial.frames import Frame, FrameSet
+from agentmem.geometry import Cameras, Intrinsics, pose_from_story
+from agentmem.spatial.frames import FrameSet
 from agentmem.spatial.params import StoryConfig
 from agentmem.spatial.policies import Target, choose
 
@@ -97,9 +97,9 @@ def select_views(
     posed = [(c, c.pose) for c in candidates if c.pose is not None]
     if target_pose is None or not posed:
         return select_recent_diverse(candidates, t_now, k=k)
-    fs = FrameSet()
-    for c, pose in posed:
-        fs.add(Frame(c.key, c.t, *story_camera(pose, c.fov)))
+    cams = [story_camera(pose, c.fov) for c, pose in posed]
+    fs = FrameSet.of_cameras([c.key for c, _ in posed], Cameras.of([m for m, _ in cams], [k for _, k in cams],
+                                                                   [c.t for c, _ in posed]))  # fmt: skip
     if config.age_span is None:  # ages run from the oldest candidate, posed or not
         config = replace(config, age_span=t_now - min(c.t for c in candidates))
     chosen = choose(fs, Target(*story_camera(target_pose, target_fov), t_now), k, "story", config)
