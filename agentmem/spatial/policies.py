@@ -176,6 +176,8 @@ def nearby(fs: FrameSet, target: Target, config: PolicyConfig = PolicyConfig()) 
     >>> nearby(fs, Target(look_at([4, 1, 0], [4, 1, -1]), k, 10.0)).tolist()
     [1, 0]
     """
+    # One vectorised pass, not a kd-tree (scipy's): frames arrive one batch at a time, so a tree would be rebuilt
+    # per query, and the ranking is by pose distance, which adds the viewing angle to the metres.
     idx = _eligible(fs, target)
     fwd = fs.forwards[idx]
     facing = fwd @ -target.c2w[:3, 2] > FACING_COS

@@ -279,7 +279,8 @@ def observation_scores(points: np.ndarray, normals: np.ndarray, cam_pos: np.ndar
 
 
 def depth_normals(points: np.ndarray) -> np.ndarray:
-    """Unit normals (h, w, 3) of an organised point image, from the cross product of its neighbour differences."""
+    """Unit normals (h, w, 3) of an organised point image, from the cross product of its neighbour differences
+    (the image gives every point its neighbours: no neighbour search, as Open3D's normals of a cloud need)."""
     dx = np.zeros_like(points)
     dy = np.zeros_like(points)
     dx[:, 1:-1] = points[:, 2:] - points[:, :-2]
