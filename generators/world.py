@@ -1,15 +1,16 @@
 """The conditioning contract of the interactive world loop: a :class:`WorldPlan` per chunk, a :class:`WorldClip` back.
 
 A world plan holds everything a camera-controlled video model may use to draw
-the next chunk of frames: the camera path (poses and intrinsics, and Plücker
-ray maps from :func:`plucker_rays`), the context frames memory chose, memory
-rendered into every target pose (guidance RGB, depth and the mask of what
-memory covers), the short-term window, a long-term anchor frame, the entities
-in view, the action and prompt, and a memory trace. Like
-:class:`~generators.conditioning.ShotPlan`, nothing here knows about the store.
+the next chunk of frames: the camera path (poses, intrinsics as a
+:class:`~generators.camera.Intrinsics`, and Plücker ray maps from
+:func:`plucker_rays`), the context frames memory chose, memory rendered into
+every target pose (guidance RGB, depth and the mask of what memory covers), the
+short-term window, a long-term anchor frame, the entities in view, the action
+and prompt, and a memory trace. Like :class:`~generators.conditioning.ShotPlan`,
+nothing here knows about the store.
 
 Poses are camera-to-world 4x4 matrices with OpenGL axes (x right, y up, looking
-down -z); depth is z-depth in metres, 0 where unknown.
+down -z); depth is z-depth in metres, 0 where unknown (:mod:`generators.camera`).
 """
 
 from __future__ import annotations
@@ -19,19 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .camera import Intrinsics, pixel_rays
 from .conditioning import TraceItem
-
-
-@dataclass(frozen=True)
-class PathCamera:
-    """Pinhole intrinsics shared by a chunk's frames."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    w: int
-    h: int
 
 
 @dataclass(frozen=True)
@@ -68,7 +58,7 @@ class WorldPlan:
     step: int
     times: list[float]
     c2w: np.ndarray
-    camera: PathCamera
+    camera: Intrinsics
     action: str
     prompt: str
     guidance_rgb: np.ndarray
@@ -125,17 +115,16 @@ class WorldGenerator(Protocol):
     def generate_world(self, plan: WorldPlan) -> WorldClip: ...
 
 
-def plucker_rays(c2w: np.ndarray, camera: PathCamera) -> np.ndarray:
+def plucker_rays(c2w: np.ndarray, camera: Intrinsics) -> np.ndarray:
     """Plücker ray maps (T, 6, H, W) of a camera path: each pixel's unit ray direction d and moment o x d (world).
 
     Examples
     --------
-    >>> r = plucker_rays(np.eye(4)[None], PathCamera(1.0, 1.0, 1.0, 1.0, 2, 2))
+    >>> r = plucker_rays(np.eye(4)[None], Intrinsics(1.0, 1.0, 1.0, 1.0, 2, 2))
     >>> r.shape, bool(np.allclose(np.linalg.norm(r[0, :3], axis=0), 1.0)), bool(np.allclose(r[0, 3:], 0.0))
     ((1, 6, 2, 2), True, True)
     """
-    u, v = np.meshgrid(np.arange(camera.w) + 0.5, np.arange(camera.h) + 0.5)
-    cam = np.stack([(u - camera.cx) / camera.fx, -(v - camera.cy) / camera.fy, -np.ones_like(u)], axis=-1)
+    cam = pixel_rays(camera)
     out = np.empty((len(c2w), 6, camera.h, camera.w), np.float32)
     for i, m in enumerate(np.asarray(c2w, np.float64)):
         d = cam @ m[:3, :3].T

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .world import PathCamera, WorldClip, WorldPlan
+from .camera import Intrinsics, pixel_rays
+from .world import WorldClip, WorldPlan
 
 BACKDROP_M = 40.0
 
@@ -57,10 +58,8 @@ class _Pattern:
         return (w @ self.palette * 255).astype(np.uint8)
 
 
-def _invent(c2w: np.ndarray, cam: PathCamera, pattern: _Pattern) -> tuple[np.ndarray, np.ndarray]:
-    u, v = np.meshgrid(np.arange(cam.w) + 0.5, np.arange(cam.h) + 0.5)
-    rays = np.stack([(u - cam.cx) / cam.fx, -(v - cam.cy) / cam.fy, -np.ones_like(u)], axis=-1)  # z-depth 1
-    dirs = rays @ c2w[:3, :3].T
+def _invent(c2w: np.ndarray, cam: Intrinsics, pattern: _Pattern) -> tuple[np.ndarray, np.ndarray]:
+    dirs = pixel_rays(cam) @ c2w[:3, :3].T  # z-depth 1 along each ray
     origin = c2w[:3, 3]
     with np.errstate(divide="ignore", invalid="ignore"):
         t_ground = -origin[1] / dirs[..., 1]

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, int]] = [
     ("agentmem.names", 0),
     ("generators", 0),
     ("agentmem.storage", 1),
+    ("agentmem.geometry", 1),  # builds on generators.camera (rank 0), which generators share
     ("agentmem.encoders", 2),
     ("agentmem.search", 3),
     ("agentmem.spatial", 3),
@@ -194,6 +195,30 @@ def test_nothing_imports_a_top_level_bench():
     pattern = re.compile(r"(?:^|[;\"'])\s*(?:from|import) bench\b", re.MULTILINE)
     bad = [f"{p.relative_to(ROOT)}" for p in files if ".venv" not in p.parts and pattern.search(p.read_text())]
     assert bad == []
+
+
+# Camera geometry has one home: the pinhole record and the pixel grid in generators/camera.py (generators reach it
+# there), poses, conventions and projection in agentmem/geometry.py.
+GEOMETRY_HOMES = ("generators/camera.py", "agentmem/geometry.py")
+
+
+def pinhole_definitions(source: str) -> list[int]:
+    """Lines of every class with fields fx, fy, cx and cy, and of every ``np.meshgrid`` call (a pixel grid)."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef):
+            names = {t.target.id for t in node.body if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)}
+            if {"fx", "fy", "cx", "cy"} <= names:
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "meshgrid":
+            lines.append(node.lineno)
+    return lines
+
+
+def test_camera_records_and_pixel_grids_are_defined_once():
+    found = {str(p.relative_to(ROOT)): pinhole_definitions(p.read_text()) for p in source_files()}
+    assert {rel: lines for rel, lines in found.items() if lines and rel not in GEOMETRY_HOMES} == {}
+    assert pinhole_definitions("class K:\n    fx: float\n    fy: float\n    cx: float\n    cy: float\n") == [1]
 
 
 def test_every_module_is_under_500_lines_and_opens_with_its_job():

@@ -55,7 +55,8 @@ def test_step_by_step_writes_back_what_was_shown(director):
     sm = director.spatial
     assert sm is not None and sm.frames.ids == ["shot:a:f0", "shot:a:f3", "shot:a:f7"]
     assert np.allclose(sm.frames.c2w[1], pose_from_story(*pose)) and not sm.frames.has_depth.any()
-    assert sm.retrieve(pose_from_story(*pose), sm.frames.intrinsics[0], 10.0, budget=1)[0].id.startswith("shot:a:")
+    got = sm.retrieve(pose_from_story(*pose), sm.frames.cameras.intrinsics(0), 10.0, budget=1)
+    assert got[0].id.startswith("shot:a:")
     # A shot decided now: it continues 'a', and changes Mara's coat from its own t on.
     p2, _ = director.step(
         {

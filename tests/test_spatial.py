@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from agentmem.errors import BadInputError
-from agentmem.spatial.camera import Intrinsics, check_pose, look_at, pixel_rays, project, unproject
+from agentmem.geometry import Intrinsics, look_at, pixel_rays, project, unproject
+from agentmem.spatial.camera import check_pose
 from agentmem.spatial.frames import Frame, FrameSet
 from agentmem.spatial.policies import POLICIES, Target, choose
 from agentmem.spatial.render import Source, forward_warp

@@ -2,7 +2,9 @@
 
 import numpy as np
 
-from agentmem.story.views import ViewCandidate, coverage, frustum_points, in_view, select_recent_diverse, select_views
+from agentmem.spatial.frames import Frame, FrameSet
+from agentmem.spatial.policies import Target, frustum_grid, in_view
+from agentmem.story.views import ViewCandidate, select_recent_diverse, select_views, story_camera
 
 POSE = (0.0, 0.0, 1.6, 90.0, 0.0)
 
@@ -16,11 +18,12 @@ def keys(sel):
 
 
 def test_frustum_points_are_in_their_own_view_and_not_behind():
-    pts = frustum_points(POSE, 60)
-    assert in_view(pts, POSE, 60).all()
-    assert not in_view(pts, (0, 0, 1.6, -90, 0), 60).any()
-    poses = [POSE, (0, 0, 1.6, -90, 0)]
-    assert (coverage(pts, poses, [60, 60]) == np.stack([in_view(pts, p, 60) for p in poses])).all()
+    pts = frustum_grid(Target(*story_camera(POSE, 60), 10.0))
+    fs = FrameSet()
+    for i, p in enumerate([POSE, (0, 0, 1.6, -90, 0)]):
+        fs.add(Frame(str(i), 0.0, *story_camera(p, 60)))
+    seen = in_view(fs, np.arange(2), pts, far=20.0)
+    assert pts.shape == (180, 3) and seen[0].all() and not seen[1].any()
 
 
 def test_same_pose_is_taken_first_even_if_older():

@@ -66,6 +66,22 @@ def test_ingest_then_retrieve_prints_the_documented_json(dataset, tmp_path):
     assert isinstance(out["results"][0]["latency_ms"], float)
 
 
+def test_policy_parameters_are_set_from_the_command_line(dataset, tmp_path):
+    db = str(tmp_path / "mem")
+    assert _run("world", "ingest", str(dataset), "--db", db).exit_code == 0
+    views = _views(tmp_path / "views.json", [{"file_path": "v.png", "transform_matrix": _poses(12)[5].tolist()}])
+    ids = {}
+    for suppress in ("1.0", "6.0"):
+        res = _run("world", "retrieve", "--db", db, "--views", str(views), "--k", "3", "--policy", "pose",
+                   "--policy-param", f"suppress={suppress}", "--json")  # fmt: skip
+        assert res.exit_code == 0, res.output
+        ids[suppress] = [f["id"] for f in json.loads(res.output)["results"][0]["frames"]]
+    assert ids["1.0"][0] == ids["6.0"][0] and ids["1.0"] != ids["6.0"]  # near-duplicates suppressed further apart
+    res = _run("world", "retrieve", "--db", db, "--views", str(views), "--policy", "pose", "--policy-param", "far=x")
+    assert res.exit_code == 1 and res.output.count("\n") == 1
+    assert "--policy-param (policy 'pose'): far: must be a number, got 'x'" in res.output
+
+
 def test_render_writes_rgb_depth_and_mask_per_view(dataset, tmp_path):
     db = str(tmp_path / "mem")
     assert _run("world", "ingest", str(dataset), "--db", db).exit_code == 0

@@ -101,7 +101,7 @@ def rss_after_queries(directory: str, views_npy: str, t: float) -> float:
     from agentmem.spatial.camera import Intrinsics
 
     with SpatialMemory(directory) as sm:
-        k = sm.frames.intrinsics[0] if len(sm.frames) else Intrinsics.from_fov(70.0, 160, 120)
+        k = sm.frames.cameras.intrinsics(0) if len(sm.frames) else Intrinsics.from_fov(70.0, 160, 120)
         for c2w in np.load(views_npy, allow_pickle=False):
             sm.retrieve(c2w, k, t, budget=8)
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

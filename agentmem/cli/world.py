@@ -65,26 +65,33 @@ def world_ingest(transforms: str, db: str, allow_outside: bool, copy: bool) -> N
 @click.option("--k", "budget", default=8, show_default=True, type=click.IntRange(1, 64), help="Frames per view.")
 @click.option("--policy", default=None, type=click.Choice(list(POLICIES)),
               help="Context-frame policy (default: map when the frames have depth, else fov).")  # fmt: skip
+@click.option("--policy-param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Set one of the policy's parameters (repeatable), e.g. suppress=2.0 or far=80; "
+                   "docs/spatial.md lists them.")  # fmt: skip
 @click.option("--include-archive", is_flag=True, help="Also consider archived frames.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @clean_errors
-def world_retrieve(db: str, views: str, budget: int, policy: str | None, include_archive: bool, as_json: bool) -> None:
+def world_retrieve(db: str, views: str, budget: int, policy: str | None, params: tuple[str, ...],
+                   include_archive: bool, as_json: bool) -> None:  # fmt: skip
     """Context frames for each view: at most K, none later than the view's time, each with score and reason.
 
-    Example: agentmem world retrieve --db mem --views views.json --k 8 --json
+    Example: agentmem world retrieve --db mem --views views.json --k 8 --policy pose --policy-param suppress=2.0
     """
     from agentmem.formats.transforms import load_views
-    from agentmem.spatial.policies import default_policy
+    from agentmem.spatial.policies import default_policy, policy_named
     from agentmem.spatial.world import SpatialMemory
 
+    config = policy_named(policy).configure(params) if policy is not None else None  # bad input fails first
     specs = load_views(views)
     require_world_db(db)
     results: list[dict[str, Any]] = []
     with SpatialMemory(db) as sm:
         name = policy or default_policy(sm.frames)
+        config = config or policy_named(name).configure(params)
         for v in specs:
             t0 = time.perf_counter()
-            got = sm.retrieve(v.c2w, v.k, v.t, budget=budget, policy=name, include_archive=include_archive)
+            got = sm.retrieve(v.c2w, v.k, v.t, budget=budget, policy=name, include_archive=include_archive,
+                              config=config)  # fmt: skip
             ms = (time.perf_counter() - t0) * 1000
             results.append({"view": v.file_path, "latency_ms": round(ms, 3), "frames": [g.__dict__ for g in got]})
     if as_json:
@@ -173,7 +180,7 @@ def world_export(db: str, ply: str) -> None:
     import os
 
     from agentmem.errors import BadInputError
-    from agentmem.spatial.voxmap import write_ply
+    from agentmem.spatial.scenemap import write_ply
     from agentmem.spatial.world import SpatialMemory
 
     if os.path.lexists(ply):  # lexists: a dangling symlink counts too, it would make the file elsewhere

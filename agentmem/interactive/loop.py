@@ -32,7 +32,7 @@ from agentmem.spatial.frames import Frame
 from agentmem.spatial.render import Prepared, Rendered, Source, forward_warp_path, prepare
 from agentmem.spatial.world import SpatialMemory
 from generators.conditioning import TraceItem
-from generators.world import ContextFrame, PathCamera, WorldClip, WorldEntity, WorldGenerator, WorldPlan
+from generators.world import ContextFrame, WorldClip, WorldEntity, WorldGenerator, WorldPlan
 
 MODES = ("memory", "window", "none")
 
@@ -154,7 +154,7 @@ class WorldLoop:
         trace = [TraceItem(c.id, "frame", c.score, c.reason) for c in chosen]
         return WorldPlan(
             step=self.steps, times=[float(x) for x in path.times], c2w=np.asarray(path.c2w, np.float64),
-            camera=PathCamera(path.k.fx, path.k.fy, path.k.cx, path.k.cy, path.k.w, path.k.h), action=action,
+            camera=path.k, action=action,
             prompt=prompt or action, guidance_rgb=guidance[0], guidance_depth=guidance[1], guidance_mask=guidance[2],
             context=chosen, window=window[0], window_ids=window[1], anchor=anchor[0], anchor_id=anchor[1],
             entities=[self._entity(e, float(path.times[0])) for e in entities], memory_trace=trace, seed=self.seed,
@@ -187,7 +187,9 @@ class WorldLoop:
             rgb, depth = self.spatial.pixels(i)
             frames.append(replace(c, rgb=rgb))
             if depth is not None:
-                sources.append(Source(rgb, depth, self.spatial.frames.intrinsics[i], self.spatial.frames.c2w[i]))
+                sources.append(
+                    Source(rgb, depth, self.spatial.frames.cameras.intrinsics(i), self.spatial.frames.c2w[i])
+                )
         return frames, sources
 
     def _window(self, t: float) -> tuple[np.ndarray | None, list[str]]:

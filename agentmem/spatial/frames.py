@@ -2,20 +2,23 @@
 
 A :class:`Frame` is an image with optional z-depth, intrinsics, a
 camera-to-world pose, story time, an optional dynamic mask, and provenance.
-:class:`FrameSet` keeps what retrieval reads for every frame (pose, time,
-field of view, whether it has depth) in contiguous arrays and feeds frames with
-depth to the :class:`~agentmem.spatial.voxmap.VoxelMap`.
+:class:`FrameSet` keeps what retrieval reads for every frame (its camera as a
+row of :class:`~agentmem.geometry.Cameras`, whether it has depth, how far it
+sees) in contiguous arrays and feeds frames with depth to its static map, any
+:class:`~agentmem.spatial.scenemap.SceneMap` (a
+:class:`~agentmem.spatial.voxmap.VoxelMap` by default).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from agentmem.spatial.camera import Intrinsics, unproject
+from agentmem.geometry import Cameras, Intrinsics, unproject
+from agentmem.spatial.scenemap import Observation, SceneMap
 from agentmem.spatial.voxmap import MapConfig, VoxelMap, depth_normals, grown, observation_scores
 
 
@@ -55,7 +58,6 @@ def entity_samples(frame: Frame, max_depth: float = 80.0) -> list[tuple[str, np.
 
     Examples
     --------
-    >>> from agentmem.spatial.camera import Intrinsics
     >>> k = Intrinsics(2.0, 2.0, 2.0, 2.0, 4, 4)
     >>> inst = np.zeros((4, 4), np.int32); inst[1:3, 1:3] = 7
     >>> f = Frame("f", 0.0, np.eye(4), k, depth=np.full((4, 4), 3.0), instances=inst, instance_ids={7: "bob"})
@@ -93,15 +95,17 @@ def reach_of(depth: np.ndarray) -> np.ndarray:
 
 
 class FrameSet:
-    """Every frame's pose, time and camera as arrays (frame number = insertion order), plus the static map."""
+    """Every frame's camera (pose, intrinsics, time) as arrays (frame number = insertion order), plus the static map:
+    ``scene_map`` when given, else a :class:`~agentmem.spatial.voxmap.VoxelMap` with ``config``."""
 
-    def __init__(self, config: MapConfig | None = None):
-        self.map = VoxelMap(config)
+    def __init__(self, config: MapConfig | None = None, *, scene_map: SceneMap | None = None):
+        self.map: SceneMap = VoxelMap(config) if scene_map is None else scene_map
         self.ids: list[str] = []
         self.paths: list[str] = []
-        self.intrinsics: list[Intrinsics] = []
         self._c2w = np.zeros((0, 4, 4), np.float64)
         self._t = np.zeros(0, np.float64)
+        self._k = np.zeros((0, 4), np.float64)  # fx, fy, cx, cy
+        self._size = np.zeros((0, 2), np.int64)  # w, h
         self._depth = np.zeros(0, bool)
         self._reach = np.zeros((0, *REACH_GRID), np.float32)
         self._n = 0
@@ -109,6 +113,13 @@ class FrameSet:
 
     def __len__(self) -> int:
         return self._n
+
+    @property
+    def cameras(self) -> Cameras:
+        """Every frame's camera (views of the arrays: no copy)."""
+        n = self._n
+        k, size = self._k[:n], self._size[:n]
+        return Cameras(self._c2w[:n], k[:, 0], k[:, 1], k[:, 2], k[:, 3], size[:, 0], size[:, 1], self._t[:n])
 
     @property
     def c2w(self) -> np.ndarray:
@@ -145,7 +156,21 @@ class FrameSet:
             return
         cap = max(64, 2 * len(self._t))
         self._c2w, self._t, self._depth = grown(self._c2w, cap), grown(self._t, cap), grown(self._depth, cap)
+        self._k, self._size = grown(self._k, cap), grown(self._size, cap)
         self._reach = grown(self._reach, cap, np.inf)
+
+    @classmethod
+    def of_cameras(cls, ids: Sequence[str], cameras: Cameras) -> FrameSet:
+        """Frames that are cameras only (no pixels, no depth, an empty map), all at once: what a policy needs to
+        choose among views kept elsewhere (a story's earlier shots)."""
+        fs = cls()
+        n = fs._n = len(cameras)
+        fs.ids, fs.paths = list(ids), [""] * n
+        fs._c2w, fs._t = np.array(cameras.c2w, np.float64), np.array(cameras.times, np.float64)
+        fs._k = np.stack([cameras.fx, cameras.fy, cameras.cx, cameras.cy], axis=1).astype(np.float64)
+        fs._size = np.stack([cameras.w, cameras.h], axis=1).astype(np.int64)
+        fs._depth, fs._reach = np.zeros(n, bool), np.full((n, *REACH_GRID), np.inf, np.float32)
+        return fs
 
     def add(self, frame: Frame, *, has_depth: bool | None = None) -> int:
         """Append ``frame`` (validated by the caller) and map its static pixels when it carries them; returns its
@@ -153,10 +178,11 @@ class FrameSet:
         self._grow()
         i = self._n
         self._c2w[i], self._t[i] = frame.c2w, frame.t
+        k = frame.k
+        self._k[i], self._size[i] = (k.fx, k.fy, k.cx, k.cy), (k.w, k.h)
         self._depth[i] = frame.depth is not None if has_depth is None else has_depth
         self.ids.append(frame.id)
         self.paths.append(frame.file_path)
-        self.intrinsics.append(frame.k)
         self._n += 1
         if frame.depth is not None and frame.rgb is not None:
             self.map_frame(i, frame)
@@ -178,5 +204,5 @@ class FrameSet:
             ok &= ~moving(frame)
             normals = depth_normals(pts)
             scores = observation_scores(pts[ok], normals[ok], frame.c2w[:3, 3])
-            batch.append((i, pts[ok], frame.rgb[ok].astype(np.float32) / 255.0, scores))
+            batch.append(Observation(i, pts[ok], frame.rgb[ok].astype(np.float32) / 255.0, scores))
         return self.map.observe_many(batch)

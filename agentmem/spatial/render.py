@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentmem.spatial.camera import Intrinsics, unproject
+from agentmem.geometry import Intrinsics, project_rows, unproject
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ def _source_points(n: int, prepared: Prepared, k: Intrinsics, c2ws: np.ndarray, 
     """One source's part of :class:`_Points`: its kept pixels in front of each target camera whose splat can
     reach the image (the rest cannot change the render, so they are dropped before the per-point work)."""
     h, w = prepared.sizes[n]
-    u, v, z = (a.reshape(-1, h, w) for a in _project32(prepared.world[n], k, c2ws))
+    u, v, z = (a.reshape(-1, h, w) for a in project_rows(prepared.world[n], k, c2ws))
     # Points at or behind a target camera project to huge or undefined places; ``ok`` leaves them out.
     with np.errstate(invalid="ignore", over="ignore"):
         ok = prepared.keep[n] & (z > 1e-3) & (u > -max_splat) & (u < k.w + max_splat)
@@ -192,18 +192,6 @@ def _source_points(n: int, prepared: Prepared, k: Intrinsics, c2ws: np.ndarray, 
     return [pose, u[ok], v[ok], iz[ok], jinv, np.stack([giz_c[ok], giz_r[ok]]), np.full(len(pose), n, np.int32),
             np.broadcast_to(prepared.index[n], ok.shape)[ok], np.abs(det), np.floor(u[ok] - half),
             np.floor(v[ok] - half), size.astype(np.int8)]  # fmt: skip
-
-
-def _project32(points: np.ndarray, k: Intrinsics, c2ws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`~agentmem.spatial.camera.project` of ``points`` (3, n) into every pose of ``c2ws`` (T, 4, 4), each
-    result (T, n), in float32 (a tenth of a millimetre at 100 m is far below a pixel)."""
-    rot_t = c2ws[:, :3, :3].transpose(0, 2, 1)
-    x, y, z = np.moveaxis((rot_t.astype(np.float32) @ points) - (rot_t @ c2ws[:, :3, 3, None]).astype(np.float32), 1, 0)
-    z = -z
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = x / z * np.float32(k.fx) + np.float32(k.cx)
-        v = y / z * np.float32(-k.fy) + np.float32(k.cy)
-    return u, v, z
 
 
 def _gradient(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

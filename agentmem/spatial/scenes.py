@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agentmem.spatial.camera import Intrinsics, pixel_rays
+from agentmem.geometry import Intrinsics, pixel_rays
 
 SKY = np.array([0.0, 0.0, 0.0])
 

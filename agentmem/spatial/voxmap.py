@@ -1,5 +1,7 @@
 """The static 3D map: a sparse voxel grid built from depth, each voxel keeping the frames that saw it best.
 
+:class:`VoxelMap` is the default :class:`~agentmem.spatial.scenemap.SceneMap` (the contract every map fulfils).
+
 Each voxel holds its mean colour, how often it was seen, and up to ``observers``
 frames that saw it. **The observer rule**, deterministic: an observation scores
 ``cos(incidence) / (1 + distance / 10 m)`` (close and frontal views score high);
@@ -18,12 +20,13 @@ only, 16 bytes a voxel, so a write costs little more as the map grows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from agentmem.errors import BadInputError
-from agentmem.spatial.camera import Intrinsics, project
+from agentmem.geometry import Intrinsics, project
 
 FIELD_RANGE = 1 << 20
 """Voxel coordinates are packed as three 21-bit fields, each in [-2**20, 2**20) (offset to be non-negative)."""
@@ -99,13 +102,21 @@ class VoxelMap:
     obs_frame = property(lambda self: self._data["obs_frame"][: self._n], doc="Best observers (n, k); -1: free.")
     obs_score = property(lambda self: self._data["obs_score"][: self._n], doc="Their scores (n, k); -inf: free.")
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Take the map's arrays from a checkpoint (rows in any order) and rebuild the sorted index."""
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The map's arrays (:data:`ARRAYS`), as a checkpoint stores them."""
+        return {name: getattr(self, name) for name in ARRAYS}
+
+    def restore(self, arrays: Mapping[str, np.ndarray]) -> bool:
+        """Take the map's arrays from a checkpoint (rows in any order) and rebuild the sorted index; ``False``, and
+        nothing changed, when a checkpoint lacks one of :data:`ARRAYS`."""
+        if not all(name in arrays for name in ARRAYS):
+            return False
         self._data = {name: np.array(arrays[name]) for name in ARRAYS}
         self._n = len(self._data["keys"])
         self._row = np.argsort(self._data["keys"], kind="stable")
         self._sorted = self._data["keys"][self._row]
         self._centres = None
+        return True
 
     def in_key_order(self) -> dict[str, np.ndarray]:
         """The map's arrays with rows sorted by key."""
@@ -123,7 +134,7 @@ class VoxelMap:
         ``scores``; returns how many voxels are new."""
         return self.observe_many([(frame, points, colors, scores)])
 
-    def observe_many(self, observations: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> int:
+    def observe_many(self, observations: Sequence[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> int:
         """:meth:`observe` for several frames, in order, with one insertion of all their new voxels; the result
         is the same as observing them one by one."""
         per_frame = [(f, *_best_per_voxel(self, p, c, sc)) for f, p, c, sc in observations if len(p)]
@@ -268,7 +279,8 @@ def observation_scores(points: np.ndarray, normals: np.ndarray, cam_pos: np.ndar
 
 
 def depth_normals(points: np.ndarray) -> np.ndarray:
-    """Unit normals (h, w, 3) of an organised point image, from the cross product of its neighbour differences."""
+    """Unit normals (h, w, 3) of an organised point image, from the cross product of its neighbour differences
+    (the image gives every point its neighbours: no neighbour search, as Open3D's normals of a cloud need)."""
     dx = np.zeros_like(points)
     dy = np.zeros_like(points)
     dx[:, 1:-1] = points[:, 2:] - points[:, :-2]
@@ -277,17 +289,3 @@ def depth_normals(points: np.ndarray) -> np.ndarray:
     dy[0], dy[-1] = dy[1], dy[-2]
     n = np.cross(dx, dy)
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
-
-
-def write_ply(vm: VoxelMap, path: str, origin: np.ndarray) -> int:
-    """Write the voxel centres, in world coordinates (the map's are relative to ``origin``), with their colours as
-    an ASCII PLY point cloud; returns the number of points."""
-    pts = vm.centres + origin
-    rgb = np.clip(np.round(vm.color * 255), 0, 255).astype(np.int64)
-    with open(path, "x") as f:  # "x": never overwrite a file
-        f.write(f"ply\nformat ascii 1.0\nelement vertex {len(pts)}\n")
-        f.write("property float x\nproperty float y\nproperty float z\n")
-        f.write("property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n")
-        for p, c in zip(pts.tolist(), rgb.tolist(), strict=True):
-            f.write(f"{p[0]:.3f} {p[1]:.3f} {p[2]:.3f} {c[0]} {c[1]} {c[2]}\n")
-    return len(pts)

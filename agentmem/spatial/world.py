@@ -25,13 +25,15 @@ from pathlib import Path
 import numpy as np
 
 from agentmem.errors import BadInputError, UnknownEntityError
-from agentmem.spatial.camera import Intrinsics
+from agentmem.geometry import Intrinsics
 from agentmem.spatial.compress import CompressionPlan, plan_compression
 from agentmem.spatial.frames import REACH_GRID, Frame, FrameSet, entity_samples, moving, reach_of
 from agentmem.spatial.origin import ORIGIN_KEY, check_in_range, choose_origin, parse_origin, to_local, to_world
-from agentmem.spatial.policies import POLICIES, Choice, Target, choose, nearby
+from agentmem.spatial.params import PolicyConfig
+from agentmem.spatial.policies import Choice, Target, choose, nearby, policy_named
 from agentmem.spatial.render import Rendered, Source, forward_warp
-from agentmem.spatial.voxmap import ARRAYS, MapConfig
+from agentmem.spatial.scenemap import SceneMap
+from agentmem.spatial.voxmap import MapConfig
 from agentmem.storage import frames as tables
 from agentmem.storage import paths
 from agentmem.storage.store import Store
@@ -61,13 +63,15 @@ class Retrieved:
 
 
 class SpatialMemory:
-    """The frames and static map of one memory directory."""
+    """The frames and static map of one memory directory; the map is ``scene_map`` when given (any
+    :class:`~agentmem.spatial.scenemap.SceneMap`), else a voxel map with ``config``."""
 
-    def __init__(self, directory: str | Path, *, config: MapConfig | None = None, store: Store | None = None):
+    def __init__(self, directory: str | Path, *, config: MapConfig | None = None, store: Store | None = None,
+                 scene_map: SceneMap | None = None):  # fmt: skip
         self.dir = Path(directory)
         self.store = store or Store(self.dir)
         self._own_store = store is None
-        self.frames = FrameSet(config)
+        self.frames = FrameSet(config, scene_map=scene_map)
         self._rgb: list[str] = []
         self._depth: list[tuple[str | None, float]] = []
         self._mask: list[str | None] = []
@@ -95,9 +99,7 @@ class SpatialMemory:
     # -- loading ----------------------------------------------------------------------------
     def _load(self) -> None:
         arrays, upto = tables.load_map(self.store.conn)
-        if arrays and all(n in arrays for n in ARRAYS):
-            self.frames.map.restore(arrays)
-        else:
+        if not (arrays and self.frames.map.restore(arrays)):  # none, or another kind of map's: map the frames again
             upto = 0
         self._catch_up(upto, {})
 
@@ -317,30 +319,32 @@ class SpatialMemory:
 
     def checkpoint(self) -> None:
         """Store the map's arrays, covering every frame so far, in one transaction."""
-        arrays = {n: getattr(self.frames.map, n) for n in ARRAYS}
+        arrays = self.frames.map.arrays()
         with self.store.transaction():
             tables.save_map(self.store.conn, arrays, self._last_fid)
         self._unsaved = 0
 
     # -- reading ----------------------------------------------------------------------------
     def retrieve(self, c2w: np.ndarray, k: Intrinsics, t: float, *, budget: int = 8, policy: str | None = None,
-                 include_archive: bool = False) -> list[Retrieved]:  # fmt: skip
-        """The context frames for a view: at most ``budget``, none later than ``t``, each with score and reason."""
-        if policy is not None and policy not in POLICIES:
-            raise BadInputError(f"unknown policy {policy!r}; choose one of {sorted(POLICIES)}")
-        chosen = self._choose(Target(self.local(c2w), k, t), budget, policy, include_archive)
+                 include_archive: bool = False, config: PolicyConfig | None = None) -> list[Retrieved]:  # fmt: skip
+        """The context frames for a view: at most ``budget``, none later than ``t``, each with score and reason;
+        ``config`` sets the policy's parameters (its config type, :mod:`agentmem.spatial.params`)."""
+        if policy is not None:
+            policy_named(policy)  # an unknown name is refused even when memory is empty
+        chosen = self._choose(Target(self.local(c2w), k, t), budget, policy, include_archive, config)
         return [
             Retrieved(self.frames.ids[c.frame], self.frames.ids[c.frame], float(self.frames.times[c.frame]), c.score,
                       c.reason)
             for c in chosen
         ]  # fmt: skip
 
-    def _choose(self, target: Target, budget: int, policy: str | None, include_archive: bool) -> list[Choice]:
+    def _choose(self, target: Target, budget: int, policy: str | None, include_archive: bool,
+                config: PolicyConfig | None = None) -> list[Choice]:  # fmt: skip
         if not len(self.frames):
             return []
         if not include_archive and self.archived.any():
             target = Target(target.c2w, target.k, target.t, ~self.archived)
-        return choose(self.frames, target, budget, policy)
+        return choose(self.frames, target, budget, policy, config)
 
     def nearby(self, c2w: np.ndarray, k: Intrinsics, t: float, *, places: Sequence[str] | None = None,
                keep: int = 256) -> list[str]:  # fmt: skip
@@ -355,22 +359,24 @@ class SpatialMemory:
             for place in places:
                 tagged[self._places.get(place, [])] = True
             allowed &= tagged
-        return [self.frames.ids[i] for i in nearby(self.frames, Target(self.local(c2w), k, t, allowed), keep)]
+        found = nearby(self.frames, Target(self.local(c2w), k, t, allowed), PolicyConfig(keep=keep))
+        return [self.frames.ids[i] for i in found]
 
     def has_place(self, places: Sequence[str]) -> bool:
         """Whether any frame's source names one of ``places`` as its location."""
         return any(p in self._places for p in places)
 
-    def render(self, c2w: np.ndarray, k: Intrinsics, t: float, *, budget: int = 4, policy: str | None = None
-               ) -> Rendered:  # fmt: skip
+    def render(self, c2w: np.ndarray, k: Intrinsics, t: float, *, budget: int = 4, policy: str | None = None,
+               config: PolicyConfig | None = None) -> Rendered:  # fmt: skip
         """Memory rendered into the view: the chosen frames forward-warped, with the mask of what is covered."""
         c2w = self.local(c2w)  # float32 render passes need coordinates near the map's (6 cm steps at 600 km)
-        chosen = self._choose(Target(c2w, k, t), budget, policy, False)
+        chosen = self._choose(Target(c2w, k, t), budget, policy, False, config)
+        cameras = self.frames.cameras
         sources = []
         for c in chosen:
             rgb, depth = self.pixels(c.frame)
             if depth is not None:
-                sources.append(Source(rgb, depth, self.frames.intrinsics[c.frame], self.frames.c2w[c.frame]))
+                sources.append(Source(rgb, depth, cameras.intrinsics(c.frame), cameras.c2w[c.frame]))
         return forward_warp(sources, k, c2w)
 
     # -- what to keep ------------------------------------------------------------------------

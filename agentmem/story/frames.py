@@ -37,6 +37,7 @@ from agentmem.spatial.camera import Intrinsics, pose_from_story
 from agentmem.spatial.frames import Frame
 from agentmem.storage import keyframes
 from agentmem.storage.paths import from_stored
+from agentmem.story.views import story_camera
 
 if TYPE_CHECKING:
     from agentmem.memory import Memory
@@ -199,8 +200,7 @@ def reference_pool(mem: Memory, spatial: SpatialMemory | None, shot) -> tuple[li
         members = mem.store.member_ids(shot.location)
         if spatial.has_place(members):
             before = float(np.nextafter(shot.t, -np.inf))
-            k = Intrinsics.from_fov(shot.camera.fov, 64, 40)
-            near = spatial.nearby(pose_from_story(*shot.camera.pose), k, before, places=members)
+            near = spatial.nearby(*story_camera(shot.camera.pose, shot.camera.fov), before, places=members)
             rows = frames_by_id(mem, near)
             if rows:
                 return rows, f"{len(rows)} views near the shot's pose, from the spatial memory"

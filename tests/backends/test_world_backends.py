@@ -8,8 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from generators.camera import Intrinsics
 from generators.diffusers_backends import CogVideoXGenerator, SVDGenerator, WanI2VGenerator, WanVACEGenerator
-from generators.world import ContextFrame, PathCamera, WorldPlan
+from generators.world import ContextFrame, WorldPlan
 from generators.world_diffusers import DiffusersWorldGenerator, build_world_kwargs, start_frame
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -26,7 +27,7 @@ def _plan(
     ctx = [ContextFrame("step00000/f000", 0.0, np.eye(4), 0.9, "covers 90%", rgb[0].copy())]
     return WorldPlan(
         step=1, times=[float(i) for i in range(frames)], c2w=np.repeat(np.eye(4)[None], frames, axis=0),
-        camera=PathCamera(10.0, 10.0, size / 2, size / 2, size, size), action="walk", prompt=prompt,
+        camera=Intrinsics(10.0, 10.0, size / 2, size / 2, size, size), action="walk", prompt=prompt,
         guidance_rgb=rgb, guidance_depth=np.where(mask, 5.0, 0.0).astype(np.float32), guidance_mask=mask,
         context=ctx, window=rgb[:2].copy(), window_ids=["w0", "w1"], anchor=rgb[0].copy(), anchor_id="a0", seed=3,
     )  # fmt: skip

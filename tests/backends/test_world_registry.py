@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from generators import GeneratorInputError, WeightsNotFoundError, get_world_generator, world_backends
-from generators.world import ContextFrame, PathCamera, WorldPlan
+from generators.camera import Intrinsics
+from generators.world import ContextFrame, WorldPlan
 from generators.world_diffusers import KINDS, build_world_kwargs
 from generators.world_preview import PreviewWorldGenerator
 
@@ -19,7 +20,7 @@ def _plan(context: list[ContextFrame]) -> WorldPlan:
     mask = np.ones((5, 16, 16), bool)
     return WorldPlan(
         step=0, times=[float(i) for i in range(5)], c2w=np.repeat(np.eye(4)[None], 5, axis=0),
-        camera=PathCamera(10.0, 10.0, 8.0, 8.0, 16, 16), action="walk", prompt="a street", guidance_rgb=rgb,
+        camera=Intrinsics(10.0, 10.0, 8.0, 8.0, 16, 16), action="walk", prompt="a street", guidance_rgb=rgb,
         guidance_depth=np.ones((5, 16, 16), np.float32), guidance_mask=mask, context=context,
     )  # fmt: skip
 
