@@ -115,7 +115,10 @@ def read_events(
     limit: int | None = None,
     provenance: bool = True,
 ) -> list[EventRecord]:
-    """Events matching an SQL condition on ``events e``, with participants (stored ids, in id order)."""
+    """Events matching an SQL condition on ``events e``, with participants (stored ids, in id order).
+
+    For the graph's storage modules: the others call the named reads of :mod:`graph.tables`.
+    """
     sql = (
         f"SELECT e.rid, e.id, e.t_start, e.t_end, e.text, e.location, e.grp, e.vec, "
         f"{'e.provenance' if provenance else NULL_PROV}, e.archived FROM events e WHERE {where} ORDER BY {order}"
@@ -224,7 +227,7 @@ def _node(r: Sequence[Any]) -> GraphNode:
 
 
 def read_nodes(store: Store, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphNode]:
-    """Nodes matching an SQL condition on ``graph_nodes``, in (level, t_start, id) order."""
+    """Nodes matching an SQL condition on ``graph_nodes``, in (level, t_start, id) order (see :func:`read_events`)."""
     rows = store.conn.execute(
         f"SELECT {_NODE_COLS} FROM graph_nodes WHERE {where} ORDER BY level, t_start, id", list(args)
     ).fetchall()
@@ -281,6 +284,7 @@ def _edge(r: Sequence[Any]) -> GraphEdge:
 
 
 def read_edges(store: Store, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphEdge]:
+    """Edges matching an SQL condition on ``graph_edges``, in insertion order (see :func:`read_events`)."""
     rows = store.conn.execute(f"SELECT {_EDGE_COLS} FROM graph_edges WHERE {where} ORDER BY id", list(args)).fetchall()
     return [_edge(r) for r in rows]
 

@@ -71,7 +71,8 @@ def view_events(
 ) -> list[EventRecord]:
     """Events stored after row ``after_rid`` (active unless the archive is included, overlapping [t0, t1] where
     given) in story order."""
-    where, args = "e.rid > ?" + _active(include_archive, "e."), [after_rid]
+    where = "e.rid > ?" + _active(include_archive, "e.")
+    args: list[float] = [after_rid]
     if t0 is not None:
         where += " AND e.t_end >= ?"
         args.append(float(t0))
@@ -247,7 +248,7 @@ def timeline_rows(
         sql += " AND e.t_start <= ?"
         args.append(t1)
     rows = store.conn.execute(sql + " ORDER BY e.t_start, e.rid LIMIT ?", [*args, limit])
-    return [TimelineRow(*r[:6], bool(r[6])) for r in rows]
+    return [TimelineRow(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
 
 
 def graph_counts(store: Store) -> dict:
