@@ -38,7 +38,7 @@ class RecentEvent(NamedTuple):
 
     id: str
     text: str
-    provenance: str | None
+    provenance: str
 
 
 _COLS = "e.rid, e.id, e.t_start, e.camera, e.provenance"
