@@ -123,8 +123,7 @@ def children_of(store: Store, parents: Sequence[str]) -> list[GraphNode]:
 
 def parent_nodes(store: Store, include_archive: bool) -> list[GraphNode]:
     """Episodes and arcs (active ones unless the archive is included)."""
-    arch = "" if include_archive else " AND archived=0"
-    return read_nodes(store, f"type IN ('episode', 'arc'){arch}")
+    return read_nodes(store, "type IN ('episode', 'arc')" + _active(include_archive))
 
 
 def episodes_under(store: Store, nid: str) -> list[str]:
