@@ -33,12 +33,12 @@ def allowed_rids(mem: Memory, q: Query) -> set[int] | None:
     return None if cands is None else set(cands.tolist())
 
 
-def admissible_mask(conn, rids: np.ndarray, q: Query) -> np.ndarray:
+def admissible_mask(store, rids: np.ndarray, q: Query) -> np.ndarray:
     """Mask of ``rids`` the query admits (active unless the archive is included; started by ``as_of``)."""
     if not len(rids):
         return np.zeros(0, bool)
     ok = filters.admitted_in_range(
-        conn, int(rids.min()), int(rids.max()), include_archive=q.include_archive, as_of=q.as_of
+        store, int(rids.min()), int(rids.max()), include_archive=q.include_archive, as_of=q.as_of
     )
     return np.isin(rids, ok)
 
@@ -55,28 +55,28 @@ class ActiveTier:
     vector: np.ndarray | None = None
 
     def rank(self, mem: Memory, q: Query, preset, cands: np.ndarray | None, query_vector, depth: int) -> Rankings:
-        conn = mem.store.conn
+        store = mem.store
         allowed = None if cands is None else set(cands.tolist())
 
         def keep(rows: list[tuple[int, float]]) -> list[tuple[int, float]]:
-            live = filters.admitted(conn, [r for r, _ in rows], include_archive=False, as_of=q.as_of)
+            live = filters.admitted(store, [r for r, _ in rows], include_archive=False, as_of=q.as_of)
             return [(r, s) for r, s in rows if r in live and (allowed is None or r in allowed)]
 
         lists: dict[str, list[tuple[int, float]]] = {}
         match = fts_query(q.text) if q.text else None
         terms = match.split(" OR ") if match else []
-        tier = filters.count_from(conn, self.floor) if terms else 0
+        tier = filters.count_from(store, self.floor) if terms else 0
         if terms and preset.w_bm25 > 0:
-            lists["bm25"] = keep(tier_bm25(conn, "events_fts", terms, self.floor, tier))[:depth]
+            lists["bm25"] = keep(tier_bm25(store, "events_fts", terms, self.floor, tier))[:depth]
         if terms and preset.w_windows > 0:
-            rows = tier_bm25(conn, "window_fts", terms, self.floor * 4, 2 * tier)
+            rows = tier_bm25(store, "window_fts", terms, self.floor * 4, 2 * tier)
             for radius in (1, 2):
                 lists[f"bm25_w{radius}"] = keep([(centre_of(r)[0], s) for r, s in rows if centre_of(r)[1] == radius])[
                     :depth
                 ]
         group_bm25 = []
         if match and preset.w_group > 0:
-            group_bm25 = groups_bm25(conn, match, depth, floor=int(get_mark(conn, "active_group_floor")))
+            group_bm25 = groups_bm25(store, match, depth, floor=int(get_mark(store, "active_group_floor")))
         cosine = None
         qv = self._query_vector(query_vector)
         if qv is not None:
@@ -84,11 +84,11 @@ class ActiveTier:
             if len(rids) and mat.shape[1] == len(qv):
                 sims = mat @ qv
                 if preset.w_dense > 0:
-                    lists["dense"] = _dense_top(conn, rids, sims, allowed, q, depth)
-                cosine = _cosine(conn, rids, sims, qv)
+                    lists["dense"] = _dense_top(store, rids, sims, allowed, q, depth)
+                cosine = _cosine(store, rids, sims, qv)
 
         def admissible(rids: set[int]) -> set[int]:
-            live = filters.admitted(conn, sorted(rids), include_archive=False, as_of=q.as_of)
+            live = filters.admitted(store, sorted(rids), include_archive=False, as_of=q.as_of)
             return {r for r in live if allowed is None or r in allowed}
 
         return Rankings(lists, group_bm25, cosine, admissible)
@@ -102,22 +102,22 @@ class ActiveTier:
 
 
 def _dense_top(
-    conn, rids: np.ndarray, sims: np.ndarray, allowed: set[int] | None, q: Query, depth: int
+    store, rids: np.ndarray, sims: np.ndarray, allowed: set[int] | None, q: Query, depth: int
 ) -> list[tuple[int, float]]:
     ok = np.ones(len(rids), bool) if allowed is None else np.isin(rids, np.fromiter(allowed, np.int64))
     if q.as_of is not None:
-        ok &= admissible_mask(conn, rids, q)
+        ok &= admissible_mask(store, rids, q)
     idx = np.where(ok)[0]
     top = idx[np.argsort(-sims[idx], kind="stable")[:depth]]
     return [(int(rids[i]), float(sims[i])) for i in top]
 
 
-def _cosine(conn, rids: np.ndarray, sims: np.ndarray, qv: np.ndarray):
+def _cosine(store, rids: np.ndarray, sims: np.ndarray, qv: np.ndarray):
     known = dict(zip(rids.tolist(), sims.tolist(), strict=True))
 
     def lookup(wanted: list[int]) -> dict[int, float]:
         out = {r: known[r] for r in wanted if r in known}
-        for rid, blob in filters.vectors_of(conn, [r for r in wanted if r not in known]):
+        for rid, blob in filters.vectors_of(store, [r for r in wanted if r not in known]):
             v = np.frombuffer(blob, dtype=np.float32)
             if v.shape == qv.shape:
                 out[rid] = float(v @ qv)
@@ -138,24 +138,16 @@ class ActiveVectors:
 
 def active_vectors(mem: Memory, floor: int) -> tuple[np.ndarray, np.ndarray]:
     """(rids, vectors) of the active events, cached on the memory and extended as events arrive."""
-    conn = mem.store.conn
+    store = mem.store
     cache = mem.cache_of(ActiveVectors)
-    key = (int(get_mark(conn, "archive_version")), floor)
+    key = (int(get_mark(store, "archive_version")), floor)
     if cache.key != key:
-        rids, mat = _read_vectors(conn, floor, 0)
+        rids, mat = filters.active_vectors_after(store, floor, 0)
     else:
         rids, mat = cache.rids, cache.mat
-        new_rids, new_mat = _read_vectors(conn, floor, cache.last)
+        new_rids, new_mat = filters.active_vectors_after(store, floor, cache.last)
         if len(new_rids):
             rids = np.concatenate([rids, new_rids])
             mat = new_mat if len(mat) == 0 else np.vstack([mat, new_mat])
     cache.key, cache.last, cache.rids, cache.mat = key, (int(rids[-1]) if len(rids) else 0), rids, mat
     return rids, mat
-
-
-def _read_vectors(conn, floor: int, after: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = filters.active_vectors_after(conn, floor, after)
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    rids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    return rids, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)

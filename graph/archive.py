@@ -50,19 +50,18 @@ def restore(
     from agentmem.errors import NotFoundError
 
     rep = RestoreReport()
-    conn = store.conn
     if events or t0 is not None or t1 is not None:
         rids = [store.rid_of(e) for e in events]
         if t0 is not None or t1 is not None:
             lo, hi = (-np.inf if t0 is None else t0), (np.inf if t1 is None else t1)
-            rids += journal.archived_overlapping(conn, lo, hi)
+            rids += journal.archived_overlapping(store, lo, hi)
         rids = sorted(set(rids))
         with store.transaction():
-            rep.events = journal.unarchive_events(conn, rids)
+            rep.events = journal.unarchive_events(store, rids)
         return rep
-    runs = journal.journalled_runs(conn)
+    runs = journal.journalled_runs(store)
     if run is not None:
-        if run not in runs and not journal.run_exists(conn, run):
+        if run not in runs and not journal.run_exists(store, run):
             raise NotFoundError(f"no compression run {run}; see `agentmem compress --history`")
         runs = [r for r in runs if r >= run]
     for r in runs:
@@ -73,6 +72,6 @@ def restore(
     return rep
 
 
-def runs(conn) -> list[dict]:
+def runs(store) -> list[dict]:
     """Compression runs, newest first, with their reports."""
-    return journal.run_history(conn)
+    return journal.run_history(store)

@@ -29,9 +29,6 @@ from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 
-from agentmem.storage.entities import canonical_entity_rows, canonical_map, merge_states
-from agentmem.storage.relations import relations_after
-from agentmem.storage.sql import marks
 from graph import tables
 from graph.hierarchy import (
     ArcRule,
@@ -41,17 +38,7 @@ from graph.hierarchy import (
     episode_members,
     refresh_episodes,
 )
-from graph.persist import (
-    bump_seq,
-    get_mark,
-    node_id,
-    read_edges,
-    read_events,
-    read_nodes,
-    set_mark,
-    split_node_id,
-    write_nodes,
-)
+from graph.persist import bump_seq, get_mark, node_id, set_mark, split_node_id, write_nodes
 from graph.relations import (
     FUNCTIONAL_PREDICATES,
     CoOccurrenceExtractor,
@@ -111,46 +98,46 @@ def update(store, config: GraphConfig | None = None, progress: Callable[[int], N
     rep = UpdateReport()
     t0 = time.perf_counter()
     while True:
-        with store.transaction() as conn:
-            mark = int(get_mark(conn, "events_rid"))
-            evs = read_events(conn, "e.rid > ?", (mark,), limit=config.batch)
+        with store.transaction():
+            mark = int(get_mark(store, "events_rid"))
+            evs = tables.events_after(store, mark, config.batch)
             if not evs:
                 break
-            seq = bump_seq(conn)
-            touched, closed, begun = assign_episodes(conn, evs, config.rule, seq)
-            refresh_episodes(conn, touched, config.summarizer, seq, begun)
-            arcs = assign_arcs(conn, closed, config.arcs, config.summarizer, seq)
-            arcs += _refresh_parent_arcs(conn, [t for t in touched if t not in closed], config, seq)
-            rep.edges += apply_statements(conn, config.extractor.extract(evs), seq)
-            set_mark(conn, "events_rid", evs[-1].rid)
+            seq = bump_seq(store)
+            touched, closed, begun = assign_episodes(store, evs, config.rule, seq)
+            refresh_episodes(store, touched, config.summarizer, seq, begun)
+            arcs = assign_arcs(store, closed, config.arcs, config.summarizer, seq)
+            arcs += _refresh_parent_arcs(store, [t for t in touched if t not in closed], config, seq)
+            rep.edges += apply_statements(store, config.extractor.extract(evs), seq)
+            set_mark(store, "events_rid", evs[-1].rid)
         rep.events += len(evs)
         rep.episodes += len(touched)
         rep.arcs += len(set(arcs))
         if progress is not None:
             progress(len(evs))
-    with store.transaction() as conn:
-        mark = int(get_mark(conn, "relations_id"))
-        rows = relations_after(conn, mark)
-        if rows:
-            seq = bump_seq(conn)
-            keys = {k for r in rows for k in keys_touched(conn, r[1], r[2], r[3])}
-            rep.edges += sync_fact_edges(conn, keys, seq, config.functional)
-            set_mark(conn, "relations_id", rows[-1][0])
-            rep.facts = len(rows)
+    with store.transaction():
+        mark = int(get_mark(store, "relations_id"))
+        facts = store.facts_after(mark)
+        if facts:
+            seq = bump_seq(store)
+            keys = {k for f in facts for k in keys_touched(store, f.subject, f.predicate, f.object)}
+            rep.edges += sync_fact_edges(store, keys, seq, config.functional)
+            set_mark(store, "relations_id", facts[-1].id)
+            rep.facts = len(facts)
     rep.seconds = time.perf_counter() - t0
     return rep
 
 
-def _refresh_parent_arcs(conn, episodes: list[str], config: GraphConfig, seq: int) -> list[str]:
+def _refresh_parent_arcs(store, episodes: list[str], config: GraphConfig, seq: int) -> list[str]:
     """A late event changed an episode that is already in an arc: re-summarize that arc."""
     from graph.hierarchy import arc_node
 
-    parents = sorted({n.parent for n in tables.nodes_by_id(conn, episodes) if n.parent}) if episodes else []
+    parents = sorted({n.parent for n in tables.nodes_by_id(store, episodes) if n.parent}) if episodes else []
     out = []
     for pid in parents:
-        old = tables.nodes_by_id(conn, [pid])[0]
-        kids = tables.children_of(conn, [pid])
-        write_nodes(conn, [arc_node(pid, old.level, kids, config.summarizer, old)], seq)
+        old = tables.nodes_by_id(store, [pid])[0]
+        kids = tables.children_of(store, [pid])
+        write_nodes(store, [arc_node(pid, old.level, kids, config.summarizer, old)], seq)
         out.append(pid)
     return out
 
@@ -163,13 +150,13 @@ def rebuild(store, config: GraphConfig | None = None, progress: Callable[[int], 
     """
     from agentmem.errors import StoreError
 
-    with store.transaction() as conn:
-        n = tables.archived_count(conn)
+    with store.transaction():
+        n = tables.archived_count(store)
         if n:
             raise StoreError(
                 f"the graph has {n} archived items from compression; run `agentmem restore` before rebuilding it"
             )
-        tables.clear_derived(conn)
+        tables.clear_derived(store)
     return update(store, config, progress)
 
 
@@ -188,24 +175,23 @@ def load_graph(
     t0, t1 : float, optional
         Only events overlapping [t0, t1].
     """
-    conn = store.conn
     G = nx.MultiDiGraph()
     G.graph.update(
-        seq=int(get_mark(conn, "seq")),
-        archive_version=int(get_mark(conn, "archive_version")),
-        events_rid=int(get_mark(conn, "events_rid")),
+        seq=int(get_mark(store, "seq")),
+        archive_version=int(get_mark(store, "archive_version")),
+        events_rid=int(get_mark(store, "events_rid")),
         include_archive=include_archive,
         events=events,
         t0=t0,
         t1=t1,
-        merges=_merge_state(conn),
+        merges=_merge_state(store),
     )
-    canon = canonical_map(conn)
+    canon = store.canonical_map()
     merged: dict[str, list[str]] = {}
     for raw, c in canon.items():
         if raw != c:
             merged.setdefault(c, []).append(raw)
-    for eid, kind, name in canonical_entity_rows(conn, by_id=True):
+    for eid, kind, name in store.canonical_entities(by_id=True):
         G.add_node(
             node_id("entity", eid),
             type="entity",
@@ -214,19 +200,18 @@ def load_graph(
             kind=kind,
             merged_ids=sorted(merged.get(eid, [])),
         )
-    arch = "" if include_archive else " AND archived=0"
-    for n in read_nodes(conn, f"1=1{arch}"):
+    for n in tables.nodes(store, include_archive=include_archive):
         _add_graph_node(G, n)
     if events:
-        _add_events(G, store, "e.rid > 0", (), canon)
+        _add_events(G, store, 0, canon)
     _link_levels(G)
-    for e in read_edges(conn, f"1=1{arch}"):
+    for e in tables.edges(store, include_archive=include_archive):
         _add_edge(G, e, canon)
     return G
 
 
-def _merge_state(conn) -> str:
-    return json.dumps(merge_states(conn))
+def _merge_state(store) -> str:
+    return json.dumps(store.merge_states())
 
 
 def _add_graph_node(G: nx.MultiDiGraph, n) -> None:
@@ -246,19 +231,12 @@ def _add_graph_node(G: nx.MultiDiGraph, n) -> None:
         G.add_edge(n.parent, n.id, key="summarizes", type="summarizes")
 
 
-def _add_events(G: nx.MultiDiGraph, store, where: str, args: tuple, canon: dict[str, str]) -> None:
-    conn = store.conn
-    if not G.graph["include_archive"]:
-        where += " AND e.archived=0"
-    if G.graph["t0"] is not None:
-        where += " AND e.t_end >= ?"
-        args = (*args, float(G.graph["t0"]))
-    if G.graph["t1"] is not None:
-        where += " AND e.t_start <= ?"
-        args = (*args, float(G.graph["t1"]))
-    evs = read_events(conn, where, args, order="e.t_start, e.rid")
+def _add_events(G: nx.MultiDiGraph, store, after_rid: int, canon: dict[str, str]) -> None:
+    """The events stored after row ``after_rid`` that the view holds, with their edges."""
+    d = G.graph
+    evs = tables.view_events(store, after_rid, include_archive=d["include_archive"], t0=d["t0"], t1=d["t1"])
     episode = tables.episodes_of_rid_range(
-        conn, min((e.rid for e in evs), default=0), max((e.rid for e in evs), default=-1)
+        store, min((e.rid for e in evs), default=0), max((e.rid for e in evs), default=-1)
     )
     for e in evs:
         nid = node_id("event", e.id)
@@ -327,9 +305,8 @@ def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
     A change of the archive (compression, restore), of merges, or a late event
     rebuilds the view instead; the result equals :func:`load_graph` either way.
     """
-    conn = store.conn
     # 1. Rebuild when the view cannot be extended in place.
-    if _needs_rebuild(G, conn):
+    if _needs_rebuild(G, store):
         return load_graph(
             store,
             include_archive=G.graph["include_archive"],
@@ -337,49 +314,52 @@ def refresh(G: nx.MultiDiGraph, store) -> nx.MultiDiGraph:
             t0=G.graph["t0"],
             t1=G.graph["t1"],
         )
-    seq, mark = G.graph["seq"], G.graph["events_rid"]
-    canon = canonical_map(conn)
-    arch = "" if G.graph["include_archive"] else " AND archived=0"
+    seq, mark, include_archive = G.graph["seq"], G.graph["events_rid"], G.graph["include_archive"]
+    canon = store.canonical_map()
     # 2. New entities, hierarchy nodes and events.
-    for eid, kind, name in canonical_entity_rows(conn, by_id=False):
+    for eid, kind, name in store.canonical_entities(by_id=False):
         if node_id("entity", eid) not in G:
             G.add_node(node_id("entity", eid), type="entity", level=0, label=name, kind=kind, merged_ids=[])
-    for n in read_nodes(conn, f"seq > ?{arch}", (seq,)):
+    for n in tables.nodes_since(store, seq, include_archive=include_archive):
         if n.id in G:
             for p in list(G.predecessors(n.id)):
                 if G.has_edge(p, n.id, "summarizes"):
                     G.remove_edge(p, n.id, "summarizes")
         _add_graph_node(G, n)
     if G.graph["events"]:
-        _add_events(G, store, "e.rid > ?", (mark,), canon)
+        _add_events(G, store, mark, canon)
     _link_levels(G)
     # 3. Relation edges of every (subject, predicate) written since.
-    _refresh_edges(G, conn, canon, seq, arch)
-    G.graph.update(seq=int(get_mark(conn, "seq")), events_rid=int(get_mark(conn, "events_rid")))
+    _refresh_edges(G, store, canon, seq, include_archive)
+    G.graph.update(seq=int(get_mark(store, "seq")), events_rid=int(get_mark(store, "events_rid")))
     return G
 
 
-def _needs_rebuild(G: nx.MultiDiGraph, conn) -> bool:
-    if int(get_mark(conn, "archive_version")) != G.graph["archive_version"] or _merge_state(conn) != G.graph["merges"]:
+def _needs_rebuild(G: nx.MultiDiGraph, store) -> bool:
+    if (
+        int(get_mark(store, "archive_version")) != G.graph["archive_version"]
+        or _merge_state(store) != G.graph["merges"]
+    ):
         return True
     if not G.graph["events"]:
         return False
     last_t = max((d["t_start"] for _, d in G.nodes(data=True) if d["type"] == "event"), default=float("-inf"))
-    return tables.any_event_after_rid_before(conn, G.graph["events_rid"], last_t)
+    return tables.any_event_after_rid_before(store, G.graph["events_rid"], last_t)
 
 
-def _refresh_edges(G: nx.MultiDiGraph, conn, canon: dict[str, str], seq: int, arch: str) -> None:
+def _refresh_edges(G: nx.MultiDiGraph, store, canon: dict[str, str], seq: int, include_archive: bool) -> None:
     members: dict[str, list[str]] = {}
     for raw, c in canon.items():
         members.setdefault(node_id("entity", c), []).append(node_id("entity", raw))
-    stale = {(_canon_node(e.src, canon), e.predicate) for e in read_edges(conn, f"seq > ?{arch}", (seq,))}
+    since = tables.edges_since(store, seq, include_archive=include_archive)
+    stale = {(_canon_node(e.src, canon), e.predicate) for e in since}
     for u, pred in sorted(stale):
         if u in G:
             for _, v, k, d in list(G.out_edges(u, keys=True, data=True)):
                 if d.get("predicate") == pred and d["type"] in ("relation", "member_of"):
                     G.remove_edge(u, v, k)
         srcs = members.get(u, [u])
-        for e in read_edges(conn, f"src IN ({marks(len(srcs))}) AND predicate=?{arch}", (*srcs, pred)):
+        for e in tables.edges_with_predicate(store, srcs, pred, include_archive=include_archive):
             _add_edge(G, e, canon)
 
 

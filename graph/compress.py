@@ -38,15 +38,12 @@ Afterwards every stored row is as it was before the run.
 from __future__ import annotations
 
 import base64
-import sqlite3
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
-from agentmem.storage.entities import canonical_map
 from graph import journal, tables
 from graph.build import GraphConfig, update
 from graph.hierarchy import detect_communities, entity_graph
@@ -127,25 +124,25 @@ class CompressionReport:
 
 
 # -- steps: each returns what it would change; with run set, it changes it -------------------
-def _facts(conn, run, now, functional) -> tuple[list[tuple[int, float]], int]:
-    todo = close_contradicted(conn, functional)
+def _facts(store, run, now, functional) -> tuple[list[tuple[int, float]], int]:
+    todo = close_contradicted(store, functional)
     if run is not None and todo:
-        journal.journal(conn, run, "relation_close", [(fid, {"t_to": old}) for fid, old, _ in todo], now)
-        journal.close_facts(conn, [(fid, end) for fid, _, end in todo])
-    return [(fid, end) for fid, _, end in todo], journal.reinforced_edges(conn, list(INFERRED_PREDICATES))
+        journal.journal(store, run, "relation_close", [(fid, {"t_to": old}) for fid, old, _ in todo], now)
+        journal.close_facts(store, [(fid, end) for fid, _, end in todo])
+    return [(fid, end) for fid, _, end in todo], journal.reinforced_edges(store, list(INFERRED_PREDICATES))
 
 
-def _decay(conn, run, now, policy: CompressionPolicy) -> int:
-    clock = journal.latest_start(conn)
-    rows = journal.weak_edges(conn, policy.prune_max_weight, list(INFERRED_PREDICATES))
+def _decay(store, run, now, policy: CompressionPolicy) -> int:
+    clock = journal.latest_start(store)
+    rows = journal.weak_edges(store, policy.prune_max_weight, list(INFERRED_PREDICATES))
     if not rows:
         return 0
     arr = np.array(rows, dtype=np.float64)
     strength = arr[:, 1] * 0.5 ** (np.maximum(clock - arr[:, 2], 0.0) / policy.half_life_s)
     ids = [int(i) for i in arr[strength < policy.prune_below, 0]]
     if run is not None and ids:
-        journal.journal(conn, run, "edge", [(i, {}) for i in ids], now)
-        journal.set_edges_archived(conn, ids)
+        journal.journal(store, run, "edge", [(i, {}) for i in ids], now)
+        journal.set_edges_archived(store, ids)
     return len(ids)
 
 
@@ -156,18 +153,17 @@ def _scope(entity_id: str) -> str:
 def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
     from agentmem.search.resolution import best_match
 
-    conn = store.conn
-    ents = journal.canonical_entities_by_age(conn)
+    ents = journal.canonical_entities_by_age(store)
     names: dict[str, list[str]] = {}
     for eid, _, norm in store.alias_rows():
         names.setdefault(eid, []).append(norm)
-    canon = canonical_map(conn)
+    canon = store.canonical_map()
     own: dict[str, list[str]] = {}
     for raw, ns in names.items():
         if canon.get(raw) == raw:
             own.setdefault(raw, []).extend(ns)
-    since = get_mark(conn, "merge_checked_at", -1.0)
-    changed = journal.entities_updated_since(conn, since)
+    since = get_mark(store, "merge_checked_at", -1.0)
+    changed = journal.entities_updated_since(store, since)
     out: list[tuple[str, str, str, float]] = []
     gone: set[str] = set()
     for i, (eid, kind) in enumerate(ents):
@@ -184,28 +180,27 @@ def _merges(store, run, now) -> list[tuple[str, str, str, float]]:
     with store.transaction():
         done = []
         for src, dst, why, score in out:
-            updated_at = journal.canonical_updated_at(conn, src)
+            updated_at = journal.canonical_updated_at(store, src)
             if updated_at is None or store.canonical(dst) != dst:
                 continue
             mid = store.record_merge(src, dst, why + f" (run {run})", score, now)
-            journal.journal(conn, run, "merge", [(mid, {"source": src, "updated_at": updated_at})], now)
+            journal.journal(store, run, "merge", [(mid, {"source": src, "updated_at": updated_at})], now)
             done.append((src, dst, why, score))
-        set_mark(conn, "merge_checked_at", now)
+        set_mark(store, "merge_checked_at", now)
     return done
 
 
 def _together(store, a: str, b: str) -> bool:
     """Whether two entities (with their merged ids) ever take part in one event: then they are two."""
-    return journal.share_an_event(store.conn, store.member_ids(a), store.member_ids(b))
+    return journal.share_an_event(store, store.member_ids(a), store.member_ids(b))
 
 
 def _cap(store, run, now, policy: CompressionPolicy) -> int:
     from agentmem.search.resolution import select_diverse
 
-    conn = store.conn
-    canon = canonical_map(conn)
+    canon = store.canonical_map()
     counts: dict[tuple[str, str], int] = {}
-    for eid, modality, n in journal.vector_counts(conn):
+    for eid, modality, n in journal.vector_counts(store):
         key = (canon.get(eid, eid), modality)
         counts[key] = counts.get(key, 0) + n
     caps = {"text": policy.text_cap, "image": policy.image_cap}
@@ -215,31 +210,31 @@ def _cap(store, run, now, policy: CompressionPolicy) -> int:
         if cap is None or n <= cap:
             continue
         ids = store.member_ids(c)
-        rows = journal.entity_vector_rows(conn, modality, ids)
-        keep = set(select_diverse([np.frombuffer(r[3], dtype=np.float32) for r in rows], cap))
+        rows = journal.entity_vector_rows(store, modality, ids)
+        keep = set(select_diverse([np.frombuffer(r.vec, dtype=np.float32) for r in rows], cap))
         out = [r for i, r in enumerate(rows) if i not in keep]
         moved += len(out)
         if run is not None:
             journal.journal(
-                conn,
+                store,
                 run,
                 "entity_vector",
                 [
                     (
-                        r[0],
+                        r.id,
                         {
-                            "entity_id": r[1],
-                            "modality": r[2],
-                            "source": r[4],
-                            "t": r[5],
-                            "vec": base64.b64encode(r[3]).decode(),
+                            "entity_id": r.entity_id,
+                            "modality": r.modality,
+                            "source": r.source,
+                            "t": r.t,
+                            "vec": base64.b64encode(r.vec).decode(),
                         },
                     )
                     for r in out
                 ],
                 now,
             )
-            journal.delete_entity_vectors(conn, [r[0] for r in out])
+            journal.delete_entity_vectors(store, [r.id for r in out])
     return moved
 
 
@@ -249,60 +244,58 @@ def _events(store, run, now, policy: CompressionPolicy) -> int:
     The events are archived in transactions of :data:`EVENT_CHUNK`, each journalled, so a concurrent writer
     waits for one chunk at most (well under a second), never for the whole step.
     """
-    conn = store.conn
-    cutoff = journal.time_of_newest(conn, policy.keep_events)
+    cutoff = journal.time_of_newest(store, policy.keep_events)
     if cutoff is None:
         return 0
-    floor = int(get_mark(conn, "active_floor"))
-    rids = journal.rollable_events(conn, floor, cutoff, journal.open_episode(conn))
+    floor = int(get_mark(store, "active_floor"))
+    rids = journal.rollable_events(store, floor, cutoff, journal.open_episode(store))
     for i in range(0, len(rids), EVENT_CHUNK):
         chunk = rids[i : i + EVENT_CHUNK]
         with store.transaction():
-            journal.journal(conn, run, "event", [(r, {}) for r in chunk], now)
-            journal.set_events_archived(conn, chunk)
+            journal.journal(store, run, "event", [(r, {}) for r in chunk], now)
+            journal.set_events_archived(store, chunk)
     with store.transaction():
-        move_floor(conn)
+        move_floor(store)
     return len(rids)
 
 
-def _levels(conn, run, now, policy: CompressionPolicy) -> tuple[int, int]:
+def _levels(store, run, now, policy: CompressionPolicy) -> tuple[int, int]:
     """Archive old episodes and arcs whose parent stands for them and whose children are archived."""
-    floor = int(get_mark(conn, "active_floor"))
+    floor = int(get_mark(store, "active_floor"))
     done = {"episode": 0, "arc": 0}
-    for level in journal.summary_levels(conn):
+    for level in journal.summary_levels(store):
         kind = "episode" if level == 1 else "arc"
         keep = policy.keep_episodes if level == 1 else policy.keep_arcs
         ids = [
             nid
-            for nid in journal.old_nodes(conn, kind, level, keep)
+            for nid in journal.old_nodes(store, kind, level, keep)
             if not (
-                journal.episode_has_live_events(conn, nid, floor)
+                journal.episode_has_live_events(store, nid, floor)
                 if level == 1
-                else journal.arc_has_live_children(conn, nid)
+                else journal.arc_has_live_children(store, nid)
             )
         ]
         if run is not None and ids:
-            journal.journal(conn, run, "node", [(i, {}) for i in ids], now)
-            journal.set_nodes_archived(conn, ids)
+            journal.journal(store, run, "node", [(i, {}) for i in ids], now)
+            journal.set_nodes_archived(store, ids)
         done[kind] += len(ids)
     return done["episode"], done["arc"]
 
 
 def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int | None:
-    conn = store.conn
     seen = store.max_event_rid()
-    last = get_mark(conn, "communities_at_rid", -1)
+    last = get_mark(store, "communities_at_rid", -1)
     if not force and last >= 0 and seen - last < policy.communities_every:
         return None
-    canon = canonical_map(conn)
+    canon = store.canonical_map()
     groups = detect_communities(
-        entity_graph(conn, canon), seed=policy.community_seed, resolution=policy.community_resolution
+        entity_graph(store, canon), seed=policy.community_seed, resolution=policy.community_resolution
     )
-    old = tables.active_communities(conn)
+    old = tables.active_communities(store)
     if sorted(sorted(n.data.get("members", [])) for n in old) == sorted(groups):
         if run is not None:
             with store.transaction():
-                set_mark(conn, "communities_at_rid", seen)
+                set_mark(store, "communities_at_rid", seen)
         return None
     # Summaries are read before the write transaction: only the swap below holds the write lock.
     drafts = [_community_node(store, "", members) for members in groups]
@@ -313,36 +306,34 @@ def _communities(store, run, now, policy: CompressionPolicy, force: bool) -> int
 def _write_communities(
     store, run, now, old: list[GraphNode], groups: list[list[str]], drafts: list[GraphNode], seen: int
 ) -> int:
-    conn = store.conn
-    old_edges = journal.active_member_edges(conn)
-    journal.journal(conn, run, "node", [(n.id, {}) for n in old], now)
-    journal.journal(conn, run, "edge", [(i, {}) for i in old_edges], now)
-    journal.set_nodes_archived(conn, [n.id for n in old])
-    journal.set_edges_archived(conn, old_edges)
-    seq = bump_seq(conn)
-    counter = int(get_mark(conn, "community_counter"))
+    old_edges = journal.active_member_edges(store)
+    journal.journal(store, run, "node", [(n.id, {}) for n in old], now)
+    journal.journal(store, run, "edge", [(i, {}) for i in old_edges], now)
+    journal.set_nodes_archived(store, [n.id for n in old])
+    journal.set_edges_archived(store, old_edges)
+    seq = bump_seq(store)
+    counter = int(get_mark(store, "community_counter"))
     nodes, edges = [], []
     for members, draft in zip(groups, drafts):
         counter += 1
         nodes.append(replace(draft, id=f"community:{counter}"))
         t = nodes[-1].t_start or 0.0
         edges += [GraphEdge(node_id("entity", m), nodes[-1].id, "member_of", t_from=t, t_last=t) for m in members]
-    set_mark(conn, "community_counter", counter)
-    _write_nodes(conn, nodes, seq)
-    write_edges(conn, edges, seq)
-    journal.journal(conn, run, "node_new", [(n.id, {}) for n in nodes], now)
-    journal.journal(conn, run, "edge_new", [(i, {}) for i in journal.member_edges_of_seq(conn, seq)], now)
-    set_mark(conn, "communities_at_rid", seen)
+    set_mark(store, "community_counter", counter)
+    _write_nodes(store, nodes, seq)
+    write_edges(store, edges, seq)
+    journal.journal(store, run, "node_new", [(n.id, {}) for n in nodes], now)
+    journal.journal(store, run, "edge_new", [(i, {}) for i in journal.member_edges_of_seq(store, seq)], now)
+    set_mark(store, "communities_at_rid", seen)
     return len(groups)
 
 
 def _community_node(store, nid: str, members: list[str]) -> GraphNode:
-    conn = store.conn
     raw = [m for c in members for m in store.member_ids(c)]
-    floor = int(get_mark(conn, "active_floor"))
-    rids = journal.shared_event_rids(conn, raw, floor)
-    evs = tables.events_by_rids(conn, rids) if rids else []
-    names = journal.entity_names(conn, members)
+    floor = int(get_mark(store, "active_floor"))
+    rids = journal.shared_event_rids(store, raw, floor)
+    evs = tables.events_by_rids(store, rids) if rids else []
+    names = journal.entity_names(store, members)
     label = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     summary = f"{label}: {len(members)} entities, {len(evs)} recent shared events."
     vecs = [e.vec for e in evs]
@@ -402,30 +393,29 @@ def compress(
     if dry_run:
         return _dry_run(store, policy, config, communities)
     functional = (config or GraphConfig()).functional
-    conn = store.conn
     t0 = time.perf_counter()
     now = time.time()
     update(store, config)
-    rep = CompressionReport(run=None, dry_run=False, active_before=active_counts(conn))
+    rep = CompressionReport(run=None, dry_run=False, active_before=active_counts(store))
     top = store.max_event_rid()
-    rep.events_seen = top - int(get_mark(conn, "compressed_rid"))
+    rep.events_seen = top - int(get_mark(store, "compressed_rid"))
     with store.transaction():
-        run = journal.start_run(conn, now, asdict(policy))
+        run = journal.start_run(store, now, asdict(policy))
     for name in STEPS:
         if name in CHUNKED_STEPS:
             _step(name, store, run, now, policy, functional, communities, rep)
             with store.transaction():
-                journal.step_done(conn, run, name)
+                journal.step_done(store, run, name)
         else:
             with store.transaction():
                 _step(name, store, run, now, policy, functional, communities, rep)
-                journal.step_done(conn, run, name)
-    rep.active_after = active_counts(conn)
+                journal.step_done(store, run, name)
+    rep.active_after = active_counts(store)
     rep.seconds = time.perf_counter() - t0
     rep.run = run
     with store.transaction():
-        set_mark(conn, "compressed_rid", top)
-        journal.finish_run(conn, run, time.time(), rep.to_dict())
+        set_mark(store, "compressed_rid", top)
+        journal.finish_run(store, run, time.time(), rep.to_dict())
     return rep
 
 
@@ -434,14 +424,10 @@ def _dry_run(
 ) -> CompressionReport:
     """Run on a snapshot copy in a temporary folder: the plan is exactly what a run would do, and the memory
     itself is neither written nor locked (a reader's snapshot never blocks WAL writers)."""
-    from agentmem.storage.store import DB_NAME, Store
+    from agentmem.storage.store import Store
 
     with tempfile.TemporaryDirectory(prefix="agentmem-dry-run-") as tmp:
-        dst = sqlite3.connect(Path(tmp) / DB_NAME)
-        try:
-            store.conn.backup(dst)
-        finally:
-            dst.close()
+        store.copy_to(tmp)
         snap = Store(tmp)
         try:
             rep = compress(snap, policy, config=config, communities=communities)
@@ -461,11 +447,10 @@ def _step(
     communities: bool | None,
     rep: CompressionReport,
 ) -> None:
-    conn = store.conn
     if name == "facts":
-        rep.facts_closed, rep.facts_reinforced = _facts(conn, run, now, functional)
+        rep.facts_closed, rep.facts_reinforced = _facts(store, run, now, functional)
     elif name == "decay":
-        rep.edges_pruned = _decay(conn, run, now, policy)
+        rep.edges_pruned = _decay(store, run, now, policy)
     elif name == "merge":
         rep.merges = [m[:3] for m in _merges(store, run, now)] if policy.merge_duplicates else []
     elif name == "cap":
@@ -473,6 +458,6 @@ def _step(
     elif name == "events":
         rep.events_archived = _events(store, run, now, policy)
     elif name == "levels":
-        rep.episodes_archived, rep.arcs_archived = _levels(conn, run, now, policy)
+        rep.episodes_archived, rep.arcs_archived = _levels(store, run, now, policy)
     elif name == "communities" and communities is not False:
         rep.communities = _communities(store, run, now, policy, force=bool(communities))

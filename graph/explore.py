@@ -1,7 +1,8 @@
 """Reading the graph around one entity: its neighbours, a path to another, its timeline.
 
-These read SQLite directly (through the indexes on ``graph_edges`` and
-``event_entities``), so they cost the same on a story of minutes or of days.
+These read the graph's tables through :mod:`graph.tables` (and so the indexes on
+``graph_edges`` and ``event_entities``), so they cost the same on a story of
+minutes or of days.
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 
-from agentmem.storage.entities import canonical_map
-from agentmem.storage.sql import marks
 from graph import tables
-from graph.persist import node_id, read_edges, split_node_id
+from graph.persist import node_id, split_node_id
 
 
 @dataclass
@@ -65,17 +64,9 @@ def neighbors(
     store = mem.store
     canon_id = mem.resolve_entity(entity)
     members = [node_id("entity", m) for m in store.member_ids(canon_id)]
-    canon = canonical_map(store.conn)
-    ph = marks(len(members))
-    where = f"type='relation' AND (src IN ({ph}) OR dst IN ({ph}))"
-    args: list = [*members, *members]
-    if not include_archive:
-        where += " AND archived=0"
-    if predicate:
-        where += " AND predicate=?"
-        args.append(predicate)
+    canon = store.canonical_map()
     out = []
-    edges = read_edges(store.conn, where, args)
+    edges = tables.relation_edges_touching(store, members, include_archive=include_archive, predicate=predicate)
     times = store.evidence_times([x for e in edges for x in e.evidence]) if as_of is not None else {}
     for e in edges:
         if as_of is not None and (e.t_from > as_of or (e.t_to is not None and e.t_to <= as_of)):
@@ -127,9 +118,9 @@ def path(mem, a: str, b: str) -> list[PathStep]:
 
     store = mem.store
     sa, sb = mem.resolve_entity(a), mem.resolve_entity(b)
-    canon = canonical_map(store.conn)
+    canon = store.canonical_map()
     G = nx.Graph()
-    for e in read_edges(store.conn, "type='relation' AND archived=0"):
+    for e in tables.active_relations(store):
         u, v = canon.get(split_node_id(e.src)[1]), canon.get(split_node_id(e.dst)[1])
         if u is None or v is None or u == v:
             continue
@@ -185,8 +176,8 @@ def timeline(
     store = mem.store
     eid = mem.resolve_entity(entity)
     ids = store.member_ids(eid)
-    rows = tables.timeline_rows(store.conn, ids, t0=t0, t1=t1, include_archive=include_archive, limit=limit)
-    events = [TimelineEvent(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+    rows = tables.timeline_rows(store, ids, t0=t0, t1=t1, include_archive=include_archive, limit=limit)
+    events = [TimelineEvent(r.id, r.t_start, r.t_end, r.text, r.location, r.episode, r.archived) for r in rows]
     facts = [
         {"subject": r.subject, "predicate": r.predicate, "object": r.object, "t_from": r.t_from, "t_to": r.t_to}
         for r in store.relations(ids)
@@ -197,4 +188,4 @@ def timeline(
 
 def graph_stats(store) -> dict:
     """Nodes and edges by type, active and archived, and the number of compression runs."""
-    return tables.graph_counts(store.conn)
+    return tables.graph_counts(store)

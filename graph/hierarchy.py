@@ -33,18 +33,21 @@ the entity graph (relation edges, weighted), with a fixed seed.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
 
 from graph import tables
-from graph.persist import EventRecord, GraphNode, get_mark, read_events, read_nodes, set_mark, write_nodes
+from graph.persist import EventRecord, GraphNode, get_mark, set_mark, write_nodes
 from graph.summaries import Summarizer, central_order, centroid, cut, stacked, word_vectors
 from graph.tables import episode_members
+
+if TYPE_CHECKING:
+    from agentmem.storage.store import Store
 
 
 @dataclass(frozen=True)
@@ -183,41 +186,34 @@ def _episode_node(
 
 
 def assign_episodes(
-    conn: sqlite3.Connection, events: list[EventRecord], rule: SegmentationRule, seq: int
+    store: Store, events: list[EventRecord], rule: SegmentationRule, seq: int
 ) -> tuple[list[str], list[str], dict[str, list[EventRecord]]]:
     """Put ``events`` (new, not yet in any episode) into episodes.
 
     Returns the touched and the closed episode ids, and the events of the episodes begun here.
     """
     events = sorted(events, key=lambda e: (e.t_start, e.rid))
-    open_id = tables.text_mark(conn, "open_episode")
+    open_id = tables.text_mark(store, "open_episode")
     tail: list[EventRecord] = []
     count, open_start, tail_loc = 0, -np.inf, None
     if open_id is not None:
-        node = read_nodes(conn, "id=?", (open_id,))[0]
+        node = tables.nodes_by_id(store, [open_id])[0]
         count, tail_loc = node.data["n"], node.data.get("location")
         open_start = -np.inf if node.t_start is None else node.t_start
         w = max(rule.participant_window, rule.shift_window)
-        tail = read_events(
-            conn,
-            "e.rid IN (SELECT rid FROM graph_event_episode WHERE episode=?)",
-            (open_id,),
-            order="e.t_start DESC, e.rid DESC",
-            limit=w,
-            provenance=False,
-        )[::-1]
+        tail = tables.episode_tail(store, open_id, w)
     late = [e for e in events if e.t_start < open_start]
     fresh = [e for e in events if e.t_start >= open_start]
     rows: list[tuple[int, str]] = []
     touched: dict[str, None] = {}
     for e in late:
-        ep = tables.episode_at(conn, e.t_start)
+        ep = tables.episode_at(store, e.t_start)
         rows.append((e.rid, ep))
         touched[ep] = None
     closed: list[str] = []
     starts = dict(segment(fresh, rule, tail, count, tail_loc))
     cur = open_id
-    counter = int(get_mark(conn, "episode_counter"))
+    counter = int(get_mark(store, "episode_counter"))
     new_members: dict[str, list[EventRecord]] = {}
     for i, e in enumerate(fresh):
         if i in starts:
@@ -232,10 +228,10 @@ def assign_episodes(
             new_members[cur].append(e)
         rows.append((e.rid, cur))
         touched[cur] = None
-    tables.assign_episodes(conn, rows)
-    set_mark(conn, "episode_counter", counter)
+    tables.assign_episodes(store, rows)
+    set_mark(store, "episode_counter", counter)
     if cur is not None:
-        tables.set_text_mark(conn, "open_episode", cur)
+        tables.set_text_mark(store, "open_episode", cur)
     for ep in closed:
         touched[ep] = None
     late_eps = {ep for _, ep in rows[: len(late)]}
@@ -243,7 +239,7 @@ def assign_episodes(
 
 
 def refresh_episodes(
-    conn: sqlite3.Connection,
+    store: Store,
     episodes: Sequence[str],
     summarizer: Summarizer,
     seq: int,
@@ -255,17 +251,17 @@ def refresh_episodes(
     """
     if not episodes:
         return 0
-    open_id = tables.text_mark(conn, "open_episode")
-    old = {n.id: n for n in tables.nodes_by_id(conn, episodes)}
+    open_id = tables.text_mark(store, "open_episode")
+    old = {n.id: n for n in tables.nodes_by_id(store, episodes)}
     known = {ep: evs for ep, evs in (known or {}).items() if ep not in old}
-    members = {**episode_members(conn, [ep for ep in episodes if ep not in known]), **known}
+    members = {**episode_members(store, [ep for ep in episodes if ep not in known]), **known}
     nodes = []
     for ep in episodes:
         prev = old.get(ep)
         node = _episode_node(ep, members[ep], summarizer, ep == open_id, prev.parent if prev else None)
         node.archived = prev.archived if prev else False
         nodes.append(node)
-    return write_nodes(conn, nodes, seq)
+    return write_nodes(store, nodes, seq)
 
 
 # -- arcs ------------------------------------------------------------------------------------
@@ -298,20 +294,18 @@ def arc_node(
     )
 
 
-def assign_arcs(
-    conn: sqlite3.Connection, closed: Sequence[str], rule: ArcRule, summarizer: Summarizer, seq: int
-) -> list[str]:
+def assign_arcs(store: Store, closed: Sequence[str], rule: ArcRule, summarizer: Summarizer, seq: int) -> list[str]:
     """Put closed episodes into arcs, then roll full levels up; returns the arcs written."""
     if not closed:
         return []
-    episodes = sorted(tables.nodes_by_id(conn, closed), key=lambda n: (n.t_start, n.id))
-    open_arc = tables.text_mark(conn, "open_arc")
+    episodes = sorted(tables.nodes_by_id(store, closed), key=lambda n: (n.t_start, n.id))
+    open_arc = tables.text_mark(store, "open_arc")
     old = {}
     cur, kids = None, []
     if open_arc is not None:
-        old[open_arc] = tables.nodes_by_id(conn, [open_arc])[0]
-        cur, kids = open_arc, tables.child_episodes(conn, open_arc)
-    counter = int(get_mark(conn, "arc_counter"))
+        old[open_arc] = tables.nodes_by_id(store, [open_arc])[0]
+        cur, kids = open_arc, tables.child_episodes(store, open_arc)
+    counter = int(get_mark(store, "arc_counter"))
     members: dict[str, list[GraphNode]] = {}
     for ep in episodes:
         if ep.parent is not None:
@@ -332,30 +326,30 @@ def assign_arcs(
         ep.parent = cur
         kids.append(ep)
         members[cur] = kids
-    write_nodes(conn, episodes, seq)
-    set_mark(conn, "arc_counter", counter)
-    tables.set_text_mark(conn, "open_arc", cur)
-    write_nodes(conn, [arc_node(a, 2, list(ks), summarizer, old.get(a)) for a, ks in members.items()], seq)
-    return [*members, *roll_up_arcs(conn, rule, summarizer, seq)]
+    write_nodes(store, episodes, seq)
+    set_mark(store, "arc_counter", counter)
+    tables.set_text_mark(store, "open_arc", cur)
+    write_nodes(store, [arc_node(a, 2, list(ks), summarizer, old.get(a)) for a, ks in members.items()], seq)
+    return [*members, *roll_up_arcs(store, rule, summarizer, seq)]
 
 
-def roll_up_arcs(conn: sqlite3.Connection, rule: ArcRule, summarizer: Summarizer, seq: int) -> list[str]:
+def roll_up_arcs(store: Store, rule: ArcRule, summarizer: Summarizer, seq: int) -> list[str]:
     """Give each ``fanout`` closed parentless arcs of a level a parent one level up, level by level."""
-    open_arc = tables.text_mark(conn, "open_arc") or ""
+    open_arc = tables.text_mark(store, "open_arc") or ""
     made: list[str] = []
-    top = tables.top_arc_level(conn)
+    top = tables.top_arc_level(store)
     level = 2
     while level <= top:
-        roots = read_nodes(conn, "type='arc' AND level=? AND parent IS NULL AND id<>?", (level, open_arc))
+        roots = tables.root_arcs(store, level, besides=open_arc)
         roots.sort(key=lambda n: (n.t_start, n.id))
         while len(roots) >= rule.fanout:
             group, roots = roots[: rule.fanout], roots[rule.fanout :]
-            counter = int(get_mark(conn, "arc_counter")) + 1
-            set_mark(conn, "arc_counter", counter)
+            counter = int(get_mark(store, "arc_counter")) + 1
+            set_mark(store, "arc_counter", counter)
             parent = arc_node(f"arc:{counter}", level + 1, group, summarizer, None)
             for g in group:
                 g.parent = parent.id
-            write_nodes(conn, [*group, parent], seq)
+            write_nodes(store, [*group, parent], seq)
             made.append(parent.id)
             top = max(top, level + 1)
         level += 1
@@ -363,11 +357,11 @@ def roll_up_arcs(conn: sqlite3.Connection, rule: ArcRule, summarizer: Summarizer
 
 
 # -- communities -----------------------------------------------------------------------------
-def entity_graph(conn: sqlite3.Connection, canonical: dict[str, str]) -> nx.Graph:
+def entity_graph(store: Store, canonical: dict[str, str]) -> nx.Graph:
     """Undirected weighted graph of canonical entities from the active relation edges."""
     G = nx.Graph()
     G.add_nodes_from(sorted(set(canonical.values())))
-    for src, dst, w in tables.active_relation_edges(conn):
+    for src, dst, w in tables.active_relation_edges(store):
         a, b = canonical.get(src[7:]), canonical.get(dst[7:])
         if a is None or b is None or a == b:
             continue

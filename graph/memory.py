@@ -94,7 +94,7 @@ class GraphMemory:
     def pending(self) -> int:
         """Events stored since the last compression."""
         top = self.store.max_event_rid()
-        return int(top - get_mark(self.store.conn, "compressed_rid"))
+        return int(top - get_mark(self.store, "compressed_rid"))
 
     def add_fact(
         self,

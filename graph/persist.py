@@ -21,17 +21,19 @@ Examples
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 
 from agentmem.storage.blobs import blob_to_vec, vec_to_blob
 from agentmem.storage.sql import rows_in
+
+if TYPE_CHECKING:
+    from agentmem.storage.store import Store
 
 NULL_PROV = "'{}'"
 _NODE_COLS = "id, type, level, label, t_start, t_end, summary, vec, data, parent, archived"
@@ -105,7 +107,7 @@ class EventRecord:
 
 
 def read_events(
-    conn: sqlite3.Connection,
+    store: Store,
     where: str,
     args: Sequence[Any] = (),
     *,
@@ -113,14 +115,17 @@ def read_events(
     limit: int | None = None,
     provenance: bool = True,
 ) -> list[EventRecord]:
-    """Events matching an SQL condition on ``events e``, with participants (stored ids, in id order)."""
+    """Events matching an SQL condition on ``events e``, with participants (stored ids, in id order).
+
+    For the graph's storage modules: the others call the named reads of :mod:`graph.tables`.
+    """
     sql = (
         f"SELECT e.rid, e.id, e.t_start, e.t_end, e.text, e.location, e.grp, e.vec, "
         f"{'e.provenance' if provenance else NULL_PROV}, e.archived FROM events e WHERE {where} ORDER BY {order}"
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    rows = conn.execute(sql, list(args)).fetchall()
+    rows = store.conn.execute(sql, list(args)).fetchall()
     out = [
         EventRecord(
             rid=r[0],
@@ -141,14 +146,14 @@ def read_events(
     # Consecutive rids are the common case (a batch); a range scan of the rid index beats a long IN list.
     part: Iterable[tuple]
     if rids and rids[-1] - rids[0] < 4 * len(rids):
-        part = conn.execute(
+        part = store.conn.execute(
             "SELECT rid, entity_id FROM event_entities WHERE role='participant' "
             "AND rid BETWEEN ? AND ? ORDER BY rid, entity_id",
             (rids[0], rids[-1]),
         )
     else:
         part = rows_in(
-            conn,
+            store.conn,
             "SELECT rid, entity_id FROM event_entities WHERE role='participant' AND rid IN ({in}) "
             "ORDER BY rid, entity_id",
             rids,
@@ -160,24 +165,24 @@ def read_events(
 
 
 # -- counters and watermarks ------------------------------------------------------
-def get_mark(conn: sqlite3.Connection, name: str, default: float = 0) -> float:
-    row = conn.execute("SELECT value FROM meta WHERE key=?", (f"graph.{name}",)).fetchone()
+def get_mark(store: Store, name: str, default: float = 0) -> float:
+    row = store.conn.execute("SELECT value FROM meta WHERE key=?", (f"graph.{name}",)).fetchone()
     return default if row is None else float(row[0])
 
 
-def set_mark(conn: sqlite3.Connection, name: str, value: float) -> None:
-    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"graph.{name}", repr(value)))
+def set_mark(store: Store, name: str, value: float) -> None:
+    store.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"graph.{name}", repr(value)))
 
 
-def bump_seq(conn: sqlite3.Connection) -> int:
+def bump_seq(store: Store) -> int:
     """The next write sequence number (call inside the write's transaction)."""
-    seq = int(get_mark(conn, "seq")) + 1
-    set_mark(conn, "seq", seq)
+    seq = int(get_mark(store, "seq")) + 1
+    set_mark(store, "seq", seq)
     return seq
 
 
 # -- nodes ----------------------------------------------------------------------------
-def write_nodes(conn: sqlite3.Connection, nodes: Iterable[GraphNode], seq: int) -> int:
+def write_nodes(store: Store, nodes: Iterable[GraphNode], seq: int) -> int:
     rows = [
         (
             n.id,
@@ -195,7 +200,7 @@ def write_nodes(conn: sqlite3.Connection, nodes: Iterable[GraphNode], seq: int) 
         )
         for n in nodes
     ]
-    conn.executemany(
+    store.conn.executemany(
         f"INSERT INTO graph_nodes({_NODE_COLS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET type=excluded.type, level=excluded.level, label=excluded.label, "
         "t_start=excluded.t_start, t_end=excluded.t_end, summary=excluded.summary, vec=excluded.vec, "
@@ -221,20 +226,20 @@ def _node(r: Sequence[Any]) -> GraphNode:
     )
 
 
-def read_nodes(conn: sqlite3.Connection, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphNode]:
-    """Nodes matching an SQL condition on ``graph_nodes``, in (level, t_start, id) order."""
-    rows = conn.execute(
+def read_nodes(store: Store, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphNode]:
+    """Nodes matching an SQL condition on ``graph_nodes``, in (level, t_start, id) order (see :func:`read_events`)."""
+    rows = store.conn.execute(
         f"SELECT {_NODE_COLS} FROM graph_nodes WHERE {where} ORDER BY level, t_start, id", list(args)
     ).fetchall()
     return [_node(r) for r in rows]
 
 
 # -- edges ----------------------------------------------------------------------------
-def delete_edge(conn: sqlite3.Connection, edge_id: int) -> None:
-    conn.execute("DELETE FROM graph_edges WHERE id=?", (edge_id,))
+def delete_edge(store: Store, edge_id: int) -> None:
+    store.conn.execute("DELETE FROM graph_edges WHERE id=?", (edge_id,))
 
 
-def write_edges(conn: sqlite3.Connection, edges: Iterable[GraphEdge], seq: int) -> int:
+def write_edges(store: Store, edges: Iterable[GraphEdge], seq: int) -> int:
     """Insert edges, or update the row with the same key (src, type, predicate, dst, t_from)."""
     rows = [
         (
@@ -252,7 +257,7 @@ def write_edges(conn: sqlite3.Connection, edges: Iterable[GraphEdge], seq: int) 
         )
         for e in edges
     ]
-    conn.executemany(
+    store.conn.executemany(
         "INSERT INTO graph_edges(src, dst, type, predicate, t_from, t_to, weight, evidence, t_last, archived, seq) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(src, type, predicate, dst, t_from) DO UPDATE SET "
         "t_to=excluded.t_to, weight=excluded.weight, evidence=excluded.evidence, t_last=excluded.t_last, "
@@ -278,8 +283,9 @@ def _edge(r: Sequence[Any]) -> GraphEdge:
     )
 
 
-def read_edges(conn: sqlite3.Connection, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphEdge]:
-    rows = conn.execute(f"SELECT {_EDGE_COLS} FROM graph_edges WHERE {where} ORDER BY id", list(args)).fetchall()
+def read_edges(store: Store, where: str = "1=1", args: Sequence[Any] = ()) -> list[GraphEdge]:
+    """Edges matching an SQL condition on ``graph_edges``, in insertion order (see :func:`read_events`)."""
+    rows = store.conn.execute(f"SELECT {_EDGE_COLS} FROM graph_edges WHERE {where} ORDER BY id", list(args)).fetchall()
     return [_edge(r) for r in rows]
 
 

@@ -22,16 +22,17 @@ make two ids' facts contradict each other).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from agentmem.facts import PREDICATE_RULES, fact_ends, store_fact
 from agentmem.model import Relation
-from agentmem.storage.relations import facts_of, facts_with_predicates, subjects_of
-from agentmem.storage.sql import marks
-from graph.persist import EventRecord, GraphEdge, delete_edge, node_id, read_edges, write_edges
+from graph import tables
+from graph.persist import EventRecord, GraphEdge, delete_edge, node_id, write_edges
+
+if TYPE_CHECKING:
+    from agentmem.storage.store import Store
 
 FUNCTIONAL_PREDICATES: frozenset[str] = frozenset(p for p, r in PREDICATE_RULES.items() if r.one_object_per_subject)
 """Predicates with one object per subject at a time (from :data:`agentmem.facts.PREDICATE_RULES`)."""
@@ -87,7 +88,7 @@ class CoOccurrenceExtractor:
                         yield Statement(a, "co_located", e.location, e.t_start, e.id)
 
 
-def apply_statements(conn: sqlite3.Connection, statements: Iterable[Statement], seq: int) -> int:
+def apply_statements(store: Store, statements: Iterable[Statement], seq: int) -> int:
     """Aggregate statements into one edge per (subject, predicate, object); returns edges written.
 
     An edge that compression had pruned comes back to the working set when new evidence arrives.
@@ -106,15 +107,7 @@ def apply_statements(conn: sqlite3.Connection, statements: Iterable[Statement], 
         return 0
     preds = sorted({k[1] for k in agg})
     srcs = sorted({node_id("entity", k[0]) for k in agg})
-    existing: dict[tuple[str, str, str], GraphEdge] = {}
-    for i in range(0, len(srcs), 400):
-        chunk = srcs[i : i + 400]
-        for e in read_edges(
-            conn,
-            f"type='relation' AND predicate IN ({marks(len(preds))}) AND src IN ({marks(len(chunk))})",
-            [*preds, *chunk],
-        ):
-            existing[(e.src, e.predicate, e.dst)] = e
+    existing = {(e.src, e.predicate, e.dst): e for e in tables.relation_edges_from(store, srcs, preds)}
     out = []
     for (subj, p, o), (n, t0, t1, ev) in agg.items():
         key = (node_id("entity", subj), p, node_id("entity", o))
@@ -139,7 +132,7 @@ def apply_statements(conn: sqlite3.Connection, statements: Iterable[Statement], 
                     t_last=max(old.t_last, t1),
                 )
             )
-    return write_edges(conn, out, seq)
+    return write_edges(store, out, seq)
 
 
 # -- facts ----------------------------------------------------------------------------------
@@ -200,7 +193,7 @@ def fact_edges(facts: Sequence[Relation], functional: bool) -> list[GraphEdge]:
 
 
 def sync_fact_edges(
-    conn: sqlite3.Connection,
+    store: Store,
     keys: Iterable[tuple[str, str]],
     seq: int,
     functional: frozenset[str] = FUNCTIONAL_PREDICATES,
@@ -214,18 +207,18 @@ def sync_fact_edges(
     for subject, predicate in sorted(set(keys)):
         if predicate in INFERRED_PREDICATES:
             continue
-        want = fact_edges(facts_of(conn, subject, predicate), predicate in functional)
+        want = fact_edges(store.facts_of(subject, predicate), predicate in functional)
         keep = {e.key for e in want}
         src = node_id("entity", subject)
-        for old in read_edges(conn, "src=? AND type='relation' AND predicate=?", (src, predicate)):
+        for old in tables.relation_edges(store, src, predicate):
             if old.key not in keep:
-                delete_edge(conn, old.id) if old.id is not None else None
-        current = {e.key: e for e in read_edges(conn, "src=? AND type='relation' AND predicate=?", (src, predicate))}
+                delete_edge(store, old.id) if old.id is not None else None
+        current = {e.key: e for e in tables.relation_edges(store, src, predicate)}
         changed = [e for e in want if e.key not in current or _fact_changed(current[e.key], e)]
         for e in changed:
             if e.key in current:
                 e.archived = current[e.key].archived
-        written += write_edges(conn, changed, seq)
+        written += write_edges(store, changed, seq)
     return written
 
 
@@ -266,7 +259,7 @@ def _rules(functional: frozenset[str]) -> dict:
 
 
 def close_contradicted(
-    conn: sqlite3.Connection, functional: frozenset[str] = FUNCTIONAL_PREDICATES
+    store: Store, functional: frozenset[str] = FUNCTIONAL_PREDICATES
 ) -> list[tuple[int, float | None, float]]:
     """(fact id, stored t_to, end it should have) for facts still open past a contradicting fact.
 
@@ -276,7 +269,7 @@ def close_contradicted(
     rules = _rules(functional)
     preds = sorted(rules)
     by_pred: dict[str, list[Relation]] = {}
-    for r in facts_with_predicates(conn, preds):
+    for r in store.facts_with_predicates(preds):
         by_pred.setdefault(r.predicate, []).append(r)
     out = []
     for facts in by_pred.values():
@@ -286,11 +279,11 @@ def close_contradicted(
     return out
 
 
-def keys_touched(conn: sqlite3.Connection, subject: str, predicate: str, obj: str) -> set[tuple[str, str]]:
+def keys_touched(store: Store, subject: str, predicate: str, obj: str) -> set[tuple[str, str]]:
     """The (subject, predicate) edge groups that a new fact can change: its own, and for a predicate with one
     subject per object, those of the other subjects it may have closed."""
     keys = {(subject, predicate)}
     rule = PREDICATE_RULES.get(predicate)
     if rule is not None and rule.one_subject_per_object:
-        keys |= {(s, predicate) for s in subjects_of(conn, predicate, obj)}
+        keys |= {(s, predicate) for s in store.subjects_of(predicate, obj)}
     return keys

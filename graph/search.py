@@ -157,7 +157,7 @@ def search(mem: Memory, q, params: GraphSearchParams | None = None, vector: np.n
     check_inputs(q)
     params = params or GraphSearchParams()
     store = mem.store
-    floor = int(get_mark(store.conn, "active_floor"))
+    floor = int(get_mark(store, "active_floor"))
     tiered = floor > 1 and not q.include_archive
     deep = replace(q, k=max(params.depth, q.k))
     embed = mem.text.embed if mem.text is not None else None
@@ -222,7 +222,7 @@ def _stand_in_ranks(ctx: _Ctx, qv: np.ndarray | None, stand_ins: list[Hit]) -> d
     if qv is None:
         return {h.id: i for i, h in enumerate(stand_ins, start=1)}
     _, sims = _event_scores(ctx, qv)
-    nodes = {n.id: n for n in tables.nodes_by_id(ctx.mem.store.conn, [h.id for h in stand_ins])}
+    nodes = {n.id: n for n in tables.nodes_by_id(ctx.mem.store, [h.id for h in stand_ins])}
     return {h.id: 1 + int((sims > _cos(nodes[h.id].vec, qv, -2.0)).sum()) for h in stand_ins}
 
 
@@ -235,12 +235,12 @@ def _event_scores(ctx: _Ctx, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return np.zeros(0, np.int64), np.zeros(0)
         sims = mat @ vec
         if q.as_of is not None:
-            keep = admissible_mask(mem.store.conn, rids, q)
+            keep = admissible_mask(mem.store, rids, q)
             rids, sims = rids[keep], sims[keep]
     else:
         rids, sims = mem.vectors.scores(vec)
         if len(rids) and (not q.include_archive or q.as_of is not None):
-            keep = admissible_mask(mem.store.conn, rids, q)
+            keep = admissible_mask(mem.store, rids, q)
             rids, sims = rids[keep], sims[keep]
     if ctx.allowed is not None:
         ok = np.isin(rids, np.fromiter(ctx.allowed, np.int64, len(ctx.allowed)))
@@ -251,7 +251,7 @@ def _event_scores(ctx: _Ctx, vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _member_rids(ctx: _Ctx) -> set[int]:
     if not ctx.members:
         return set()
-    return tables.member_rids(ctx.mem.store.conn, sorted(ctx.members), ctx.floor if ctx.tiered else 0)
+    return tables.member_rids(ctx.mem.store, sorted(ctx.members), ctx.floor if ctx.tiered else 0)
 
 
 def _entity_list(ctx: _Ctx) -> list[str]:
@@ -265,7 +265,7 @@ def _entity_list(ctx: _Ctx) -> list[str]:
     bonus = np.fromiter((ctx.params.entity_prior if r in mine else 0.0 for r in rids.tolist()), float, len(rids))
     score = sims + bonus
     top = np.argsort(-score, kind="stable")[: ctx.params.list_depth]
-    return tables.ids_of(ctx.mem.store.conn, [int(rids[i]) for i in top])
+    return tables.ids_of(ctx.mem.store, [int(rids[i]) for i in top])
 
 
 def _coarse_to_fine(ctx: _Ctx) -> tuple[list[str], list[str], dict[str, Hit]]:
@@ -273,7 +273,7 @@ def _coarse_to_fine(ctx: _Ctx) -> tuple[list[str], list[str], dict[str, Hit]]:
 
     Returns the event ids, the ids of matched summaries whose events are all archived, and their hits.
     """
-    conn, q, params = ctx.mem.store.conn, ctx.q, ctx.params
+    store, q, params = ctx.mem.store, ctx.q, ctx.params
     parents = _parents(ctx.mem, q.include_archive)
     if q.as_of is not None:
         parents = [p for p in parents if (p.t_start or 0) <= q.as_of]
@@ -294,18 +294,18 @@ def _coarse_to_fine(ctx: _Ctx) -> tuple[list[str], list[str], dict[str, Hit]]:
             episodes.append(node)
             continue
         # Descend into archived episodes too: rolled up into this arc, their summaries still answer.
-        kids = _descend(conn, node, cv)
+        kids = _descend(store, node, cv)
         if kids:
             episodes += kids[:2]
         elif not q.include_archive and ctx.allowed is None:
-            stand_ins[node.id] = _summary_hit(conn, node)
+            stand_ins[node.id] = _summary_hit(store, node)
     mine = _member_rids(ctx)
     per_episode: list[list[str]] = []
     for ep in list({e.id: e for e in episodes}.values()):
-        evs = _children(conn, ep.id, q, ctx.allowed)
+        evs = _children(store, ep.id, q, ctx.allowed)
         if not evs or (ep.archived and not q.include_archive):
-            if not q.include_archive and ctx.allowed is None and tables.has_archived_events(conn, ep.id):
-                stand_ins[ep.id] = _summary_hit(conn, ep)
+            if not q.include_archive and ctx.allowed is None and tables.has_archived_events(store, ep.id):
+                stand_ins[ep.id] = _summary_hit(store, ep)
             continue
         if mine and any(e.rid in mine for e in evs):
             evs = [e for e in evs if e.rid in mine]
@@ -331,11 +331,11 @@ class ParentNodes:
 
 def _parents(mem: Memory, include_archive: bool) -> list[GraphNode]:
     """Episodes and arcs (active ones unless the archive is included), cached until the graph changes."""
-    conn = mem.store.conn
-    key = (int(get_mark(conn, "seq")), int(get_mark(conn, "archive_version")), include_archive)
+    store = mem.store
+    key = (int(get_mark(store, "seq")), int(get_mark(store, "archive_version")), include_archive)
     cache = mem.cache_of(ParentNodes)
     if cache.key != key:
-        cache.key, cache.nodes = key, tables.parent_nodes(conn, include_archive)
+        cache.key, cache.nodes = key, tables.parent_nodes(store, include_archive)
     return cache.nodes
 
 
@@ -343,13 +343,13 @@ def _cos(v: np.ndarray | None, q: np.ndarray | None, missing: float) -> float:
     return float(v @ q) if v is not None and q is not None and v.shape == q.shape else missing
 
 
-def _descend(conn, node: GraphNode, cv: np.ndarray | None, beam: int = 2) -> list[GraphNode]:
+def _descend(store, node: GraphNode, cv: np.ndarray | None, beam: int = 2) -> list[GraphNode]:
     """The episodes under an arc, best first: level by level, only the ``beam`` best arcs are opened,
     so the cost is bounded by the depth of the tree, not by its size."""
     frontier = [node]
     while frontier:
         ids = [n.id for n in frontier]
-        kids = tables.children_of(conn, ids)
+        kids = tables.children_of(store, ids)
         kids.sort(key=lambda k: -_cos(k.vec, cv, -2.0))
         episodes = [k for k in kids if k.type == "episode"]
         if episodes:
@@ -358,12 +358,12 @@ def _descend(conn, node: GraphNode, cv: np.ndarray | None, beam: int = 2) -> lis
     return []
 
 
-def _children(conn, episode: str, q, allowed):
-    evs = tables.episode_events(conn, episode, include_archive=q.include_archive, as_of=q.as_of)
+def _children(store, episode: str, q, allowed):
+    evs = tables.episode_events(store, episode, include_archive=q.include_archive, as_of=q.as_of)
     return [e for e in evs if allowed is None or e.rid in allowed]
 
 
-def _summary_hit(conn, node: GraphNode, max_events: int = 500) -> Hit:
+def _summary_hit(store, node: GraphNode, max_events: int = 500) -> Hit:
     """An episode or arc as a hit: its summary, and what it stands for in provenance.
 
     ``children`` lists an episode's events, or an arc's child nodes; ``dia_ids`` (LoCoMo turns) are given
@@ -371,13 +371,13 @@ def _summary_hit(conn, node: GraphNode, max_events: int = 500) -> Hit:
     """
     prov: dict = {"summary_of": node.data.get("n"), "level": node.level}
     if node.type == "arc":
-        prov["children"] = tables.child_ids(conn, node.id)
+        prov["children"] = tables.child_ids(store, node.id)
     if node.type == "episode" or (node.data.get("n") or 0) <= max_events:
-        episodes = [node.id] if node.type == "episode" else tables.episodes_under(conn, node.id)
-        rows = tables.episode_turns(conn, episodes)
+        episodes = [node.id] if node.type == "episode" else tables.episodes_under(store, node.id)
+        rows = tables.episode_turns(store, episodes)
         if node.type == "episode":
-            prov["children"] = [r[0] for r in rows]
-        dia = [p["dia_id"] for p in (r[1] for r in rows) if "dia_id" in p]
+            prov["children"] = [r.id for r in rows]
+        dia = [r.provenance["dia_id"] for r in rows if "dia_id" in r.provenance]
         if dia:
             prov["dia_ids"] = dia
     return Hit(
@@ -400,7 +400,7 @@ def _around(ctx: _Ctx, top_hits: list[str]) -> list[str]:
     """The previous and next event, in its episode, of each top hit."""
     out: list[str] = []
     for hid in top_hits:
-        for eid, rid in tables.episode_neighbours(ctx.mem.store.conn, hid, include_archive=ctx.q.include_archive):
+        for eid, rid in tables.episode_neighbours(ctx.mem.store, hid, include_archive=ctx.q.include_archive):
             if ctx.allowed is None or rid in ctx.allowed:
                 out.append(eid)
     return list(dict.fromkeys(out))

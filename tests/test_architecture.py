@@ -1,5 +1,5 @@
-"""The folder tree is the architecture: layers import only downwards, nobody imports a private name, SQL and click
-stay in their layers, and modules stay small."""
+"""The folder tree is the architecture: layers import only downwards, nobody imports a private name, SQL (calls and
+text), the database connection and click stay in their layers, and modules stay small."""
 
 from __future__ import annotations
 
@@ -51,6 +51,13 @@ CORE = {
 }
 # Where SQL may run: the storage layer, and the graph's own storage (its tables, compression's journal).
 SQL_HOMES = ("agentmem/storage/", "graph/persist.py", "graph/tables.py", "graph/journal.py")
+# SQL text: an upper-case SQL keyword, a bound comparison (``x=?``), a compared column of a table alias
+# (``e.rid > 0``) or ``1=1``. FTS5's `` OR `` between match terms is query syntax, not SQL, and is not counted.
+SQL_TEXT = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|JOIN|ORDER BY|GROUP BY|HAVING|LIMIT|OFFSET|DISTINCT|BETWEEN"
+    r"|IS NULL|IS NOT NULL|AND|NOT IN|DESC|ASC|PRAGMA|CREATE|DROP|ALTER|VALUES|COALESCE)\b"
+    r"|\bIN \(|(=|<>|<=|>=|<|>)\s*\?|\b[a-z]\.[a-z_]+\s*(=|<>|<=|>=|<|>)|\b1=1\b"
+)
 
 
 def layer_of(module: str) -> tuple[str, int]:
@@ -160,6 +167,72 @@ def test_sql_runs_only_in_the_storage_layer():
 
 def test_sql_calls_are_found_wherever_they_are():
     assert sql_calls("def f(c):\n    c.execute('x')\n    return [c.executemany('y', [])]\n") == [2, 3]
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def sql_fragments(source: str) -> list[int]:
+    """Lines of every string constant (f-string parts included, docstrings aside) that reads as SQL."""
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    return sorted(
+        {
+            node.lineno
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docs
+            and SQL_TEXT.search(node.value)
+        }
+    )
+
+
+def connection_uses(source: str) -> list[int]:
+    """Lines that reach a database connection: a ``.conn`` attribute, or an import of sqlite3."""
+    return sorted(
+        {
+            node.lineno
+            for node in ast.walk(ast.parse(source))
+            if (isinstance(node, ast.Attribute) and node.attr == "conn")
+            or (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "sqlite3" for a in node.names))
+            or (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlite3")
+        }
+    )
+
+
+def test_sql_text_stays_in_the_storage_layer():
+    found = {str(p.relative_to(ROOT)): sql_fragments(p.read_text()) for p in source_files()}
+    assert {rel: lines for rel, lines in found.items() if lines and not rel.startswith(SQL_HOMES)} == {}
+
+
+def test_only_the_storage_layer_holds_a_connection():
+    found = {str(p.relative_to(ROOT)): connection_uses(p.read_text()) for p in source_files()}
+    outside = {rel: lines for rel, lines in found.items() if lines and not rel.startswith(SQL_HOMES)}
+    assert outside == {}
+
+
+def test_the_checkers_catch_sql_text_and_connections():
+    source = (
+        '"""A module about SELECT statements: docstrings may name SQL."""\n'
+        "import sqlite3\n"
+        "def f(store, ids, arch):\n"
+        "    where = 'e.rid > 0'\n"
+        '    args = f"src IN ({ids}) AND predicate=?{arch}"\n'
+        "    rows = read_edges(store.conn, where, args)\n"
+        "    return ' OR '.join(['\"storm\"', '\"sea\"']), 'k=1'\n"
+    )
+    assert sql_fragments(source) == [4, 5]
+    assert connection_uses(source) == [2, 6]
+    assert connection_uses("from sqlite3 import connect\nx = 1\n") == [1]
 
 
 def test_only_the_cli_layer_imports_click():

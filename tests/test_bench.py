@@ -53,7 +53,7 @@ def test_bench_spatial_scores_every_policy_and_the_oracle_and_times_the_scale_ru
     assert res.exit_code == 0, res.output
     r = json.loads((out / "spatial.json").read_text())
     loop = r["walks"]["loop"]
-    assert set(loop["coverage"]) == {"recent", "pose", "fov", "overlap", "map", "oracle"}
+    assert set(loop["coverage"]) == {"recent", "pose", "fov", "overlap", "map", "story", "oracle"}
     assert all(set(per) == {"1", "4", "8"} for per in loop["coverage"].values())
     # The oracle is greedy set cover with true visibility: nothing covers more with one frame.
     assert all(per["1"] <= loop["coverage"]["oracle"]["1"] + 1e-9 for per in loop["coverage"].values())

@@ -132,14 +132,10 @@ class Stream:
 
 def _copy(mem, directory: Path):
     """A consistent copy of ``mem``'s store (SQLite's online backup), opened as its own memory."""
-    import sqlite3
-
     from agentmem.memory import Memory
 
     directory.mkdir(parents=True)
-    dest = sqlite3.connect(directory / "memory.db")
-    mem.store.conn.backup(dest)
-    dest.close()
+    mem.store.copy_to(directory)
     return Memory(directory, text_embedder=None, image_embedder=None, auto_sync=False)
 
 
@@ -238,7 +234,7 @@ def run_compression_bench(
                 s = time.perf_counter()
                 mem.query(Query(text=text, k=10))
                 core_lat.append((time.perf_counter() - s) * 1000)
-            counts = active_counts(mem.store.conn)
+            counts = active_counts(mem.store)
             archived = mem.store.counts()["archived_events"]
             res.checkpoints.append(
                 Checkpoint(done, counts, archived, round(_rss_mb(), 1), _pct(lat), _pct(core_lat), _pct(base_lat))

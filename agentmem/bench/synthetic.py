@@ -160,7 +160,7 @@ def run_synthetic(
             qbar.update(1)
         for q in queries:
             s = time.perf_counter()
-            events_bm25(mem.store.conn, " OR ".join(f'"{w}"' for w in str(q.text).split()), 10)
+            events_bm25(mem.store, " OR ".join(f'"{w}"' for w in str(q.text).split()), 10)
             lat["fts"].append((time.perf_counter() - s) * 1000)
             qbar.update(1)
         qbar.close()

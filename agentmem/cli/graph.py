@@ -284,7 +284,7 @@ def compress_cmd(
 
     with _open(db) as gm:
         if history:
-            hist = runs(gm.store.conn)
+            hist = runs(gm.store)
             if as_json:
                 echo_json(hist)
             for r in [] if as_json else hist:

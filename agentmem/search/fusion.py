@@ -371,12 +371,11 @@ def _group_scores(pool: Pool, group_bm25: list[tuple[str, float]], cos: dict[int
 
 def _pool(store, seeds: set[int], leaders: set[int], *, times: bool, entities: bool, texts: bool) -> Pool:
     """The seeds, and the +-2 neighbours of the ``leaders`` in their groups (their context)."""
-    conn = store.conn
-    groups = groups_of(conn, sorted(seeds))
+    groups = groups_of(store, sorted(seeds))
     order: dict[str, list[int]] = {}
     ranked = set(groups)
     if leaders:
-        order = group_orders(conn, sorted({g for r in leaders if (g := groups.get(r)) is not None}))
+        order = group_orders(store, sorted({g for r in leaders if (g := groups.get(r)) is not None}))
         for grp, members in order.items():
             for j, rid in enumerate(members):
                 if rid in leaders:
@@ -384,11 +383,11 @@ def _pool(store, seeds: set[int], leaders: set[int], *, times: bool, entities: b
                     ranked.update(window)
                     groups.update(dict.fromkeys(window, grp))
     pool = Pool(ranked=sorted(ranked), groups=groups, order=order)
-    for rid, t0, t1, text in spans_and_texts(conn, pool.ranked) if (times or texts) else ():
+    for rid, t0, t1, text in spans_and_texts(store, pool.ranked) if (times or texts) else ():
         if times:
             pool.times[rid] = (t0, t1)
         if texts:
             pool.texts[rid] = text
-    for ent, rid in entities_of(conn, pool.ranked) if entities else ():
+    for ent, rid in entities_of(store, pool.ranked) if entities else ():
         pool.entities.setdefault(rid, set()).add(ent)
     return pool

@@ -219,7 +219,7 @@ def _admission(store, q: Query, cands: np.ndarray | None) -> Callable[[set[int]]
     if cands is not None:
         allowed = set(cands.tolist())
         return lambda rids: rids & allowed
-    return lambda rids: filters.admitted(store.conn, sorted(rids), include_archive=q.include_archive, as_of=q.as_of)
+    return lambda rids: filters.admitted(store, sorted(rids), include_archive=q.include_archive, as_of=q.as_of)
 
 
 def _vector_of(mem: Memory, given) -> np.ndarray:
@@ -251,9 +251,9 @@ def candidate_rids(mem: Memory, q: Query) -> np.ndarray | None:
         groups.append(list(q.entities))
     for group in groups:
         ids = sorted({m for ref in group for m in store.member_ids(mem.resolve_entity(ref))})
-        sets.append(filters.entity_rids(store.conn, ids, lo, hi, t_lo, include_archive=q.include_archive))
+        sets.append(filters.entity_rids(store, ids, lo, hi, t_lo, include_archive=q.include_archive))
     if not groups:
-        sets.append(filters.time_rids(store.conn, lo, hi, t_lo, include_archive=q.include_archive))
+        sets.append(filters.time_rids(store, lo, hi, t_lo, include_archive=q.include_archive))
     out = set.intersection(*sets)
     return np.array(sorted(out), dtype=np.int64)
 
@@ -269,9 +269,9 @@ def _small(cands: np.ndarray | None) -> TypeGuard[np.ndarray]:
 
 def _lexical(store, match: str, cands: np.ndarray | None, depth: int) -> list[tuple[int, float]]:
     if _small(cands):
-        return lexical.events_among(store.conn, cands.tolist(), match, depth)
+        return lexical.events_among(store, cands.tolist(), match, depth)
     # With a filter, read deeper and keep the candidates.
-    rows = lexical.events_bm25(store.conn, match, depth if cands is None else max(depth * 20, 5000))
+    rows = lexical.events_bm25(store, match, depth if cands is None else max(depth * 20, 5000))
     if cands is not None:
         allowed = set(cands.tolist())
         rows = [r for r in rows if r[0] in allowed]
@@ -282,9 +282,9 @@ def _window_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> 
     """BM25 over the +-1 and +-2 window documents, credited to each window's centre event."""
     if _small(cands):
         ids = [window_rowid(r, radius) for r in cands.tolist() for radius in RADII]
-        rows = lexical.windows_among(store.conn, ids, match, depth * 2)
+        rows = lexical.windows_among(store, ids, match, depth * 2)
     else:
-        rows = lexical.windows_bm25(store.conn, match, depth * 2 if cands is None else max(depth * 40, 10000))
+        rows = lexical.windows_bm25(store, match, depth * 2 if cands is None else max(depth * 40, 10000))
     allowed = None if cands is None else set(cands.tolist())
     out: dict[str, list[tuple[int, float]]] = {"bm25_w1": [], "bm25_w2": []}
     for rowid, score in rows:
@@ -297,8 +297,8 @@ def _window_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> 
 def _group_lexical(store, match: str, cands: np.ndarray | None, depth: int) -> list[tuple[str, float]]:
     """BM25 of whole group documents; with a small filter, among the candidates' groups only."""
     if _small(cands):
-        return lexical.groups_among(store.conn, cands.tolist(), match, depth)
-    return lexical.groups_bm25(store.conn, match, depth)
+        return lexical.groups_among(store, cands.tolist(), match, depth)
+    return lexical.groups_bm25(store, match, depth)
 
 
 def _cosine_lookup(mem: Memory, qv: np.ndarray):
@@ -341,7 +341,7 @@ def _image(mem: Memory, path: str, cands: np.ndarray | None, depth: int) -> list
     if mem.image is None:
         raise BadInputError("this memory has no image embedder; open it with one to search by image")
     qv = mem.image.embed_images([path])[0]
-    rows = filters.event_media_vectors(mem.store.conn)
+    rows = filters.event_media_vectors(mem.store)
     allowed = None if cands is None else set(cands.tolist())
     best: dict[int, float] = {}
     for rid, blob in rows:
@@ -360,7 +360,7 @@ def _listing(mem: Memory, q: Query, cands: np.ndarray | None) -> list[Hit]:
     """Filter-only query: matching events in story-time order."""
     store = mem.store
     if cands is None:
-        rids = filters.first_rids(store.conn, q.k, include_archive=q.include_archive, as_of=q.as_of)
+        rids = filters.first_rids(store, q.k, include_archive=q.include_archive, as_of=q.as_of)
     else:
         rids = cands.tolist()
     events = store.events_by_rid(rids)

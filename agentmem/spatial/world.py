@@ -36,6 +36,7 @@ from agentmem.spatial.scenemap import SceneMap
 from agentmem.spatial.voxmap import MapConfig
 from agentmem.storage import frames as tables
 from agentmem.storage import paths
+from agentmem.storage.paths import to_stored
 from agentmem.storage.store import Store
 
 CHECKPOINT_EVERY = 2000
@@ -98,7 +99,7 @@ class SpatialMemory:
 
     # -- loading ----------------------------------------------------------------------------
     def _load(self) -> None:
-        arrays, upto = tables.load_map(self.store.conn)
+        arrays, upto = tables.load_map(self.store)
         if not (arrays and self.frames.map.restore(arrays)):  # none, or another kind of map's: map the frames again
             upto = 0
         self._catch_up(upto, {})
@@ -110,27 +111,28 @@ class SpatialMemory:
         out: dict[int, int] = {}
         to_map: list[tuple[int, Frame]] = []
         flags: list[bool] = []
-        rows = tables.frame_rows(self.store.conn, self._last_fid)
+        rows = tables.frame_rows(self.store, self._last_fid)
         if rows and self._origin is None:
             self._origin = self._stored_origin()
         for r in rows:
-            frame = mine.get(r[1]) or _frame_of(r)
+            frame = mine.get(r.id) or _frame_of(r)
             frame = replace(frame, c2w=self.local(frame.c2w))  # the frame set, map and policies work locally
-            self._remember(r[5], r[6], r[7], r[8])
-            flags.append(bool(r[10]))
+            self._remember(r.rgb_path, r.depth_path, r.depth_scale, r.mask_path)
+            flags.append(r.archived)
             i = self.frames.add(
-                Frame(frame.id, frame.t, frame.c2w, frame.k, file_path=frame.file_path), has_depth=r[6] is not None
+                Frame(frame.id, frame.t, frame.c2w, frame.k, file_path=frame.file_path),
+                has_depth=r.depth_path is not None,
             )
-            if r[11] is not None:
-                self.frames.set_reach(i, np.frombuffer(r[11], "<f2").reshape(REACH_GRID).astype(np.float32))
-            if r[0] > mapped_upto and r[6] is not None:
+            if r.reach is not None:
+                self.frames.set_reach(i, np.frombuffer(r.reach, "<f2").reshape(REACH_GRID).astype(np.float32))
+            if r.fid > mapped_upto and r.depth_path is not None:
                 to_map.append((i, frame if frame.depth is not None else self._pixels_of(i, frame)))
-            self._last_fid = r[0]
-            self._fids.append(r[0])
-            self._numbers[r[1]] = i
-            if '"location"' in r[9]:
-                self._places.setdefault(str(json.loads(r[9])["location"]), []).append(i)
-            out[r[0]] = i
+            self._last_fid = r.fid
+            self._fids.append(r.fid)
+            self._numbers[r.id] = i
+            if "location" in r.source:
+                self._places.setdefault(str(r.source["location"]), []).append(i)
+            out[r.fid] = i
             if len(to_map) == 256:  # a bounded batch: pixels of many frames are not all held at once
                 self._map(to_map)
         self._map(to_map)
@@ -195,31 +197,33 @@ class SpatialMemory:
         ids = [f.id for f in frames]
         if len(set(ids)) != len(ids):
             raise BadInputError("frames: an id appears twice in one batch")
-        dup = tables.existing_frame_ids(self.store.conn, ids)
+        dup = tables.existing_frame_ids(self.store, ids)
         if dup:
             raise BadInputError(f"frame {sorted(dup)[0]!r}: id: already stored in this memory")
         origin = self._origin_for(frames)
         check_in_range(frames, origin, self.frames.map.config)
         positions = [self._positions(f) for f in frames]
-        reach = [None if f.depth is None else reach_of(f.depth).astype("<f2").tobytes() for f in frames]
         if paths is None:
             paths = [self._write_pixels(f) for f in frames]
         else:  # entity pixels stay out of the map when it is rebuilt from the files: keep them in a mask of ours
             paths = [p if f.instances is None else (*p[:3], self._write_mask(f)) for f, p in zip(frames, paths)]
             if copy:
                 paths = [self._copy_in(p) for p in paths]
-        rows = [
-            (f.id, f.t, np.asarray(f.c2w, "<f8").tobytes(), json.dumps(_k_list(f.k)), self._stored(p[0]),
-             self._stored(p[1]), p[2], self._stored(p[3]), json.dumps(f.source))
-            for f, p in zip(frames, paths, strict=True)
-        ]  # fmt: skip
+        records = [self._record(f, p) for f, p in zip(frames, paths, strict=True)]
         with self.store.transaction():
             self._settle_origin(origin, frames)
-            fids = tables.insert_frames(self.store.conn, rows, reach, positions)
+            fids = tables.insert_frames(self.store, records, positions)
         numbers = self._catch_up(0, {f.id: f for f in frames})
         if self._unsaved >= CHECKPOINT_EVERY:
             self.checkpoint()
         return [numbers[f] for f in fids]
+
+    def _record(self, f: Frame, p: tuple[str, str | None, float, str | None]) -> tables.FrameRecord:
+        """What is stored of frame ``f`` with its files ``p``: the paths as stored, and its reach."""
+        reach = None if f.depth is None else reach_of(f.depth).astype("<f2").tobytes()
+        rgb = to_stored(p[0], self.store.root)
+        return tables.FrameRecord(f.id, f.t, f.c2w, _k_list(f.k), rgb, self._stored(p[1]), p[2], self._stored(p[3]),
+                                  f.source, reach)  # fmt: skip
 
     # -- the origin (agentmem.spatial.origin) ---------------------------------------------------------
     @property
@@ -240,7 +244,7 @@ class SpatialMemory:
         raw = self.store.get_meta(ORIGIN_KEY)
         if raw is not None:
             return parse_origin(raw, str(self.dir))
-        return np.zeros(3) if tables.has_frames(self.store.conn) else None
+        return np.zeros(3) if tables.has_frames(self.store) else None
 
     def _origin_for(self, frames: Sequence[Frame]) -> np.ndarray:
         """The memory's origin, or for its first frames the one they will record."""
@@ -266,7 +270,8 @@ class SpatialMemory:
             if not self.store.entity_exists(entity):
                 raise BadInputError(f"frame {f.id!r}: instance_ids: unknown entity {entity!r}")
         return [
-            (self.store.canonical(e), f.t, float(p[0]), float(p[1]), float(p[2]), n) for e, p, n in entity_samples(f)
+            tables.Position(self.store.canonical(e), f.t, float(p[0]), float(p[1]), float(p[2]), n)
+            for e, p, n in entity_samples(f)
         ]
 
     def _write_pixels(self, f: Frame) -> tuple[str, str | None, float, str | None]:
@@ -321,7 +326,7 @@ class SpatialMemory:
         """Store the map's arrays, covering every frame so far, in one transaction."""
         arrays = self.frames.map.arrays()
         with self.store.transaction():
-            tables.save_map(self.store.conn, arrays, self._last_fid)
+            tables.save_map(self.store, arrays, self._last_fid)
         self._unsaved = 0
 
     # -- reading ----------------------------------------------------------------------------
@@ -386,7 +391,7 @@ class SpatialMemory:
         plan = plan_compression(self.frames, ~self.archived, enough=enough, key_change=key_change)
         if not dry_run and len(plan.archive):
             with self.store.transaction():
-                tables.set_frames_archived(self.store.conn, [self._fids[i] for i in plan.archive], True)
+                tables.set_frames_archived(self.store, [self._fids[i] for i in plan.archive], True)
             self.archived[plan.archive] = True
         return plan
 
@@ -395,7 +400,7 @@ class SpatialMemory:
         back = np.nonzero(self.archived)[0]
         if len(back):
             with self.store.transaction():
-                tables.set_frames_archived(self.store.conn, [self._fids[i] for i in back], False)
+                tables.set_frames_archived(self.store, [self._fids[i] for i in back], False)
             self.archived[back] = False
         return len(back)
 
@@ -419,10 +424,9 @@ class SpatialMemory:
               ) -> list[TrackSample]:  # fmt: skip
         """The 3D positions of ``entity`` (an id, name or alias; merges followed) between ``t0`` and ``t1``, by time."""
         rows = tables.entity_positions(
-            self.store.conn, self.store.member_ids(self.entity_id(entity, "track")), t0, t1,
-            include_archive=include_archive,
-        )  # fmt: skip
-        return [TrackSample(r[1], (r[2], r[3], r[4]), r[5], r[6]) for r in rows]
+            self.store, self.store.member_ids(self.entity_id(entity, "track")), t0, t1, include_archive=include_archive
+        )
+        return [TrackSample(r.t, (r.x, r.y, r.z), r.pixels, r.frame) for r in rows]
 
     def find(self, *, entity: str | None = None, t0: float = -math.inf, t1: float = math.inf,
              include_archive: bool = False) -> list[tuple[str, float, dict]]:  # fmt: skip
@@ -430,8 +434,8 @@ class SpatialMemory:
         members = None
         if entity is not None:
             members = self.store.member_ids(self.entity_id(entity, "frames"))
-        rows = tables.find_frames(self.store.conn, members, t0, t1, include_archive)
-        return [(r[0], float(r[1]), json.loads(r[2])) for r in rows]
+        rows = tables.find_frames(self.store, members, t0, t1, include_archive)
+        return [(r.id, float(r.t), r.source) for r in rows]
 
     def entity_id(self, ref: str, where: str = "entity") -> str:
         """The canonical id ``ref`` names (an id, name or alias), or one line naming ``where`` and the field."""
@@ -459,7 +463,6 @@ def _k_list(k: Intrinsics) -> list[float]:
     return [k.fx, k.fy, k.cx, k.cy, k.w, k.h]
 
 
-def _frame_of(r: tuple) -> Frame:
-    fx, fy, cx, cy, w, h = json.loads(r[4])
-    c2w = np.frombuffer(r[3], dtype="<f8").reshape(4, 4).copy()
-    return Frame(r[1], float(r[2]), c2w, Intrinsics(fx, fy, cx, cy, int(w), int(h)), file_path=r[1])
+def _frame_of(r: tables.FrameRow) -> Frame:
+    fx, fy, cx, cy, w, h = r.intrinsics
+    return Frame(r.id, float(r.t), r.c2w, Intrinsics(fx, fy, cx, cy, int(w), int(h)), file_path=r.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,15 +45,28 @@ def canonical_map(conn: sqlite3.Connection) -> dict[str, str]:
     return {eid: follow_merges(eid, parent.get) for eid in parent}
 
 
-def canonical_entity_rows(conn: sqlite3.Connection, *, by_id: bool) -> list[tuple[str, str, str]]:
-    """(id, kind, name) of the canonical entities; ``by_id`` sorts them, else they come in storage order."""
-    order = " ORDER BY id" if by_id else ""
-    return conn.execute(f"SELECT id, kind, name FROM entities WHERE merged_into IS NULL{order}").fetchall()
+class EntityRow(NamedTuple):
+    """A canonical entity: id, kind and name."""
+
+    id: str
+    kind: str
+    name: str
 
 
-def merge_states(conn: sqlite3.Connection) -> list[tuple[int, float | None]]:
-    """(merge id, undone_at) of every merge: changes when a merge is made or undone."""
-    return conn.execute("SELECT id, undone_at FROM merges ORDER BY id").fetchall()
+class AliasRow(NamedTuple):
+    """An alias (or an entity's own name) with its normalized form (:func:`agentmem.names.normalize_name`)."""
+
+    entity_id: str
+    alias: str
+    norm: str
+
+
+class EntityVector(NamedTuple):
+    """A stored entity vector with where it came from."""
+
+    id: int
+    vec: np.ndarray
+    source: str
 
 
 class EntityTables:
@@ -131,12 +145,22 @@ class EntityTables:
             out.extend(frontier)
         return out
 
-    def canonical_entities(self) -> list[tuple[str, str, str]]:
-        return self.conn.execute("SELECT id, kind, name FROM entities WHERE merged_into IS NULL ORDER BY id").fetchall()
+    def canonical_entities(self, *, by_id: bool = True) -> list[EntityRow]:
+        """The canonical entities; ``by_id`` sorts them, else they come in storage order."""
+        order = " ORDER BY id" if by_id else ""
+        rows = self.conn.execute(f"SELECT id, kind, name FROM entities WHERE merged_into IS NULL{order}")
+        return [EntityRow(*r) for r in rows]
 
-    def alias_rows(self) -> list[tuple[str, str, str]]:
-        """(entity_id, alias, norm) for every alias and every entity name."""
-        return self.conn.execute("SELECT entity_id, alias, norm FROM aliases ORDER BY entity_id, norm").fetchall()
+    def merge_states(self) -> list[tuple[int, float | None]]:
+        """(merge id, undone_at) of every merge: changes when a merge is made or undone."""
+        return self.conn.execute("SELECT id, undone_at FROM merges ORDER BY id").fetchall()
+
+    def alias_rows(self) -> list[AliasRow]:
+        """Every alias and every entity name."""
+        return [
+            AliasRow(*r)
+            for r in self.conn.execute("SELECT entity_id, alias, norm FROM aliases ORDER BY entity_id, norm")
+        ]
 
     def entity_ids_by_norm(self, norm: str) -> list[str]:
         rows = self.conn.execute("SELECT DISTINCT entity_id FROM aliases WHERE norm=? ORDER BY entity_id", (norm,))
@@ -180,13 +204,14 @@ class EntityTables:
             (entity_id, modality, vec_to_blob(vec), source, t),
         )
 
-    def entity_vectors(self, ids: Sequence[str], modality: str) -> list[tuple[int, np.ndarray, str]]:
+    def entity_vectors(self, ids: Sequence[str], modality: str) -> list[EntityVector]:
+        """The vectors of ``modality`` of the entity ids, in insertion order."""
         ph = marks(len(ids))
         rows = self.conn.execute(
             f"SELECT id, vec, source FROM entity_vectors WHERE modality=? AND entity_id IN ({ph}) ORDER BY id",
             [modality, *ids],
         ).fetchall()
-        return [(r[0], blob_to_array(r[1]), r[2]) for r in rows]
+        return [EntityVector(r[0], blob_to_array(r[1]), r[2]) for r in rows]
 
     def delete_entity_vectors(self, vector_ids: Iterable[int]) -> None:
         self.conn.executemany("DELETE FROM entity_vectors WHERE id=?", [(i,) for i in vector_ids])

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from agentmem.storage.store import Store
 
 # Rows as (rowid, score), best first; scores are positive (FTS5's bm25() is lower-is-better).
 Ranked = list[tuple[int, float]]
@@ -39,20 +43,21 @@ def bm25_among(conn: sqlite3.Connection, source_sql: str, ids: list[int], match:
     return [(int(r), float(s)) for r, s in rows]
 
 
-def events_among(conn: sqlite3.Connection, rids: list[int], match: str, depth: int) -> Ranked:
+def events_among(store: Store, rids: list[int], match: str, depth: int) -> Ranked:
     """BM25 of the events ``rids`` with the statistics of that set."""
     sql = "SELECT rid, search_text FROM events WHERE rid IN (SELECT value FROM json_each(?))"
-    return bm25_among(conn, sql, rids, match, depth)
+    return bm25_among(store.conn, sql, rids, match, depth)
 
 
-def windows_among(conn: sqlite3.Connection, rowids: list[int], match: str, depth: int) -> Ranked:
+def windows_among(store: Store, rowids: list[int], match: str, depth: int) -> Ranked:
     """BM25 of the window documents ``rowids`` with the statistics of that set."""
     sql = "SELECT rowid, doc FROM window_fts WHERE rowid IN (SELECT value FROM json_each(?))"
-    return bm25_among(conn, sql, rowids, match, depth)
+    return bm25_among(store.conn, sql, rowids, match, depth)
 
 
-def events_bm25(conn: sqlite3.Connection, match: str, limit: int) -> Ranked:
+def events_bm25(store: Store, match: str, limit: int) -> Ranked:
     """The best ``limit`` events of the whole index."""
+    conn = store.conn
     rows = conn.execute(
         "SELECT rowid, -bm25(events_fts) FROM events_fts WHERE events_fts MATCH ? ORDER BY rank LIMIT ?",
         (match, limit),
@@ -60,18 +65,18 @@ def events_bm25(conn: sqlite3.Connection, match: str, limit: int) -> Ranked:
     return [(int(r), float(s)) for r, s in rows]
 
 
-def windows_bm25(conn: sqlite3.Connection, match: str, limit: int) -> Ranked:
+def windows_bm25(store: Store, match: str, limit: int) -> Ranked:
     """The best ``limit`` window documents of the whole index, by window rowid."""
-    rows = conn.execute(
+    rows = store.conn.execute(
         "SELECT rowid, -bm25(window_fts) FROM window_fts WHERE window_fts MATCH ? ORDER BY rank LIMIT ?",
         (match, limit),
     ).fetchall()
     return [(int(r), float(s)) for r, s in rows]
 
 
-def groups_bm25(conn: sqlite3.Connection, match: str, limit: int, *, floor: int = 0) -> list[tuple[str, float]]:
+def groups_bm25(store: Store, match: str, limit: int, *, floor: int = 0) -> list[tuple[str, float]]:
     """The best ``limit`` group documents (group name, score), those with rowid ``floor`` or above."""
-    rows = conn.execute(
+    rows = store.conn.execute(
         "SELECT g.name, -bm25(group_fts) FROM group_fts JOIN groups g ON g.id = group_fts.rowid "
         "WHERE group_fts MATCH ? AND group_fts.rowid >= ? ORDER BY rank LIMIT ?",
         (match, floor, limit),
@@ -79,8 +84,9 @@ def groups_bm25(conn: sqlite3.Connection, match: str, limit: int, *, floor: int 
     return [(name, float(score)) for name, score in rows]
 
 
-def groups_among(conn: sqlite3.Connection, rids: list[int], match: str, depth: int) -> list[tuple[str, float]]:
+def groups_among(store: Store, rids: list[int], match: str, depth: int) -> list[tuple[str, float]]:
     """BM25 of the groups of events ``rids``, with the statistics of those groups."""
+    conn = store.conn
     gids = [
         r[0]
         for r in conn.execute(
@@ -97,9 +103,7 @@ def groups_among(conn: sqlite3.Connection, rids: list[int], match: str, depth: i
     return [(names[g], score) for g, score in ranked]
 
 
-def tier_bm25(
-    conn: sqlite3.Connection, table: str, terms: list[str], floor: int, total: int, limit: int = 2000
-) -> Ranked:
+def tier_bm25(store: Store, table: str, terms: list[str], floor: int, total: int, limit: int = 2000) -> Ranked:
     """BM25 over the rows of an FTS5 ``table`` at or above ``floor``, with that tier's statistics.
 
     FTS5's own ``bm25()`` counts each term's documents over the whole index (a scan of the term's
@@ -111,12 +115,15 @@ def tier_bm25(
 
     Examples
     --------
-    >>> c = sqlite3.connect(":memory:")
-    >>> _ = c.execute("CREATE VIRTUAL TABLE t USING fts5(doc)")
-    >>> _ = c.executemany("INSERT INTO t(rowid, doc) VALUES (?, ?)",
-    ...                   [(1, "old storm"), (2, "storm at sea"), (3, "calm sea"), (4, "storm")])
-    >>> [r for r, _ in tier_bm25(c, "t", ['"storm"', '"sea"'], floor=2, total=3)]
+    >>> import tempfile
+    >>> from agentmem.storage.store import Store
+    >>> store = Store(tempfile.mkdtemp())
+    >>> _ = store.conn.execute("CREATE VIRTUAL TABLE t USING fts5(doc)")
+    >>> _ = store.conn.executemany("INSERT INTO t(rowid, doc) VALUES (?, ?)",
+    ...                            [(1, "old storm"), (2, "storm at sea"), (3, "calm sea"), (4, "storm")])
+    >>> [r for r, _ in tier_bm25(store, "t", ['"storm"', '"sea"'], floor=2, total=3)]
     [2, 3, 4]
+    >>> store.close()
     """
     if not table.isidentifier():  # a table name cannot be bound; only plain identifiers pass
         raise ValueError(f"not an FTS table name: {table!r}")
@@ -125,7 +132,7 @@ def tier_bm25(
         r = np.fromiter(
             (
                 row[0]
-                for row in conn.execute(
+                for row in store.conn.execute(
                     f"SELECT rowid FROM {table} WHERE {table} MATCH ? AND rowid >= ?", (term, floor)
                 )
             ),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from agentmem.model import Relation
 from agentmem.storage.sql import marks
@@ -19,36 +20,13 @@ def _relation(r: tuple) -> Relation:
     return Relation(r[1], r[2], r[3], r[4], r[5], json.loads(r[7]), r[6], r[0])
 
 
-def facts_of(conn: sqlite3.Connection, subject: str, predicate: str) -> list[Relation]:
-    """Every fact (open or closed) of ``subject`` with ``predicate``, by start time."""
-    rows = conn.execute(
-        f"SELECT {_COLS} FROM relations WHERE subject=? AND predicate=? ORDER BY t_from, id", (subject, predicate)
-    ).fetchall()
-    return [_relation(r) for r in rows]
+class FactKey(NamedTuple):
+    """A stored fact's id and the (subject, predicate, object) it states."""
 
-
-def facts_with_predicates(conn: sqlite3.Connection, predicates: Sequence[str]) -> list[Relation]:
-    """Every fact of any of ``predicates``, by predicate then start time."""
-    rows = conn.execute(
-        f"SELECT {_COLS} FROM relations WHERE predicate IN ({marks(len(predicates))}) ORDER BY predicate, t_from, id",
-        list(predicates),
-    ).fetchall()
-    return [_relation(r) for r in rows]
-
-
-def subjects_of(conn: sqlite3.Connection, predicate: str, obj: str) -> list[str]:
-    """Every subject that ever had ``predicate`` ``obj``."""
-    return [
-        r[0]
-        for r in conn.execute("SELECT DISTINCT subject FROM relations WHERE predicate=? AND object=?", (predicate, obj))
-    ]
-
-
-def relations_after(conn: sqlite3.Connection, after_id: int) -> list[tuple[int, str, str, str]]:
-    """(id, subject, predicate, object) of relations stored after ``after_id``, in order."""
-    return conn.execute(
-        "SELECT id, subject, predicate, object FROM relations WHERE id > ? ORDER BY id", (after_id,)
-    ).fetchall()
+    id: int
+    subject: str
+    predicate: str
+    object: str
 
 
 class RelationTables:
@@ -114,3 +92,29 @@ class RelationTables:
 
     def close_relation(self, relation_id: int, t_to: float) -> None:
         self.conn.execute("UPDATE relations SET t_to=? WHERE id=?", (t_to, relation_id))
+
+    def facts_of(self, subject: str, predicate: str) -> list[Relation]:
+        """Every fact (open or closed) of ``subject`` with ``predicate``, by start time."""
+        rows = self.conn.execute(
+            f"SELECT {_COLS} FROM relations WHERE subject=? AND predicate=? ORDER BY t_from, id", (subject, predicate)
+        ).fetchall()
+        return [_relation(r) for r in rows]
+
+    def facts_with_predicates(self, predicates: Sequence[str]) -> list[Relation]:
+        """Every fact of any of ``predicates``, by predicate then start time."""
+        rows = self.conn.execute(
+            f"SELECT {_COLS} FROM relations WHERE predicate IN ({marks(len(predicates))}) "
+            "ORDER BY predicate, t_from, id",
+            list(predicates),
+        ).fetchall()
+        return [_relation(r) for r in rows]
+
+    def subjects_of(self, predicate: str, obj: str) -> list[str]:
+        """Every subject that ever had ``predicate`` ``obj``."""
+        sql = "SELECT DISTINCT subject FROM relations WHERE predicate=? AND object=?"
+        return [r[0] for r in self.conn.execute(sql, (predicate, obj))]
+
+    def facts_after(self, after_id: int) -> list[FactKey]:
+        """The facts stored after ``after_id``, in order."""
+        sql = "SELECT id, subject, predicate, object FROM relations WHERE id > ? ORDER BY id"
+        return [FactKey(*r) for r in self.conn.execute(sql, (after_id,))]

@@ -72,6 +72,17 @@ class Store(EntityTables, RelationTables):
     def close(self) -> None:
         self.conn.close()
 
+    def copy_to(self, directory: str | Path) -> Path:
+        """A consistent copy of the database in ``directory`` (SQLite's online backup: writers are neither blocked
+        nor seen half-way); returns the copy's path."""
+        path = Path(directory) / DB_NAME
+        dst = sqlite3.connect(path)
+        try:
+            self.conn.backup(dst)
+        finally:
+            dst.close()
+        return path
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One atomic write; nested use joins the outer transaction."""

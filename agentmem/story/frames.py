@@ -149,7 +149,7 @@ def write_back(mem: Memory, shot, frames: np.ndarray, directory: str, spatial: S
 
 def shot_in_memory(mem: Memory, shot_id: str) -> bool:
     """Whether frames of ``shot_id`` were already written back."""
-    return keyframes.event_exists(mem.store.conn, frame_event_id(shot_id, 0))
+    return keyframes.event_exists(mem.store, frame_event_id(shot_id, 0))
 
 
 @dataclass(frozen=True)
@@ -166,17 +166,17 @@ class FrameRow:
     fov: float
 
 
-def _frame_rows(rows) -> list[FrameRow]:
+def _frame_rows(rows: Sequence[keyframes.KeyframeRow]) -> list[FrameRow]:
     out = []
-    for rid, eid, t, cam, prov in rows:
-        p = json.loads(prov)
-        c = json.loads(cam) if cam else None
+    for r in rows:
+        p = json.loads(r.provenance)
+        c = json.loads(r.camera) if r.camera else None
         pose = (c["x"], c["y"], c["z"], c.get("yaw", 0.0), c.get("pitch", 0.0)) if c else None
         out.append(
             FrameRow(
-                rid,
-                eid,
-                t,
+                r.rid,
+                r.id,
+                r.t_start,
                 str(p.get("shot")),
                 int(p["frame_index"]),
                 str(p.get("role", "")),
@@ -222,26 +222,26 @@ def location_frames(
     exactly that pose is added even if it is older than the others.
     """
     members = mem.store.member_ids(location)
-    rows = keyframes.location_keyframes(mem.store.conn, members, before, limit)
+    rows = keyframes.location_keyframes(mem.store, members, before, limit)
     # Camera poses are stored as the JSON of CameraPose with float fields, so an exact pose is an exact string.
     cam = json.dumps({k: float(v) for k, v in pose.__dict__.items()}) if pose is not None else None
-    if cam is not None and len(rows) == limit and not any(r[3] == cam for r in rows):
+    if cam is not None and len(rows) == limit and not any(r.camera == cam for r in rows):
         # Older than the window: look further back for the most recent frame from exactly this pose.
-        rows += keyframes.latest_keyframe_from(mem.store.conn, cam, members, before)
+        rows += keyframes.latest_keyframe_from(mem.store, cam, members, before)
     return _frame_rows(rows)
 
 
 def frames_by_id(mem: Memory, event_ids: Sequence[str]) -> list[FrameRow]:
     """The middle (or role-less) keyframes among ``event_ids``, in the order given."""
     rank = {eid: i for i, eid in enumerate(event_ids)}
-    rows = sorted(keyframes.middle_keyframes_among(mem.store.conn, event_ids), key=lambda r: rank[r[1]])
+    rows = sorted(keyframes.middle_keyframes_among(mem.store, event_ids), key=lambda r: rank[r.id])
     return _frame_rows(rows)
 
 
 def shot_frames(mem: Memory, shot_id: str) -> list[FrameRow]:
     """Keyframe events of one shot, by the id range ``shot:<shot_id>:f...`` (an index lookup)."""
     lo = frame_event_id(shot_id, 0)[:-1]
-    rows = keyframes.keyframes_in_id_range(mem.store.conn, lo, lo[:-1] + "g")
+    rows = keyframes.keyframes_in_id_range(mem.store, lo, lo[:-1] + "g")
     return [f for f in _frame_rows(rows) if f.shot_id == shot_id]
 
 
@@ -250,7 +250,7 @@ def frame_media(mem: Memory, event_ids: Sequence[str]) -> dict[str, tuple[str | 
     if not event_ids:
         return {}
     out: dict[str, tuple[str | None, np.ndarray | None]] = {}
-    for oid, path, blob in keyframes.first_media(mem.store.conn, event_ids):
+    for oid, path, blob in keyframes.first_media(mem.store, event_ids):
         where = None if path is None else str(from_stored(path, mem.store.root))  # owned paths are folder-relative
         out.setdefault(oid, (where, None if blob is None else np.frombuffer(blob, dtype=np.float32)))
     return out
@@ -258,7 +258,7 @@ def frame_media(mem: Memory, event_ids: Sequence[str]) -> dict[str, tuple[str | 
 
 def recent_events(mem: Memory, before: float, *, limit: int = 32) -> list[tuple[str, str, str]]:
     """(event id, text, shot id or event id) of the events starting before ``before``, most recent first."""
-    rows = keyframes.recent_event_rows(mem.store.conn, before, limit)
+    rows = keyframes.recent_event_rows(mem.store, before, limit)
     out = []
     for eid, text, prov in rows:
         shot = json.loads(prov).get("shot") if prov else None

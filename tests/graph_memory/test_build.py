@@ -36,9 +36,9 @@ def test_story_segments_into_the_documented_episodes(story):
     assert list(episodes(story).values()) == [ids for ids, _ in STORY_EPISODES]
     assert list(episodes(story)) == [f"episode:{i}" for i in range(1, 10)]
     from graph.hierarchy import segment
-    from graph.persist import read_events
+    from graph.tables import view_events
 
-    evs = read_events(story.store.conn, "1=1", order="e.t_start, e.rid")
+    evs = view_events(story.store, 0, include_archive=True, t0=None, t1=None)
     starts = segment(evs)
     assert [reason for _, reason in starts] == [reason for _, reason in STORY_EPISODES]
 

@@ -44,7 +44,7 @@ def messy(story):
 
 
 def test_compression_reports_each_kind_of_change(messy):
-    before = active_counts(messy.store.conn)
+    before = active_counts(messy.store)
     rep = messy.compress(communities=True)
     assert rep.run == 1 and not rep.dry_run
     assert rep.facts_closed == [(3, 48.0)]
@@ -53,7 +53,7 @@ def test_compression_reports_each_kind_of_change(messy):
     # events of closed episodes ending before the 5th newest event (t=86430) roll up into their episodes
     assert rep.events_archived == 12
     assert rep.edges_pruned > 0 and rep.episodes_archived > 0
-    after = active_counts(messy.store.conn)
+    after = active_counts(messy.store)
     assert after["events"] == before["events"] - 12 and after["entities"] == before["entities"] - 1
     assert rep.active_after == after
     archived = [r[0] for r in messy.store.conn.execute("SELECT id FROM events WHERE archived=1 ORDER BY t_start")]
@@ -178,7 +178,7 @@ def test_the_working_set_stays_bounded_on_a_stream(plain_memory):
             for i in range(500)
         ]
         gm.add_events(evs)
-        sizes.append(active_counts(gm.store.conn))
+        sizes.append(active_counts(gm.store))
     assert gm.store.conn.execute("SELECT COUNT(*) FROM graph_runs").fetchone()[0] == 6
     assert max(s["events"] for s in sizes) <= policy.keep_events + policy.every + 100
     assert sizes[-1]["nodes"] < sizes[3]["nodes"] * 1.5  # 6000 events stored, the active set does not grow with them

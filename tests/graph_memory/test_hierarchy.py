@@ -110,9 +110,7 @@ def test_communities_are_louvain_with_a_fixed_seed(plain_memory):
         evs.append({"id": f"g{i}", "t_start": 10 + i, "text": "garden", "participants": ["dan", "eve", "fay"]})
     evs.append({"id": "bridge", "t_start": 50, "text": "meet", "participants": ["cid", "dan"]})
     gm.add_events(evs)
-    from agentmem.storage.entities import canonical_map
-
-    groups = detect_communities(entity_graph(gm.store.conn, canonical_map(gm.store.conn)), seed=0)
+    groups = detect_communities(entity_graph(gm.store, gm.store.canonical_map()), seed=0)
     assert groups == [["ann", "bob", "cid"], ["dan", "eve", "fay"]]
     rep = gm.compress(communities=True)
     assert rep.communities == 2
